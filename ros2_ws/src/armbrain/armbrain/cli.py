@@ -1,0 +1,133 @@
+"""The `armbrain` operator command.
+
+    armbrain launch [NODE ...] [name:=value ...] [--graph FILE] [--domain-id N]
+                    [--discovery-range RANGE] [--list]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from armbrain.graph import Graph, GraphError, load_graph, resolve_arguments, resolve_nodes
+from armbrain.launcher import DEFAULT_DISCOVERY_RANGE, VALID_DISCOVERY_RANGES, Launcher, ros_environment
+
+GRAPH_RELATIVE = Path("launch") / "graph.yaml"
+
+
+def default_graph_path() -> Path:
+    """launch/graph.yaml of the armbrain checkout: searched from the current
+    directory upwards, then next to this (editable) installation."""
+    for d in [Path.cwd(), *Path.cwd().parents]:
+        if (d / GRAPH_RELATIVE).is_file():
+            return d / GRAPH_RELATIVE
+    here = Path(__file__).resolve()
+    for d in here.parents:
+        if (d / GRAPH_RELATIVE).is_file():
+            return d / GRAPH_RELATIVE
+    raise GraphError(f"cannot find {GRAPH_RELATIVE} in {Path.cwd()} or its parents; give --graph FILE")
+
+
+def share_dir(package: str) -> Path:
+    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+
+    try:
+        return Path(get_package_share_directory(package))
+    except PackageNotFoundError:
+        prefixes = os.environ.get("AMENT_PREFIX_PATH", "")
+        raise GraphError(f"package '{package}' is not installed (not in the ament index of "
+                         f"AMENT_PREFIX_PATH={prefixes!r}); run 'make setup'") from None
+
+
+def find_executable(package: str, executable: str) -> str:
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    candidates = [Path(p) / "lib" / package / executable for p in prefixes]
+    candidates.append(Path(sys.prefix) / "bin" / executable)
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return str(c)
+    raise GraphError(f"executable '{executable}' of package '{package}' not found "
+                     f"(looked in {', '.join(str(c.parent) for c in candidates)}); run 'make setup'")
+
+
+def _split_launch_words(words: list[str]) -> tuple[list[str], dict[str, str]]:
+    nodes, args = [], {}
+    for w in words:
+        if ":=" in w:
+            name, _, value = w.partition(":=")
+            if not name:
+                raise GraphError(f"launch argument {w!r} has no name; write name:=value")
+            args[name] = value
+        else:
+            nodes.append(w)
+    return nodes, args
+
+
+def _describe(graph: Graph) -> str:
+    lines = [f"graph {graph.path}", "arguments:"]
+    for a in graph.arguments.values():
+        choices = f" (choices: {', '.join(a.choices)})" if a.choices else ""
+        default = "required" if a.default is None else f"default {a.default!r}"
+        lines.append(f"  {a.name}: {a.description} [{default}]{choices}")
+    lines.append("nodes:")
+    for n in graph.nodes:
+        what = f"{n.package}/{n.executable}" if n.script is None else str(n.script)
+        cond = f" if {n.condition_if}" if n.condition_if else ""
+        cond += f" unless {n.condition_unless}" if n.condition_unless else ""
+        lines.append(f"  {n.name}: {what}{cond}")
+    return "\n".join(lines)
+
+
+def cmd_launch(opts: argparse.Namespace) -> int:
+    graph = load_graph(opts.graph or default_graph_path())
+    if opts.list:
+        print(_describe(graph))
+        return 0
+    selected, given = _split_launch_words(opts.words)
+    args = resolve_arguments(graph, given)
+    os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+    nodes = resolve_nodes(graph, args, selected, share_dir, find_executable, sys.executable)
+    if not nodes:
+        raise GraphError("no node to start: every node's condition is false for these arguments")
+    domain = opts.domain_id if opts.domain_id is not None else int(os.environ.get("ROS_DOMAIN_ID", "0") or 0)
+    profile = share_dir("armbrain") / "config" / "fastdds_shm.xml"
+    env = ros_environment(dict(os.environ), domain, opts.discovery_range, profile)
+    launcher = Launcher(nodes, env, stop_timeout=opts.stop_timeout)
+    launcher.log(f"graph {graph.path.name}, ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']}, "
+                 f"discovery {env['ROS_AUTOMATIC_DISCOVERY_RANGE']}, "
+                 + ", ".join(f"{k}:={v}" for k, v in args.items()))
+    return launcher.run()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="armbrain", description="armbrain operator command")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("launch", help="start the node graph (one process per node)",
+                       description="Start the armbrain node graph described in launch/graph.yaml. "
+                                   "Words of the form name:=value are launch arguments; other "
+                                   "words select nodes to start (default: all enabled nodes).")
+    p.add_argument("words", nargs="*", metavar="NODE|name:=value")
+    p.add_argument("--graph", type=Path, help="graph description (default: launch/graph.yaml)")
+    p.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID for every node (default: $ROS_DOMAIN_ID or 0)")
+    p.add_argument("--discovery-range", default=DEFAULT_DISCOVERY_RANGE, choices=VALID_DISCOVERY_RANGES,
+                   help="ROS_AUTOMATIC_DISCOVERY_RANGE (default LOCALHOST: no traffic leaves the machine)")
+    p.add_argument("--stop-timeout", type=float, default=5.0,
+                   help="seconds a node gets to exit after SIGINT, then after SIGTERM")
+    p.add_argument("--list", action="store_true", help="print the graph's arguments and nodes and exit")
+    p.set_defaults(func=cmd_launch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = build_parser().parse_args(argv)
+    try:
+        return opts.func(opts)
+    except GraphError as exc:
+        print(f"armbrain {opts.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

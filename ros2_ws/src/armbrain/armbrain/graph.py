@@ -1,0 +1,393 @@
+"""The node-graph description shared by `armbrain launch` and `ros2 launch`.
+
+The graph is data (YAML, e.g. ``launch/graph.yaml``), read by this module only.
+Schema::
+
+    arguments:                      # launch arguments, "name:=value" on the command line
+      sim:
+        default: "true"             # omitted: the argument is required
+        choices: ["true", "false"]  # optional
+        description: "..."
+    nodes:
+      - name: sim_bridge            # ROS node name, unique
+        package: armbrain_sim       # ament package ...
+        executable: sim_bridge      # ... and its console script
+        # or, instead of package/executable:
+        # script: nodes/echo.py     # a Python file, relative to the graph file
+        parameters:                 # applied in order, later wins
+          - armbrain_sim:config/sim_bridge.yaml   # "<package>:<path in its share dir>"
+          - {scenario: "$(arg scenario)"}         # inline values
+        remappings: {camera: /camera}             # from: to
+        if: "$(arg sim)"            # start only when true ("unless:" for the opposite)
+        required: true              # its exit stops the whole graph (default true)
+        respawn: false              # restart it when it exits (default false)
+        respawn_delay: 1.0          # seconds before a respawn
+        env: {NAME: value}          # extra environment variables
+
+String values may contain ``$(arg NAME)``, replaced by the argument's value.
+
+This module has no ROS imports: the package share lookup and executable lookup
+are injected, so it is unit-testable and usable from a ros2 launch file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TRUE_WORDS = ("true", "1", "yes", "on")
+FALSE_WORDS = ("false", "0", "no", "off")
+_ARG_RE = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
+_NODE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_NODE_KEYS = {
+    "name", "package", "executable", "script", "parameters", "remappings",
+    "if", "unless", "required", "respawn", "respawn_delay", "env",
+}
+_ARG_KEYS = {"default", "choices", "description"}
+
+
+class GraphError(ValueError):
+    """A graph description, an argument or a parameters file is invalid."""
+
+
+@dataclass(frozen=True)
+class ArgumentSpec:
+    name: str
+    default: str | None
+    choices: tuple[str, ...] | None
+    description: str
+
+
+@dataclass(frozen=True)
+class ParameterFile:
+    """A parameters file given as ``<package>:<path inside the package's share dir>``."""
+
+    package: str
+    relative_path: str
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    package: str | None
+    executable: str | None
+    script: Path | None
+    parameters: tuple[ParameterFile | dict[str, Any], ...]
+    remappings: tuple[tuple[str, str], ...]
+    condition_if: str | None
+    condition_unless: str | None
+    required: bool
+    respawn: bool
+    respawn_delay: float
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Graph:
+    path: Path
+    arguments: dict[str, ArgumentSpec]
+    nodes: tuple[NodeSpec, ...]
+
+    @property
+    def node_names(self) -> list[str]:
+        return [n.name for n in self.nodes]
+
+
+@dataclass(frozen=True)
+class ResolvedNode:
+    """A node ready to start: its command line and extra environment."""
+
+    name: str
+    command: tuple[str, ...]
+    env: dict[str, str]
+    required: bool
+    respawn: bool
+    respawn_delay: float
+    parameter_files: tuple[Path, ...]
+
+
+def _expect(cond: bool, where: str, msg: str) -> None:
+    if not cond:
+        raise GraphError(f"{where}: {msg}")
+
+
+def _scalar_str(value: Any, where: str) -> str:
+    _expect(isinstance(value, (str, int, float, bool)), where,
+            f"expected a string, got {type(value).__name__} {value!r}")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def load_graph(path: str | Path) -> Graph:
+    """Read and validate a graph description; raises GraphError naming file and field."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise GraphError(f"{path}: cannot read graph description ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise GraphError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    where = str(path)
+    _expect(isinstance(data, dict), where, "expected a mapping with 'arguments' and 'nodes'")
+    unknown = set(data) - {"arguments", "nodes"}
+    _expect(not unknown, where, f"unknown top-level key(s) {sorted(unknown)}; valid: arguments, nodes")
+
+    arguments: dict[str, ArgumentSpec] = {}
+    raw_args = data.get("arguments") or {}
+    _expect(isinstance(raw_args, dict), f"{where}: arguments", "expected a mapping of argument names")
+    for name, spec in raw_args.items():
+        w = f"{where}: arguments.{name}"
+        spec = spec or {}
+        _expect(isinstance(spec, dict), w, "expected a mapping with default/choices/description")
+        bad = set(spec) - _ARG_KEYS
+        _expect(not bad, w, f"unknown key(s) {sorted(bad)}; valid: {sorted(_ARG_KEYS)}")
+        default = spec.get("default")
+        default = None if default is None else _scalar_str(default, f"{w}.default")
+        choices = spec.get("choices")
+        if choices is not None:
+            _expect(isinstance(choices, list) and choices, f"{w}.choices", "expected a non-empty list")
+            choices = tuple(_scalar_str(c, f"{w}.choices") for c in choices)
+            if default is not None and "$(" not in default:
+                _expect(default in choices, f"{w}.default", f"{default!r} is not one of {list(choices)}")
+        arguments[str(name)] = ArgumentSpec(str(name), default, choices, str(spec.get("description", "")))
+
+    raw_nodes = data.get("nodes") or []
+    _expect(isinstance(raw_nodes, list), f"{where}: nodes", "expected a list of nodes")
+    nodes: list[NodeSpec] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_nodes):
+        w = f"{where}: nodes[{i}]"
+        _expect(isinstance(raw, dict), w, "expected a mapping")
+        name = raw.get("name")
+        _expect(isinstance(name, str) and bool(_NODE_NAME_RE.match(name)), f"{w}.name",
+                f"{name!r} is not a valid node name (letters, digits, underscores)")
+        w = f"{where}: nodes[{i}] ({name})"
+        _expect(name not in seen, w, "duplicate node name")
+        seen.add(name)
+        bad = set(raw) - _NODE_KEYS
+        _expect(not bad, w, f"unknown key(s) {sorted(bad)}; valid: {sorted(_NODE_KEYS)}")
+        script = raw.get("script")
+        package, executable = raw.get("package"), raw.get("executable")
+        if script is not None:
+            _expect(package is None and executable is None, w, "give either script or package+executable")
+            script_path = (path.parent / str(script)).resolve()
+        else:
+            _expect(isinstance(package, str) and isinstance(executable, str), w,
+                    "needs 'package' and 'executable' (or 'script')")
+            script_path = None
+        params: list[ParameterFile | dict[str, Any]] = []
+        raw_params = raw.get("parameters") or []
+        _expect(isinstance(raw_params, list), f"{w}.parameters", "expected a list")
+        for j, p in enumerate(raw_params):
+            if isinstance(p, str):
+                pkg, sep, rel = p.partition(":")
+                _expect(bool(sep and pkg and rel), f"{w}.parameters[{j}]",
+                        f"{p!r} should be '<package>:<path in its share dir>'")
+                params.append(ParameterFile(pkg, rel))
+            else:
+                _expect(isinstance(p, dict), f"{w}.parameters[{j}]",
+                        "expected '<package>:<file>' or a mapping of values")
+                params.append(dict(p))
+        remaps = raw.get("remappings") or {}
+        _expect(isinstance(remaps, dict), f"{w}.remappings", "expected a mapping from: to")
+        env = raw.get("env") or {}
+        _expect(isinstance(env, dict), f"{w}.env", "expected a mapping NAME: value")
+        delay = raw.get("respawn_delay", 1.0)
+        _expect(isinstance(delay, (int, float)) and delay >= 0, f"{w}.respawn_delay",
+                f"{delay!r} is not a number of seconds >= 0")
+        for key in ("required", "respawn"):
+            _expect(isinstance(raw.get(key, False), bool), f"{w}.{key}", "expected true or false")
+        nodes.append(NodeSpec(
+            name=name,
+            package=package,
+            executable=executable,
+            script=script_path,
+            parameters=tuple(params),
+            remappings=tuple((str(k), _scalar_str(v, f"{w}.remappings.{k}")) for k, v in remaps.items()),
+            condition_if=None if raw.get("if") is None else _scalar_str(raw["if"], f"{w}.if"),
+            condition_unless=None if raw.get("unless") is None else _scalar_str(raw["unless"], f"{w}.unless"),
+            required=raw.get("required", True),
+            respawn=raw.get("respawn", False),
+            respawn_delay=float(delay),
+            env={str(k): _scalar_str(v, f"{w}.env.{k}") for k, v in env.items()},
+        ))
+    graph = Graph(path=path, arguments=arguments, nodes=tuple(nodes))
+    _check_arg_references(graph, raw_nodes)
+    return graph
+
+
+def _check_arg_references(graph: Graph, raw_nodes: list) -> None:
+    text = yaml.safe_dump(raw_nodes) + yaml.safe_dump([a.default for a in graph.arguments.values()])
+    for name in _ARG_RE.findall(text):
+        _expect(name in graph.arguments, str(graph.path),
+                f"$(arg {name}) is used but no argument '{name}' is declared")
+
+
+def substitute(value: Any, args: dict[str, str]) -> Any:
+    """Replace ``$(arg NAME)`` in strings (recursively in lists and dicts)."""
+    if isinstance(value, str):
+        return _ARG_RE.sub(lambda m: args[m.group(1)], value)
+    if isinstance(value, list):
+        return [substitute(v, args) for v in value]
+    if isinstance(value, dict):
+        return {k: substitute(v, args) for k, v in value.items()}
+    return value
+
+
+def resolve_arguments(graph: Graph, given: dict[str, str]) -> dict[str, str]:
+    """Check given argument values against the graph; fill in defaults."""
+    unknown = sorted(set(given) - set(graph.arguments))
+    if unknown:
+        valid = ", ".join(sorted(graph.arguments)) or "(none)"
+        raise GraphError(f"unknown launch argument '{unknown[0]}'; valid arguments: {valid}")
+    values: dict[str, str] = {}
+    pending = []
+    for name, spec in graph.arguments.items():
+        if name in given:
+            values[name] = given[name]
+        elif spec.default is None:
+            raise GraphError(f"launch argument '{name}' is required ({spec.description or 'no description'})")
+        else:
+            pending.append(name)
+    for name in pending:  # defaults may refer to other arguments
+        default = graph.arguments[name].default
+        assert default is not None
+        try:
+            values[name] = substitute(default, values)
+        except KeyError as exc:
+            raise GraphError(f"default of argument '{name}' refers to $(arg {exc.args[0]}), "
+                             "which has no value yet") from None
+    for name, value in values.items():
+        choices = graph.arguments[name].choices
+        if choices is not None and value not in choices:
+            raise GraphError(f"launch argument {name}:={value} is not valid; choices: {', '.join(choices)}")
+    return values
+
+
+def truthy(value: str, where: str) -> bool:
+    v = value.strip().lower()
+    if v in TRUE_WORDS:
+        return True
+    if v in FALSE_WORDS:
+        return False
+    raise GraphError(f"{where}: {value!r} is neither true nor false")
+
+
+def node_enabled(node: NodeSpec, args: dict[str, str]) -> bool:
+    if node.condition_if is not None and not truthy(substitute(node.condition_if, args), f"{node.name}.if"):
+        return False
+    unless = node.condition_unless
+    return not (unless is not None and truthy(substitute(unless, args), f"{node.name}.unless"))
+
+
+def check_parameters_file(path: Path) -> None:
+    """Raise GraphError unless `path` is a readable ROS 2 parameters file.
+
+    Valid: a YAML mapping ``<node name or /**>: {ros__parameters: {...}}``.
+    """
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise GraphError(f"parameters file {path} does not exist") from None
+    except OSError as exc:
+        raise GraphError(f"parameters file {path} cannot be read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise GraphError(f"parameters file {path} is not valid YAML{at}: "
+                         f"{getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict) or not data:
+        raise GraphError(f"parameters file {path} must map node names to "
+                         "{ros__parameters: {...}}; got " + type(data).__name__)
+    for key, section in data.items():
+        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
+            raise GraphError(f"parameters file {path}: '{key}' must contain a 'ros__parameters' mapping")
+
+
+def resolve_nodes(
+    graph: Graph,
+    args: dict[str, str],
+    select: list[str] | None,
+    share_dir: Callable[[str], Path],
+    find_executable: Callable[[str, str], str],
+    python: str,
+) -> list[ResolvedNode]:
+    """Turn the graph into command lines for the enabled (and selected) nodes.
+
+    share_dir(package) -> the package's share directory (raises GraphError if unknown);
+    find_executable(package, executable) -> path of its program (raises GraphError).
+    """
+    if select:
+        unknown = [s for s in select if s not in graph.node_names]
+        if unknown:
+            raise GraphError(f"unknown node '{unknown[0]}'; nodes in {graph.path.name}: "
+                             f"{', '.join(graph.node_names)}")
+    resolved = []
+    for node in graph.nodes:
+        if select and node.name not in select:
+            continue
+        if not select and not node_enabled(node, args):
+            continue
+        if node.script is not None:
+            if not node.script.is_file():
+                raise GraphError(f"node {node.name}: script {node.script} does not exist")
+            command = [python, str(node.script)]
+        else:
+            assert node.package is not None and node.executable is not None
+            command = [find_executable(node.package, node.executable)]
+        command += ["--ros-args", "-r", f"__node:={node.name}"]
+        files = []
+        for p in node.parameters:
+            if isinstance(p, ParameterFile):
+                f = share_dir(p.package) / substitute(p.relative_path, args)
+                try:
+                    check_parameters_file(f)
+                except GraphError as exc:
+                    raise GraphError(f"node {node.name}: {exc}") from None
+                files.append(f)
+                command += ["--params-file", str(f)]
+            else:
+                for k, v in p.items():
+                    command += ["-p", f"{k}:={_param_literal(_typed(v, args))}"]
+        for src, dst in node.remappings:
+            command += ["-r", f"{substitute(src, args)}:={substitute(dst, args)}"]
+        resolved.append(ResolvedNode(
+            name=node.name,
+            command=tuple(command),
+            env={k: substitute(v, args) for k, v in node.env.items()},
+            required=node.required,
+            respawn=node.respawn,
+            respawn_delay=node.respawn_delay,
+            parameter_files=tuple(files),
+        ))
+    return resolved
+
+
+def _typed(value: Any, args: dict[str, str]) -> Any:
+    """Substitute arguments; a value that was an ``$(arg ...)`` string takes the
+    YAML type of its result (``"$(arg use_sim_time)"`` -> bool), as in ros2 launch."""
+    if isinstance(value, str) and _ARG_RE.search(value):
+        text = substitute(value, args)
+        try:
+            parsed = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return text
+        return parsed if isinstance(parsed, (bool, int, float, str)) else text
+    return substitute(value, args)
+
+
+def _param_literal(value: Any) -> str:
+    """A ``-p name:=value`` literal; rcl parses it as YAML, so strings are quoted."""
+    if isinstance(value, str):
+        return yaml.safe_dump(value, default_style="'").strip().removesuffix("\n...")
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...")

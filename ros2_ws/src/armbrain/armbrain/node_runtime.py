@@ -1,0 +1,82 @@
+"""What every armbrain node's ``main()`` does: init, spin, clean shutdown.
+
+    def main(args=None):
+        return run_node(PerceptionNode, args)
+
+- A missing or malformed ``--params-file`` ends the process with one line naming
+  the file and the problem (exit code 2), not an rcl traceback.
+- A ValueError raised while the node is constructed (a bad parameter value,
+  see the ``check_*`` validators) ends it the same way.
+- SIGINT and SIGTERM stop it cleanly: no traceback, exit code 0.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from armbrain.graph import GraphError, check_parameters_file
+
+
+def params_files_from_args(argv: list[str]) -> list[str]:
+    """The files given with ``--params-file`` after ``--ros-args``."""
+    files, in_ros = [], False
+    for i, a in enumerate(argv):
+        if a == "--ros-args":
+            in_ros = True
+        elif a == "--":
+            in_ros = False
+        elif in_ros and a == "--params-file" and i + 1 < len(argv):
+            files.append(argv[i + 1])
+    return files
+
+
+def _fail(name: str, message: str) -> int:
+    print(f"{name}: error: {message}", file=sys.stderr, flush=True)
+    return 2
+
+
+def run_node(node_factory: Callable[[], object], args: list[str] | None = None,
+             executor_factory: Callable[[], object] | None = None, name: str | None = None) -> int:
+    """Run one node until shutdown; returns the process exit code.
+
+    node_factory: builds the rclpy Node (called after rclpy.init).
+    executor_factory: defaults to a SingleThreadedExecutor.
+    """
+    from pathlib import Path
+
+    import rclpy
+    from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+    argv = list(sys.argv if args is None else args)
+    name = name or Path(argv[0]).name if argv else "node"
+    for f in params_files_from_args(argv):
+        try:
+            check_parameters_file(Path(f))
+        except GraphError as exc:
+            return _fail(name, str(exc))
+    try:
+        rclpy.init(args=argv)
+    except Exception as exc:  # rcl reports argument errors as RCLError
+        return _fail(name, f"cannot initialise ROS: {str(exc).splitlines()[0]}")
+    node = None
+    code = 0
+    try:
+        node = node_factory()
+        executor = executor_factory() if executor_factory else SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ValueError as exc:
+        code = _fail(name, str(exc))
+    except Exception:
+        # SIGINT/SIGTERM during construction shuts the context down under the
+        # constructor's feet; that is a requested stop, not a crash.
+        if rclpy.ok():
+            raise
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code

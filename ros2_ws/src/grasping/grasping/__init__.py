@@ -1,0 +1,1 @@
+"""armbrain grasping package."""

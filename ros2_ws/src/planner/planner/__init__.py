@@ -1,0 +1,1 @@
+"""armbrain planner package."""

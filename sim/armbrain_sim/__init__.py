@@ -1,0 +1,1 @@
+"""armbrain simulation: PyBullet world, scenarios, sim bridge node."""

@@ -1,0 +1,136 @@
+"""Shared fixtures: ROS domain isolation and processes started through the launcher.
+
+Every process these tests start that speaks DDS gets
+ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST, and every test that uses DDS gets its own
+ROS_DOMAIN_ID, held with a lock file so that concurrent test runs on the same
+machine never share one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+# Before anything creates a DDS participant in this process.
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+ARMBRAIN = Path(sys.prefix) / "bin" / "armbrain"
+DOMAIN_RANGE = range(100, 233)
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.02):
+    """Wait until predicate() is truthy (returned), or fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
+
+
+@pytest.fixture
+def domain_id() -> Iterator[int]:
+    """A ROS_DOMAIN_ID no other test (of this or another run) is using."""
+    for d in DOMAIN_RANGE:
+        f = open(f"/tmp/armbrain-test-domain-{d}.lock", "w")  # noqa: SIM115 (held until teardown)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            continue
+        try:
+            yield d
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+            f.close()
+        return
+    pytest.fail("no free ROS_DOMAIN_ID in 100..232 (too many concurrent test runs?)")
+
+
+class Launched:
+    """`armbrain launch ...` running as a child process; its output is collected."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.argv = argv
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self.proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)
+
+    def wait_for_output(self, pattern: str, timeout: float = 30.0) -> re.Match:
+        rx = re.compile(pattern)
+        return wait_for(lambda: rx.search(self.output), timeout,
+                        f"output matching {pattern!r}; got:\n{self.output}")
+
+    def wait(self, timeout: float = 30.0) -> int:
+        code = self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGINT the launcher (it stops its nodes) and return its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        return self.wait(timeout)
+
+
+@pytest.fixture
+def launch(domain_id: int) -> Iterator[Callable[..., Launched]]:
+    """launch(graph_path, *words, extra_env=None) starts `armbrain launch` on this test's domain."""
+    started: list[Launched] = []
+
+    def _launch(graph: Path | str, *words: str, extra_env: dict[str, str] | None = None,
+                options: tuple[str, ...] = ()) -> Launched:
+        env = dict(os.environ)
+        env.update(extra_env or {})
+        argv = [str(ARMBRAIN), "launch", "--graph", str(graph), "--domain-id", str(domain_id),
+                "--stop-timeout", "5", *options, *words]
+        launched = Launched(argv, env)
+        started.append(launched)
+        return launched
+
+    yield _launch
+    for launched in started:
+        if launched.proc.poll() is None:
+            launched.stop()
+
+
+@pytest.fixture
+def ros_context(domain_id: int):
+    """An rclpy context on this test's domain, shut down afterwards."""
+    import rclpy
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain_id)
+    try:
+        yield context
+    finally:
+        context.try_shutdown()
