@@ -37,11 +37,14 @@ def _fail(name: str, message: str) -> int:
 
 
 def run_node(node_factory: Callable[[], object], args: list[str] | None = None,
-             executor_factory: Callable[[], object] | None = None, name: str | None = None) -> int:
+             executor_factory: Callable[[], object] | None = None, name: str | None = None,
+             spin: Callable[[object, object], None] | None = None) -> int:
     """Run one node until shutdown; returns the process exit code.
 
     node_factory: builds the rclpy Node (called after rclpy.init).
     executor_factory: defaults to a SingleThreadedExecutor.
+    spin: spin(executor, node) runs the node's main loop (default executor.spin()),
+    for nodes that drive their own loop, such as the simulator.
     """
     from pathlib import Path
 
@@ -49,7 +52,7 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None,
     from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 
     argv = list(sys.argv if args is None else args)
-    name = name or Path(argv[0]).name if argv else "node"
+    name = name or (Path(argv[0]).name if argv else "node")
     for f in params_files_from_args(argv):
         try:
             check_parameters_file(Path(f))
@@ -65,7 +68,10 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None,
         node = node_factory()
         executor = executor_factory() if executor_factory else SingleThreadedExecutor()
         executor.add_node(node)
-        executor.spin()
+        if spin is None:
+            executor.spin()
+        else:
+            spin(executor, node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except ValueError as exc:
