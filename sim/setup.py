@@ -12,6 +12,8 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/scenarios", glob("scenarios/*.yaml")),
+        ("share/" + package_name + "/scenarios/perturbations", glob("scenarios/perturbations/*.yaml")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -20,6 +22,8 @@ setup(
     description="armbrain: PyBullet simulated arm, scenarios, sim bridge node and headless runner",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "sim_bridge = armbrain_sim.sim_bridge_node:main",
+        ],
     },
 )

@@ -24,6 +24,9 @@ import pytest
 # Before anything creates a DDS participant in this process.
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+# Camera images travel whole through shared memory (ROS_ON_PIP.md), in this process too.
+os.environ.setdefault("FASTDDS_DEFAULT_PROFILES_FILE", str(
+    Path(__file__).resolve().parents[1] / "ros2_ws" / "src" / "armbrain" / "config" / "fastdds_shm.xml"))
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"

@@ -18,9 +18,17 @@ def node_and_executor(ros_context):
     node = Node("test_client", context=ros_context)
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
-    thread = threading.Thread(target=executor.spin, daemon=True)
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=0.05)
+
+    thread = threading.Thread(target=spin, daemon=True)
     thread.start()
     yield node
+    stop.set()
+    thread.join(timeout=5)
     executor.shutdown()
     node.destroy_node()
 

@@ -1,0 +1,222 @@
+"""sim_bridge started through the launcher, driven over real DDS like a real arm's drivers."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.sim]
+GRAPH = ROOT / "launch" / "graph.yaml"
+ARM = [f"panda_joint{i}" for i in range(1, 8)]
+
+
+class Probe:
+    """Subscribes to everything the bridge offers and keeps what arrives."""
+
+    def __init__(self, context):
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.qos import qos_profile_sensor_data
+        from rosgraph_msgs.msg import Clock
+        from sensor_msgs.msg import CameraInfo, Image, JointState
+        from std_msgs.msg import Float64MultiArray
+        from trajectory_msgs.msg import JointTrajectory
+
+        from brain_interfaces.msg import DetectedObjectArray
+
+        self.node = Node("probe", context=context)
+        self.lock = threading.Lock()
+        self.msgs: dict[str, list] = {k: [] for k in ("clock", "joints", "color", "depth", "info", "truth")}
+
+        def keep(key):
+            def cb(msg):
+                with self.lock:
+                    self.msgs[key].append(msg)
+                    if len(self.msgs[key]) > 400:
+                        del self.msgs[key][:200]
+            return cb
+
+        n = self.node
+        n.create_subscription(Clock, "/clock", keep("clock"), 10)
+        n.create_subscription(JointState, "joint_states", keep("joints"), 10)
+        n.create_subscription(Image, "camera/color/image_raw", keep("color"), qos_profile_sensor_data)
+        n.create_subscription(Image, "camera/depth/image_raw", keep("depth"), qos_profile_sensor_data)
+        n.create_subscription(CameraInfo, "camera/camera_info", keep("info"), qos_profile_sensor_data)
+        n.create_subscription(DetectedObjectArray, "sim/ground_truth/objects", keep("truth"), 10)
+        self.traj_pub = n.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
+        self.grip_pub = n.create_publisher(Float64MultiArray, "gripper_controller/commands", 10)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(n)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self):
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def latest(self, key):
+        with self.lock:
+            return self.msgs[key][-1] if self.msgs[key] else None
+
+    def count(self, key):
+        with self.lock:
+            return len(self.msgs[key])
+
+    def clear(self):
+        with self.lock:
+            for v in self.msgs.values():
+                v.clear()
+
+    def sim_now(self) -> float:
+        c = self.latest("clock")
+        return c.clock.sec + c.clock.nanosec * 1e-9 if c else 0.0
+
+    def arm_positions(self) -> np.ndarray:
+        js = self.latest("joints")
+        return np.array([js.position[js.name.index(j)] for j in ARM])
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(timeout=5)
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def bridge(launch, ros_context):
+    run = launch(GRAPH, "sim_bridge", "scenario:=one_cube.yaml", "seed:=3")
+    probe = Probe(ros_context)
+    wait_for(lambda: probe.count("color") and probe.count("joints") and probe.count("truth"), 90,
+             "the bridge's first camera frame, joint state and ground truth")
+    yield run, probe
+    probe.close()
+    assert run.stop() == 0, run.output
+
+
+def stamp(msg) -> float:
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
+def test_topics_stamps_and_frames(bridge):
+    _run, probe = bridge
+    wait_for(lambda: probe.count("color") >= 3 and probe.count("depth") >= 3 and probe.count("info") >= 3,
+             60, "three camera frames")
+    with probe.lock:
+        colors = {stamp(m): m for m in probe.msgs["color"]}
+        depths = {stamp(m): m for m in probe.msgs["depth"]}
+        infos = {stamp(m): m for m in probe.msgs["info"]}
+        joints = list(probe.msgs["joints"])
+    paired = sorted(set(colors) & set(depths) & set(infos))
+    assert len(paired) >= 2, "colour, depth and camera_info of a frame share one stamp"
+    c, d, i = colors[paired[-1]], depths[paired[-1]], infos[paired[-1]]
+    assert c.encoding == "rgb8" and d.encoding == "32FC1"
+    assert c.header.frame_id == d.header.frame_id == i.header.frame_id == "camera_color_optical_frame"
+    assert (c.width, c.height) == (d.width, d.height) == (i.width, i.height) == (640, 480)
+    assert c.step == 640 * 3 and d.step == 640 * 4
+    depth = np.frombuffer(bytes(d.data), dtype=np.float32).reshape(480, 640)
+    valid = depth[np.isfinite(depth)]
+    assert valid.size > 0.5 * depth.size and valid.min() > 0.05 and valid.max() < 3.0
+    k = np.array(i.k).reshape(3, 3)
+    assert k[0, 0] == pytest.approx(k[1, 1]) and k[0, 2] == pytest.approx(319.5) and k[1, 2] == pytest.approx(239.5)
+    assert np.array(i.p).reshape(3, 4)[:, :3] == pytest.approx(k)
+    # joint_states: 7 arm joints + 2 fingers, every 1/120 s of sim time (>= 100 Hz). The
+    # probe may miss messages when it falls behind a sim running faster than real time,
+    # so gaps are whole multiples of the period, and most are exactly one period.
+    assert joints[-1].name == [*ARM, "panda_finger_joint1", "panda_finger_joint2"]
+    assert joints[-1].header.frame_id == "panda_link0"
+    periods = np.diff([stamp(m) for m in joints]) * 120
+    assert periods.size > 20 and np.median(periods) == pytest.approx(1.0)
+    np.testing.assert_allclose(periods, np.round(periods), atol=1e-6)
+    assert periods.min() >= 1 - 1e-6
+    # the clock advances
+    t0 = probe.sim_now()
+    wait_for(lambda: probe.sim_now() > t0 + 0.5, 60, "/clock to advance 0.5 s")
+    truth = probe.latest("truth")
+    assert truth.header.frame_id == "panda_link0" and [o.id for o in truth.objects] == ["red_cube"]
+    assert truth.objects[0].pose.position.z == pytest.approx(0.025, abs=0.003)
+
+
+def send_trajectory(probe, names, points):
+    from builtin_interfaces.msg import Duration
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    msg = JointTrajectory(joint_names=list(names))
+    for t, q in points:
+        msg.points.append(JointTrajectoryPoint(positions=[float(v) for v in q],
+                                               time_from_start=Duration(sec=int(t), nanosec=int(t % 1 * 1e9))))
+    wait_for(lambda: probe.traj_pub.get_subscription_count() > 0, 30, "the bridge's trajectory subscription")
+    probe.traj_pub.publish(msg)
+
+
+def test_trajectory_followed_to_1_mrad(bridge):
+    run, probe = bridge
+    start = probe.arm_positions()
+    goal = start + np.array([0.3, 0.2, -0.2, 0.25, 0.3, -0.2, 0.4])
+    mid = (start + goal) / 2
+    t_sent = probe.sim_now()
+    send_trajectory(probe, ARM, [(1.0, mid), (2.0, goal)])
+    run.wait_for_output(r"following a trajectory of 3 points, 2.00 s")
+    wait_for(lambda: probe.sim_now() > t_sent + 3.0, 120, "3 s of sim time")
+    err = np.abs(probe.arm_positions() - goal)
+    assert err.max() < 1e-3, f"final error {err} rad"
+
+
+def test_bad_commands_are_refused_and_the_node_survives(bridge):
+    run, probe = bridge
+    from std_msgs.msg import Float64MultiArray
+
+    hold = probe.arm_positions()
+    q = list(hold)
+    send_trajectory(probe, ARM[:6], [(1.0, q[:6])])
+    run.wait_for_output(r"trajectory rejected, holding position: trajectory lacks joint\(s\) panda_joint7")
+    bad = list(q)
+    bad[3] = 1.0  # panda_joint4 must be <= 0
+    send_trajectory(probe, ARM, [(1.0, bad)])
+    run.wait_for_output(r"point 0: panda_joint4 = 1.0000 rad is outside its limits")
+    send_trajectory(probe, ARM, [(1.0, q), (1.0, q)])
+    run.wait_for_output(r"point 1: time_from_start 1 s does not increase")
+    nan = list(q)
+    nan[0] = float("nan")
+    send_trajectory(probe, ARM, [(1.0, nan)])
+    run.wait_for_output(r"point 0: position of panda_joint1 is nan \(not finite\)")
+    probe.grip_pub.publish(Float64MultiArray(data=[0.2]))
+    run.wait_for_output(r"gripper command rejected: gripper opening 0.2 m is out of range; valid: 0 .. 0.08 m")
+    # Still alive, still publishing, and the arm held its position.
+    t0 = probe.sim_now()
+    wait_for(lambda: probe.sim_now() > t0 + 1.0, 60, "the clock to keep advancing")
+    assert run.proc.poll() is None
+    assert np.abs(probe.arm_positions() - hold).max() < 2e-3
+
+
+def test_reset_gives_the_same_scene_for_the_same_seed(bridge, ros_context):
+    from brain_interfaces.srv import ResetSim
+
+    run, probe = bridge
+    client = probe.node.create_client(ResetSim, "sim/reset")
+    assert client.wait_for_service(timeout_sec=30)
+
+    def reset(seed, scenario=""):
+        fut = client.call_async(ResetSim.Request(seed=seed, scenario=scenario))
+        wait_for(fut.done, 60, f"reset to seed {seed}")
+        return fut.result()
+
+    def truth_after_reset(seed):
+        t_reset = probe.sim_now()
+        res = reset(seed)
+        assert res.success, res.message
+        msg = wait_for(lambda: (m := probe.latest("truth")) and stamp(m) > t_reset + 0.05 and m, 60,
+                       "ground truth after the reset")
+        return res, {f"{o.id}.{axis}": getattr(o.pose.position, axis) for o in msg.objects for axis in "xy"}
+
+    res_a, a = truth_after_reset(11)
+    _, b = truth_after_reset(12)
+    _, c = truth_after_reset(11)
+    assert res_a.goal == "put the red cube in the bin"
+    assert a == pytest.approx(c, abs=1e-4)
+    assert a != pytest.approx(b, abs=1e-3)
+    bad = reset(1, "no_such_scenario.yaml")
+    assert not bad.success and "scenario 'no_such_scenario.yaml' not found" in bad.message
+    assert run.proc.poll() is None

@@ -1,0 +1,277 @@
+"""Headless PyBullet tests of the world (armbrain_sim.world) and the ground-truth oracle."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import cv2
+import numpy as np
+import pybullet as p
+import pytest
+
+from armbrain_sim.kinematics import top_down_rotation
+from armbrain_sim.oracle import run_oracle
+from armbrain_sim.scenario import load_scenario
+from armbrain_sim.scene import (
+    ARM_JOINTS,
+    FINGER_JOINTS,
+    HOME_ARM,
+    BinSetup,
+    CameraSetup,
+    LightSetup,
+    ObjectInstance,
+    Perturbations,
+    SceneInstance,
+    SuccessRule,
+    TableSetup,
+)
+from armbrain_sim.world import SimWorld
+from conftest import ROOT
+
+pytestmark = pytest.mark.sim
+
+SCENARIOS = ROOT / "sim" / "scenarios"
+
+
+def look_at(eye, target, up=(0.0, 0.0, 1.0)) -> np.ndarray:
+    """(4, 4) T_base_optical of a camera at eye looking at target (optical: z forward, y down)."""
+    eye, target = np.asarray(eye, float), np.asarray(target, float)
+    z = (target - eye) / np.linalg.norm(target - eye)
+    x = np.cross(z, up)
+    x /= np.linalg.norm(x)
+    T = np.eye(4)
+    T[:3, 0], T[:3, 1], T[:3, 2], T[:3, 3] = x, np.cross(z, x), z, eye
+    return T
+
+
+RED_CUBE = ObjectInstance("red_cube", "box", (0.05, 0.05, 0.05), (0.85, 0.1, 0.1), "red", 0.0625, (0.5, -0.1), 0.3)
+BLUE_CYL = ObjectInstance("blue_cyl", "cylinder", (0.04, 0.04, 0.07), (0.1, 0.25, 0.85), "blue", 0.05, (0.6, 0.15), 0.0)
+GREEN_BOX = ObjectInstance("green_box", "box", (0.04, 0.07, 0.03), (0.1, 0.7, 0.15), "green", 0.05, (0.4, -0.3),
+                           -0.5)
+RED_TO_BIN = SuccessRule("red_cube")
+
+
+def make_scene(objects=(RED_CUBE, BLUE_CYL, GREEN_BOX), *, seed: int = 0, camera_T=None, width: int = 160,
+               height: int = 120, perturbations: Perturbations | None = None, bin_x: float = 0.45,
+               success=(RED_TO_BIN,)) -> SceneInstance:
+    T = look_at((1.05, 0.0, 0.55), (0.45, 0.0, 0.0)) if camera_T is None else camera_T
+    return SceneInstance(
+        scenario_name="hand_made", seed=seed,
+        camera=CameraSetup(width, height, 50.0, 0.05, 3.0, T, T, "tiny"),
+        light=LightSetup(), table=TableSetup(), bin=BinSetup(x=bin_x), objects=tuple(objects),
+        perturbations=perturbations or Perturbations(), goal="put the red cube in the bin", success=tuple(success))
+
+
+@pytest.fixture
+def world():
+    w = SimWorld(make_scene(), renderer="tiny")
+    yield w
+    w.close()
+
+
+def test_builds_the_scene(world: SimWorld) -> None:
+    poses = world.object_poses()
+    assert set(poses) == {"red_cube", "blue_cyl", "green_box"}
+    for o in (RED_CUBE, BLUE_CYL, GREEN_BOX):
+        pos, quat = poses[o.name]
+        np.testing.assert_allclose(pos, [*o.position, o.size[2] / 2.0], atol=1e-9)
+        assert p.getEulerFromQuaternion(quat)[2] == pytest.approx(o.yaw, abs=1e-9)
+        info = p.getDynamicsInfo(world.object_ids[o.name], -1, physicsClientId=world.client_id)
+        assert info[0] == pytest.approx(o.mass)
+        assert info[1] == pytest.approx(1.0)  # lateral friction
+        rgba = p.getVisualShapeData(world.object_ids[o.name], physicsClientId=world.client_id)[0][7]
+        np.testing.assert_allclose(rgba, [*o.rgb, 1.0], atol=1e-6)
+    # Resting objects stay put (they start exactly on the table top at z = 0).
+    world.step(120)
+    for o in (RED_CUBE, BLUE_CYL, GREEN_BOX):
+        np.testing.assert_allclose(world.object_poses()[o.name].position, [*o.position, o.size[2] / 2.0], atol=1e-3)
+    assert world.time == pytest.approx(0.5)
+    assert world.dt == pytest.approx(1.0 / 240.0)
+
+    js = world.joint_state()
+    assert js.names == (*ARM_JOINTS, *FINGER_JOINTS)
+    np.testing.assert_allclose(js.positions[:7], HOME_ARM, atol=1e-3)
+    assert world.gripper_opening() == pytest.approx(0.08, abs=1e-3)
+    limits = world.joint_limits()
+    assert limits["panda_joint4"] == pytest.approx((-3.1416, 0.0, 2.175, 87.0))
+    assert limits["panda_joint7"].max_effort == 12.0
+    assert limits["panda_finger_joint1"] == pytest.approx((0.0, 0.04, 0.2, 20.0))
+
+
+def test_arm_reaches_target_configuration(world: SimWorld) -> None:
+    target = np.array(HOME_ARM) + np.array([0.4, 0.3, -0.3, 0.4, 0.3, -0.3, -0.5])
+    world.set_arm_targets(target)
+    world.step(round(2.0 / world.dt))
+    js = world.joint_state()
+    assert np.max(np.abs(js.positions[:7] - target)) < 1e-3
+    assert np.max(np.abs(js.velocities[:7])) < 1e-2
+    # The velocity limit is respected on the way (joint 1: 2.175 rad/s).
+    world.set_arm_targets(target - [1.0, 0, 0, 0, 0, 0, 0])
+    world.step(12)
+    assert abs(world.joint_state().velocities[0]) <= 2.175 + 1e-3
+
+
+def test_gripper_closes_on_a_5cm_cube(world: SimWorld) -> None:
+    cube = world.object_poses()["red_cube"].position
+    psi = RED_CUBE.yaw + math.pi / 2.0  # fingers close along the cube's x axis
+    q_pre = world.kinematics.ik(cube + np.array([0.0, 0.0, 0.1]), top_down_rotation(psi), seed_q=HOME_ARM)
+    q_grasp = world.kinematics.ik(cube, top_down_rotation(psi), seed_q=q_pre)
+    assert q_pre is not None and q_grasp is not None
+    world.set_arm_targets(q_pre)
+    world.step(480)
+    for s in np.linspace(0.0, 1.0, 120):  # straight down over 0.5 s
+        world.set_arm_targets(q_pre + s * (q_grasp - q_pre))
+        world.step()
+    world.step(120)
+    np.testing.assert_allclose(world.grasp_pose()[:3, 3], cube, atol=2e-3)
+    world.set_gripper_opening(0.0, 20.0)
+    world.step(240)
+    assert world.gripper_opening() == pytest.approx(0.05, abs=0.003)
+    fingers = world.joint_state().positions[7:]
+    assert fingers[0] == pytest.approx(fingers[1], abs=5e-4)  # geared: symmetric
+    np.testing.assert_allclose(world.object_poses()["red_cube"].position, cube, atol=3e-3)
+    # Lift: the friction grasp holds the cube.
+    world.set_arm_targets(q_pre)
+    world.step(480)
+    lifted = world.object_poses()["red_cube"].position
+    assert lifted[2] == pytest.approx(cube[2] + 0.1, abs=0.01)
+
+
+@pytest.mark.parametrize("renderer", ["tiny", "egl"])
+def test_render_depth_and_intrinsics_match_geometry(renderer: str) -> None:
+    # Looking obliquely at the bare table, rolled so that the principal point shows in u and v.
+    T = look_at((0.9, -0.5, 0.7), (0.5, 0.1, 0.0))
+    roll = math.radians(30)
+    T[:3, :3] = T[:3, :3] @ np.array([[math.cos(roll), -math.sin(roll), 0], [math.sin(roll), math.cos(roll), 0],
+                                      [0, 0, 1]])
+    scene = make_scene(objects=(), camera_T=T, width=160, height=120, bin_x=5.0)
+    try:
+        world = SimWorld(scene, renderer=renderer)
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    with world:
+        assert world.renderer_name == renderer
+        frame = world.render()
+    H, W = frame.depth.shape
+    assert frame.rgb.shape == (H, W, 3) and frame.rgb.dtype == np.uint8 and frame.depth.dtype == np.float32
+    f = H / 2.0 / math.tan(math.radians(50.0) / 2.0)
+    assert frame.K[0, 0] == pytest.approx(f) and frame.K[1, 1] == pytest.approx(f)
+    np.testing.assert_allclose(frame.T_base_optical, T)
+    # Ray/plane intersection with the table top (z = 0) for every pixel.
+    u, v = np.meshgrid(np.arange(W), np.arange(H))
+    rays = np.linalg.inv(frame.K) @ np.stack([u.ravel(), v.ravel(), np.ones(u.size)])  # z = 1: depth = scale
+    dirs = T[:3, :3] @ rays
+    depth = -T[2, 3] / dirs[2]
+    hits = T[:3, 3, None] + depth * dirs
+    on_table = ((hits[0] > 0.3) & (hits[0] < 0.9) & (np.abs(hits[1]) < 0.55) & (depth > 0)
+                & (np.hypot(hits[0], hits[1]) > 0.3))  # away from the table edges and the robot
+    assert on_table.sum() > 2000
+    err = frame.depth.ravel()[on_table] - depth[on_table]
+    assert np.max(np.abs(err)) < 0.002
+    centre = (H // 2) * W + W // 2
+    assert on_table[centre] and abs(frame.depth.ravel()[centre] - depth[centre]) < 0.002
+    # Rays that pass the table's far edges (away from the robot) have no return.
+    beyond = (depth > 0) & ((hits[0] > 1.0) | (hits[1] < -0.65))
+    assert beyond.sum() > 100 and np.all(np.isnan(frame.depth.ravel()[beyond]))
+
+
+def test_render_shows_objects_where_they_are() -> None:
+    with SimWorld(make_scene(width=320, height=240), renderer="tiny") as world:
+        frame = world.render()
+    T_optical_base = np.linalg.inv(frame.T_base_optical)
+    for o in (RED_CUBE, BLUE_CYL, GREEN_BOX):
+        top = T_optical_base @ [*o.position, o.size[2], 1.0]
+        u, v = (frame.K @ (top[:3] / top[2]))[:2]
+        r, g, b = frame.rgb[round(v), round(u)].astype(int)
+        channel = int(np.argmax(o.rgb))
+        assert [r, g, b][channel] > 1.5 * max(c for k, c in enumerate([r, g, b]) if k != channel), o.name
+        assert frame.depth[round(v), round(u)] == pytest.approx(top[2], abs=0.005)
+
+
+def test_perturbations_change_images_reproducibly() -> None:
+    pert = Perturbations(brightness_gain=1.2, hue_shift_deg=20.0, rgb_noise_sigma=4.0, depth_noise_sigma=0.003,
+                         depth_dropout=0.2)
+    with SimWorld(make_scene(), renderer="tiny") as clean_world:
+        clean = clean_world.render()
+    with SimWorld(make_scene(perturbations=pert, seed=7), renderer="tiny") as w:
+        a1, a2 = w.render(), w.render()
+        w.reset(make_scene(perturbations=pert, seed=7))
+        b1 = w.render()
+        w.reset(make_scene(perturbations=pert, seed=8))
+        c1 = w.render()
+    # Same seed: identical frames (after a reset too); another frame or seed: new noise.
+    assert np.array_equal(a1.rgb, b1.rgb) and np.array_equal(a1.depth, b1.depth, equal_nan=True)
+    assert not np.array_equal(a1.rgb, a2.rgb) and not np.array_equal(a1.rgb, c1.rgb)
+    # Dropout removes ~20 % of the returns; depth noise ~3 mm.
+    valid = ~np.isnan(clean.depth)
+    dropped = np.isnan(a1.depth[valid]).mean()
+    assert dropped == pytest.approx(0.2, abs=0.02)
+    noise = (a1.depth - clean.depth)[valid & ~np.isnan(a1.depth)]
+    assert noise.std() == pytest.approx(0.003, rel=0.1) and abs(noise.mean()) < 5e-4
+    # Brighter (gain 1.2; clipping and noise aside), and hues rotated by ~20 degrees.
+    assert a1.rgb.mean() > 1.1 * clean.rgb.mean()
+    h_clean = cv2.cvtColor(clean.rgb, cv2.COLOR_RGB2HSV_FULL)[..., 0].astype(float) * 360.0 / 256.0
+    h_pert = cv2.cvtColor(a1.rgb, cv2.COLOR_RGB2HSV_FULL)[..., 0].astype(float) * 360.0 / 256.0
+    saturated = cv2.cvtColor(clean.rgb, cv2.COLOR_RGB2HSV)[..., 1] > 150
+    shift = (h_pert - h_clean + 180.0) % 360.0 - 180.0
+    assert saturated.sum() > 100 and np.median(shift[saturated]) == pytest.approx(20.0, abs=3.0)
+
+
+def test_check_success_rules(world: SimWorld) -> None:
+    scene = dataclasses.replace(world.scene, success=(
+        SuccessRule("red_cube", "bin"), SuccessRule("blue_cyl", "object", target_object="green_box"),
+        SuccessRule("green_box", "position", position=(0.4, -0.3))))
+    world.reset(scene)
+    world.step(10)
+    results = world.check_success()
+    assert [r.ok for r in results] == [False, False, True]
+    assert "not over the bin" in results[0].reason and "from green_box" in results[1].reason
+
+    def put(name: str, xyz) -> None:
+        p.resetBasePositionAndOrientation(world.object_ids[name], xyz, [0, 0, 0, 1], physicsClientId=world.client_id)
+
+    b = scene.bin
+    put("red_cube", [b.x + 0.03, b.y - 0.02, b.floor_thickness + 0.026])
+    put("blue_cyl", [0.4, -0.3, 0.03 + 0.036])  # on top of the green box
+    world.step(240)
+    results = world.check_success()
+    assert [r.ok for r in results] == [True, True, True], [r.reason for r in results]
+    # Held above the bin is not in it.
+    put("red_cube", [b.x, b.y, 0.2])
+    world.step(1)
+    assert not world.check_success()[0].ok
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_oracle_picks_and_places_one_cube(seed: int) -> None:
+    scene = load_scenario(SCENARIOS / "one_cube.yaml").sample(seed)
+    with SimWorld(scene, renderer="tiny") as world:
+        result = run_oracle(world)
+        assert result.success, result.reason
+        assert 3.0 < result.sim_seconds < 30.0
+        assert result.sim_seconds == pytest.approx(world.time)
+        pos = world.object_poses()["red_cube"].position
+        assert abs(pos[0] - scene.bin.x) < 0.1 and abs(pos[1] - scene.bin.y) < 0.1
+
+
+def test_same_seed_same_poses_after_reset() -> None:
+    scenario = load_scenario(SCENARIOS / "multi_color.yaml")
+    with SimWorld(scenario.sample(5), renderer="tiny") as world:
+        fresh = {k: v.position.copy() for k, v in world.object_poses().items()}
+        world.set_arm_targets(np.array(HOME_ARM) + 0.3)
+        world.step(240)
+        world.reset(scenario.sample(6))
+        world.step(60)
+        world.reset(scenario.sample(5))
+        assert world.time == 0.0
+        again = world.object_poses()
+        for name, pos in fresh.items():
+            np.testing.assert_array_equal(again[name].position, pos)
+        np.testing.assert_allclose(world.joint_state().positions[:7], HOME_ARM, atol=1e-12)
+        world.step(100)
+        after_a = {k: v.position.copy() for k, v in world.object_poses().items()}
+    with SimWorld(scenario.sample(5), renderer="tiny") as other:
+        other.step(100)
+        for name, pos in after_a.items():
+            np.testing.assert_array_equal(other.object_poses()[name].position, pos)
