@@ -1,0 +1,1 @@
+"""Task layer of the planner: goal language and staged task execution."""
