@@ -2,6 +2,8 @@
 
     armbrain launch [NODE ...] [name:=value ...] [--graph FILE] [--domain-id N]
                     [--discovery-range RANGE] [--list]
+    armbrain task "<goal>" [--json] [--timeout S] [--domain-id N]
+    armbrain objects [--json] [--timeout S] [--domain-id N]
 """
 
 from __future__ import annotations
@@ -117,7 +119,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds a node gets to exit after SIGINT, then after SIGTERM")
     p.add_argument("--list", action="store_true", help="print the graph's arguments and nodes and exit")
     p.set_defaults(func=cmd_launch)
+
+    t = sub.add_parser("task", help="give the brain a goal and follow it to the end",
+                       description="Send a goal (see docs/goals.md) to the planner, show live progress and the "
+                                   "result. Exit 0 on success, 1 if the task failed, 3 if no planner answers, "
+                                   "130 if canceled (Ctrl-C cancels the goal; the arm stops and holds).")
+    t.add_argument("goal", help='e.g. "put the red cube in the bin"')
+    t.add_argument("--json", action="store_true", help="print the result as JSON (for scripts)")
+    t.add_argument("--timeout", type=float, default=600.0, help="seconds before the goal is canceled")
+    t.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+    t.set_defaults(func=cmd_task)
+
+    o = sub.add_parser("objects", help="list what perception currently sees",
+                       description="Print the latest perception/objects: id, label, position, size.")
+    o.add_argument("--json", action="store_true", help="print as JSON")
+    o.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for perception")
+    o.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+    o.set_defaults(func=cmd_objects)
     return parser
+
+
+def cmd_task(opts: argparse.Namespace) -> int:
+    from armbrain.operator import domain_from, run_task
+
+    return run_task(opts.goal, domain_from(opts.domain_id), opts.json, opts.timeout)
+
+
+def cmd_objects(opts: argparse.Namespace) -> int:
+    from armbrain.operator import domain_from, run_objects
+
+    return run_objects(domain_from(opts.domain_id), opts.json, opts.timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
