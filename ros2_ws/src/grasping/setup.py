@@ -20,6 +20,6 @@ setup(
     description="armbrain: grasp synthesis, gripper control and grasp verification",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": ["grasping = grasping.grasping_node:main"],
     },
 )

@@ -14,7 +14,7 @@ import numpy as np
 from planner.task.goals import GoalError, Target
 
 MAX_GRIPPER_OPENING = 0.08  # m between the pads (Panda hand)
-GRIP_MARGIN = 0.006  # m: an object must be at least this much narrower than the opening
+GRIP_MARGIN = 0.008  # m: an object must be this much narrower than the opening (as grasping checks)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,54 @@
+"""The grasping core: grasp synthesis, gripper motion and the grasp check. No ROS imports."""
+
+from grasping.core.grasp_check import GraspCheckConfig, GraspEvent, GraspMonitor, GraspState
+from grasping.core.gripper_model import PANDA_HAND, GripperModel
+from grasping.core.gripper_motion import (
+    FingerMotion,
+    GripperConfig,
+    MotionResult,
+    Outcome,
+    check_gripper_goal,
+)
+from grasping.core.panda_fk import grasp_pose_from_joints
+from grasping.core.scene import BinModel, ObjectModel, Obstacle, check_bin, check_object, make_object
+from grasping.core.synthesis import (
+    TYPE_SIDE,
+    TYPE_TOP,
+    GraspCandidate,
+    GraspPlan,
+    Rejection,
+    SynthesisConfig,
+    plan_grasps,
+    side_rotation,
+    top_down_rotation,
+)
+
+__all__ = [
+    "PANDA_HAND",
+    "TYPE_SIDE",
+    "TYPE_TOP",
+    "BinModel",
+    "FingerMotion",
+    "GraspCandidate",
+    "GraspCheckConfig",
+    "GraspEvent",
+    "GraspMonitor",
+    "GraspPlan",
+    "GraspState",
+    "GripperConfig",
+    "GripperModel",
+    "MotionResult",
+    "ObjectModel",
+    "Obstacle",
+    "Outcome",
+    "Rejection",
+    "SynthesisConfig",
+    "check_bin",
+    "check_gripper_goal",
+    "check_object",
+    "grasp_pose_from_joints",
+    "make_object",
+    "plan_grasps",
+    "side_rotation",
+    "top_down_rotation",
+]
