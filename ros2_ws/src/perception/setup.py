@@ -20,6 +20,6 @@ setup(
     description="armbrain: RGB-D images to detected objects with 3D pose, size, colour and shape",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": ["perception = perception.perception_node:main"],
     },
 )

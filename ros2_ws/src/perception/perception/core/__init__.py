@@ -1,0 +1,55 @@
+"""The perception core: RGB-D frames to objects with pose, size, colour and shape.
+
+Pure Python (numpy, OpenCV, transforms3d); no ROS imports. Entry point::
+
+    from perception.core import Perception, PerceptionConfig
+    result = Perception(PerceptionConfig()).process(rgb, depth, K, T_base_optical, stamp)
+"""
+
+from perception.core.colour import UNKNOWN, classify_colours, hsv_from_rgb, palette_model, white_balance_gains
+from perception.core.config import (
+    DEFAULT_CAMERA_POSITION,
+    DEFAULT_CAMERA_QUATERNION,
+    PALETTE,
+    PerceptionConfig,
+    check_config,
+)
+from perception.core.geometry import (
+    CameraCorrection,
+    camera_correction,
+    corrected_camera_pose,
+    expected_table_plane,
+    fit_plane_ransac,
+    point_cloud_from_depth,
+    rays_from_intrinsics,
+)
+from perception.core.pipeline import ObjectEstimate, Perception, PerceptionResult, check_frame, shape_word
+from perception.core.tracking import Detection, Track, Tracker
+
+__all__ = [
+    "DEFAULT_CAMERA_POSITION",
+    "DEFAULT_CAMERA_QUATERNION",
+    "PALETTE",
+    "UNKNOWN",
+    "CameraCorrection",
+    "Detection",
+    "ObjectEstimate",
+    "Perception",
+    "PerceptionConfig",
+    "PerceptionResult",
+    "Track",
+    "Tracker",
+    "camera_correction",
+    "check_config",
+    "check_frame",
+    "classify_colours",
+    "corrected_camera_pose",
+    "expected_table_plane",
+    "fit_plane_ransac",
+    "hsv_from_rgb",
+    "palette_model",
+    "point_cloud_from_depth",
+    "rays_from_intrinsics",
+    "shape_word",
+    "white_balance_gains",
+]

@@ -1,0 +1,203 @@
+"""Tunables of the perception core, the colour palette and the default camera pose.
+
+Units: metres, radians unless a name ends in ``_deg``; colours are RGB in 0..1.
+Frames: the base frame is the robot base (``panda_link0``: x forward, y left, z up, the
+table top at z = 0); the camera optical frame is z forward, x right, y down.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+# The perception palette: the paint colours perception names, RGB 0..1. They are
+# saturated and far apart in hue (red 0°, orange ~28°, yellow ~53°, green ~126°,
+# cyan ~183°, blue ~227°, purple ~281°) plus white and black. A colour is named by its
+# hue (chromatic entries) or its brightness (white, black) after white balance against
+# the table (see colour.py), so the values describe the paint, not one lighting.
+# They match the simulator's paints (armbrain_sim.scenario.PALETTE); this is a separate
+# definition on purpose: perception must not depend on the simulator.
+PALETTE: tuple[tuple[str, tuple[float, float, float]], ...] = (
+    ("red", (0.85, 0.10, 0.10)),
+    ("green", (0.10, 0.70, 0.15)),
+    ("blue", (0.10, 0.25, 0.85)),
+    ("yellow", (0.95, 0.85, 0.10)),
+    ("orange", (1.00, 0.50, 0.05)),
+    ("purple", (0.55, 0.15, 0.75)),
+    ("cyan", (0.10, 0.80, 0.85)),
+    ("white", (0.95, 0.95, 0.95)),
+    ("black", (0.08, 0.08, 0.08)),
+)
+
+# The default camera: at (1.05, 0, 0.55) m looking at (0.45, 0, 0) with +z up in the
+# image, i.e. the simulator's default camera (scenario defaults). Orientation of the
+# optical frame in the base frame as a quaternion (x, y, z, w); the same as the camera
+# body (x forward, y left, z up) at roll 0, pitch 42.51 deg (down), yaw 180 deg.
+DEFAULT_CAMERA_POSITION = (1.05, 0.0, 0.55)
+DEFAULT_CAMERA_QUATERNION = (-0.6472489143516091, -0.6472489143516091, 0.2847259083235375, 0.2847259083235375)
+
+
+@dataclass(frozen=True, slots=True)
+class PerceptionConfig:
+    """Every tunable of the perception core (frozen; build a new one to change anything).
+
+    Camera
+      camera_position: (3,) optical centre in the base frame, m (the configured extrinsic).
+      camera_quaternion: (4,) x, y, z, w orientation of the optical frame in the base frame.
+      correct_camera_bump: express objects in the base frame through the camera pose
+        corrected with the observed table plane (height, roll, pitch); False uses the
+        configured pose as it is (the bump is still estimated and reported).
+      bump_height_threshold, bump_angle_threshold_deg: above these the correction is
+        reported as a warning ("camera appears bumped").
+    Table plane
+      plane_tolerance: RANSAC inlier distance, m.
+      plane_max_tilt_deg, plane_max_offset: how far the observed table may be from the
+        configured one (angle between normals; height at the camera's foot point, m).
+      plane_stride: pixel step of the sub-sampled cloud the plane is fitted on.
+      ransac_iterations, seed: RANSAC hypotheses per frame and the seed of its generator
+        (the same frame always gives the same plane).
+      min_valid_depth_fraction: a depth image with fewer valid (finite) pixels is rejected.
+    Objects
+      min_object_height: points higher than this above the table may be objects, m.
+      max_height: points higher than this are not objects (the arm), m.
+      min_object_size, max_object_size: accepted footprint sides, m (smallest side >=
+        min, largest side <= max).
+      min_pixels: smaller segments are ignored.
+      grid_resolution: cell of the top-down occupancy grid objects are segmented in, m.
+      robot_exclusion_radius: nothing within this xy distance of the base origin is an
+        object (the robot's base), m.
+      robot_attach_distance: a segment whose pixels touch the arm (points above
+        max_height) with a depth step below this is part of the robot, m.
+      bin_center, bin_yaw, bin_size: the bin's outer footprint (x, y m; rad; x, y m);
+        points inside it (grown by bin_margin) are ignored, so objects in the bin and the
+        bin itself are not reported. bin_size (0, 0) disables it.
+      bin_wall_height, bin_wall_thickness: m. register_bin: with correct_camera_bump, also
+        correct the camera's x, y and yaw by registering the bin's walls (landmarks.py).
+    Colour
+      palette: (name, (r, g, b)) pairs, the colours objects are named with.
+      table_rgb: paint colour of the table top; the observed table colour is white-balanced
+        to it (per-channel gains), which removes brightness changes and colour casts.
+      white_balance: apply that white balance.
+      max_cast: largest per-channel deviation of the white-balance gains from their mean
+        that is believed (beyond it only the brightness is normalised, with a warning).
+      min_chroma, min_saturation: below either, a colour is achromatic (white, black).
+      max_hue_error_deg: a chromatic colour farther than this from every palette hue is
+        "unknown"; max_value_error likewise for achromatic ones (value 0..1).
+    Tracking
+      track_gate: largest distance a kept object may move between frames, m.
+      track_memory: seconds a lost object is remembered for re-identification (an object
+        carried away and put down elsewhere gets its id back when colour, shape and size
+        match one lost object).
+    """
+
+    camera_position: tuple[float, float, float] = DEFAULT_CAMERA_POSITION
+    camera_quaternion: tuple[float, float, float, float] = DEFAULT_CAMERA_QUATERNION
+    correct_camera_bump: bool = True
+    bump_height_threshold: float = 0.005
+    bump_angle_threshold_deg: float = 0.5
+
+    plane_tolerance: float = 0.004
+    plane_max_tilt_deg: float = 10.0
+    plane_max_offset: float = 0.08
+    plane_stride: int = 8
+    ransac_iterations: int = 40
+    seed: int = 0
+    min_valid_depth_fraction: float = 0.05
+
+    min_object_height: float = 0.010
+    max_height: float = 0.18
+    min_object_size: float = 0.015
+    max_object_size: float = 0.10
+    min_pixels: int = 30
+    grid_resolution: float = 0.002
+    robot_exclusion_radius: float = 0.12
+    robot_attach_distance: float = 0.03
+    bin_center: tuple[float, float] = (0.45, 0.42)
+    bin_yaw: float = 0.0
+    bin_size: tuple[float, float] = (0.22, 0.22)
+    bin_margin: float = 0.01
+    bin_wall_height: float = 0.06
+    bin_wall_thickness: float = 0.01
+    register_bin: bool = True
+
+    palette: tuple[tuple[str, tuple[float, float, float]], ...] = PALETTE
+    table_rgb: tuple[float, float, float] = (0.55, 0.45, 0.35)
+    white_balance: bool = True
+    max_cast: float = 0.3
+    min_chroma: float = 0.12
+    min_saturation: float = 0.3
+    max_hue_error_deg: float = 20.0
+    max_value_error: float = 0.35
+
+    track_gate: float = 0.05
+    track_memory: float = 60.0
+
+    def T_base_optical(self) -> np.ndarray:  # noqa: N802 (frames named as in CONVENTIONS.md)
+        """(4, 4) the configured camera pose (optical frame in the base frame)."""
+        from transforms3d.quaternions import quat2mat
+
+        x, y, z, w = self.camera_quaternion
+        T = np.eye(4)
+        T[:3, :3] = quat2mat([w, x, y, z])
+        T[:3, 3] = self.camera_position
+        return T
+
+
+def _positive(cfg: PerceptionConfig, name: str) -> None:
+    v = getattr(cfg, name)
+    if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+        raise ValueError(f"PerceptionConfig.{name} must be a finite number > 0, got {v!r}")
+
+
+def check_config(cfg: PerceptionConfig) -> PerceptionConfig:
+    """Return cfg if every field is valid, else raise ValueError naming the field and value."""
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError(f"PerceptionConfig.{f.name} must be finite, got {v!r}")
+    for name in ("bump_height_threshold", "bump_angle_threshold_deg", "plane_tolerance", "plane_max_tilt_deg",
+                 "plane_max_offset", "min_object_height", "max_height", "min_object_size", "max_object_size",
+                 "grid_resolution", "robot_attach_distance", "bin_wall_height", "bin_wall_thickness", "max_cast",
+                 "min_chroma", "min_saturation",
+                 "max_hue_error_deg", "max_value_error", "track_gate", "track_memory"):
+        _positive(cfg, name)
+    if len(cfg.camera_position) != 3 or not all(math.isfinite(c) for c in cfg.camera_position):
+        raise ValueError(f"PerceptionConfig.camera_position must be 3 finite numbers (m), got {cfg.camera_position!r}")
+    q = np.asarray(cfg.camera_quaternion, dtype=float)
+    if q.shape != (4,) or not np.all(np.isfinite(q)) or abs(float(np.linalg.norm(q)) - 1.0) > 1e-3:
+        raise ValueError(f"PerceptionConfig.camera_quaternion must be a unit quaternion (x, y, z, w), "
+                         f"got {cfg.camera_quaternion!r}")
+    if cfg.max_height <= cfg.min_object_height:
+        raise ValueError(f"PerceptionConfig.max_height ({cfg.max_height} m) must exceed min_object_height "
+                         f"({cfg.min_object_height} m)")
+    if cfg.max_object_size <= cfg.min_object_size:
+        raise ValueError(f"PerceptionConfig.max_object_size ({cfg.max_object_size} m) must exceed min_object_size "
+                         f"({cfg.min_object_size} m)")
+    if not (isinstance(cfg.plane_stride, int) and 1 <= cfg.plane_stride <= 64):
+        raise ValueError(f"PerceptionConfig.plane_stride must be an integer 1..64, got {cfg.plane_stride!r}")
+    if not (isinstance(cfg.ransac_iterations, int) and 1 <= cfg.ransac_iterations <= 10000):
+        raise ValueError(f"PerceptionConfig.ransac_iterations must be an integer 1..10000, "
+                         f"got {cfg.ransac_iterations!r}")
+    if not (isinstance(cfg.min_pixels, int) and cfg.min_pixels >= 3):
+        raise ValueError(f"PerceptionConfig.min_pixels must be an integer >= 3, got {cfg.min_pixels!r}")
+    if not 0.0 < cfg.min_valid_depth_fraction <= 1.0:
+        raise ValueError(f"PerceptionConfig.min_valid_depth_fraction must be in (0, 1], "
+                         f"got {cfg.min_valid_depth_fraction!r}")
+    if cfg.robot_exclusion_radius < 0 or cfg.bin_margin < 0 or min(cfg.bin_size) < 0:
+        raise ValueError("PerceptionConfig.robot_exclusion_radius, bin_margin and bin_size must be >= 0, got "
+                         f"{cfg.robot_exclusion_radius!r}, {cfg.bin_margin!r}, {cfg.bin_size!r}")
+    if not cfg.palette:
+        raise ValueError("PerceptionConfig.palette is empty; give at least one (name, (r, g, b)) pair")
+    names = [n for n, _ in cfg.palette]
+    if len(set(names)) != len(names):
+        raise ValueError(f"PerceptionConfig.palette has duplicate names: {names}")
+    for name, rgb in cfg.palette:
+        if not name or name == "unknown" or not name.isidentifier():
+            raise ValueError(f"PerceptionConfig.palette: name {name!r} is not valid (one word, not 'unknown')")
+        if len(rgb) != 3 or not all(0.0 <= c <= 1.0 for c in rgb):
+            raise ValueError(f"PerceptionConfig.palette: {name} = {rgb!r}; expected (r, g, b) each in 0..1")
+    if len(cfg.table_rgb) != 3 or not all(0.0 < c <= 1.0 for c in cfg.table_rgb):
+        raise ValueError(f"PerceptionConfig.table_rgb must be (r, g, b) each in (0, 1], got {cfg.table_rgb!r}")
+    return cfg
