@@ -1,0 +1,231 @@
+"""The motion layer end to end over real DDS: plan, time, execute on the simulated arm and
+monitor joint_states (the test process owns the execution adapter, as the planner node will)."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.sim]
+GRAPH = ROOT / "tests" / "graphs" / "motion.yaml"
+CONFIG = ROOT / "ros2_ws" / "src" / "planner" / "config" / "planner.yaml"
+
+
+def top_down(x, y, z, yaw=0.0):
+    c, s = math.cos(yaw), math.sin(yaw)
+    T = np.eye(4)
+    T[:3, :3] = [[c, s, 0], [s, -c, 0], [0, 0, -1]]
+    T[:3, 3] = (x, y, z)
+    return T
+
+
+class Arm:
+    """A node on sim time owning a TrajectoryExecutor, spun by a single-threaded executor."""
+
+    def __init__(self, context):
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from rclpy.parameter import Parameter
+
+        from planner.motion.config import build_motion, load_motion_config
+        from planner.motion.execution import TrajectoryExecutor
+
+        self.config = load_motion_config(CONFIG)
+        self.kin, self.collision, self.planner = build_motion(self.config, rng=np.random.default_rng(0))
+        self.node = Node("motion_test", context=context,
+                         parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, True)])
+        self.ex = TrajectoryExecutor(self.node, tolerances=self.config.tolerances, start_delay=self.config.start_delay)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self):
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def timed(self, plan):
+        return self.planner.time_parameterize(plan, self.config.timing_limits(self.kin), self.config.trajectory_dt)
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(timeout=5)
+        self.ex.destroy()
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def arm(launch, ros_context):
+    run = launch(GRAPH)
+    arm = Arm(ros_context)
+    wait_for(lambda: arm.ex.current_positions() is not None and arm.ex.now() > 0.5, 90,
+             "joint_states and /clock from the sim bridge")
+    yield run, arm
+    arm.close()
+    assert run.stop() == 0, run.output
+
+
+def test_planned_trajectory_is_executed_and_succeeds(arm):
+    from planner.motion.monitor import ExecutionCode
+
+    run, a = arm
+    q0 = a.ex.current_positions()
+    plan = a.planner.plan_to_pose(q0, top_down(0.45, -0.2, 0.25, 0.6))
+    assert plan.success, plan.message
+    traj = a.timed(plan)
+    assert 0.5 < traj.duration < 10.0
+    handle = a.ex.execute(traj)
+    assert not handle.done()
+    result = handle.wait(timeout=120)  # wall-clock guard only; the monitor's timeout is in sim time
+    assert result is not None, "no execution result within 120 s"
+    assert result.code is ExecutionCode.SUCCEEDED, result.message
+    assert traj.duration <= result.time <= 1.2 * traj.duration + 0.5
+    assert result.max_error < a.config.tolerances.path
+    run.wait_for_output(rf"following a trajectory of {len(traj.times)} points")
+    err = np.abs(a.ex.current_positions() - traj.goal)
+    assert err.max() <= a.config.tolerances.goal, err
+    T = a.kin.fk(a.ex.current_positions())
+    np.testing.assert_allclose(T[:3, 3], [0.45, -0.2, 0.25], atol=0.01)
+
+
+def test_trajectory_not_starting_at_the_arm_is_refused(arm):
+    from planner.motion.monitor import ExecutionCode
+    from planner.motion.timing import parameterize_segments
+
+    run, a = arm
+    q0 = a.ex.current_positions()
+    off = q0 + np.array([0.05, 0, 0, 0, 0, 0, 0])
+    traj = parameterize_segments(np.array([off, off + np.array([0.2, 0, 0, 0, 0, 0, 0])]),
+                                 a.config.timing_limits(a.kin))
+    handle = a.ex.execute(traj)
+    assert handle.done()  # refused at once, nothing sent
+    assert handle.result.code is ExecutionCode.REJECTED
+    assert "panda_joint1 is 0.05" in handle.result.message and "plan from the current state" in handle.result.message
+    t0 = a.ex.now()
+    wait_for(lambda: a.ex.now() > t0 + 0.5, 60, "0.5 s of sim time")
+    assert "following a trajectory" not in run.output
+    assert np.abs(a.ex.current_positions() - q0).max() < 2e-3
+
+
+def test_stop_holds_the_arm_where_it_is(arm):
+    from planner.motion.monitor import ExecutionCode
+
+    _run, a = arm
+    q0 = a.ex.current_positions()
+    plan = a.planner.plan_to_configuration(q0, q0 + np.array([1.2, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    assert plan.success, plan.message
+    handle = a.ex.execute(a.timed(plan))
+    wait_for(lambda: abs(a.ex.current_positions()[0] - q0[0]) > 0.2, 60, "the arm to be on its way")
+    assert a.ex.stop()
+    assert handle.done() and handle.result.code is ExecutionCode.STOPPED
+    t0 = a.ex.now()
+    wait_for(lambda: a.ex.now() > t0 + 0.5, 60, "0.5 s of sim time")  # it decelerates onto the hold
+    held = a.ex.current_positions()
+    t1 = a.ex.now()
+    wait_for(lambda: a.ex.now() > t1 + 0.5, 60, "0.5 s more of sim time")
+    assert np.abs(a.ex.current_positions() - held).max() < 2e-3
+    assert 0.2 < held[0] - q0[0] < 1.1  # it stopped short of the goal
+
+
+def test_nan_in_joint_states_is_a_fault_not_a_state(ros_context):
+    """The adapter alone on its own topics (no sim): a NaN position ends the execution as FAULT."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+
+    from planner.motion.execution import TrajectoryExecutor
+    from planner.motion.monitor import ExecutionCode
+    from planner.motion.robot_model import PANDA_ARM_JOINTS
+    from planner.motion.timing import TimingLimits, parameterize_segments
+
+    node = Node("nan_test", context=ros_context)
+    ex = TrajectoryExecutor(node, joint_states_topic="fake/joint_states", trajectory_topic="fake/joint_trajectory")
+    pub = node.create_publisher(JointState, "fake/joint_states", 10)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    q0 = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
+
+    def publish(q):
+        msg = JointState(name=list(PANDA_ARM_JOINTS), position=[float(v) for v in q])
+        msg.header.stamp = node.get_clock().now().to_msg()
+        pub.publish(msg)
+
+    def spin_until(pred, what):
+        wait_for(lambda: (executor.spin_once(timeout_sec=0.02), pred())[1], 30, what)
+
+    try:
+        spin_until(lambda: pub.get_subscription_count() > 0, "the adapter's subscription")
+        publish(q0)
+        spin_until(lambda: ex.current_positions() is not None, "the first joint state")
+        limits = TimingLimits(np.full(7, 1.0), np.full(7, 2.0), np.full(7, 20.0))
+        handle = ex.execute(parameterize_segments(np.array([q0, q0 + 0.2]), limits))
+        assert not handle.done(), handle.result
+        bad = q0.copy()
+        bad[2] = float("nan")
+        publish(bad)
+        spin_until(handle.future.done, "the execution to end")
+        result = handle.future.result()
+        assert result.code is ExecutionCode.FAULT and "panda_joint3 = nan" in result.message
+        assert ex.current_positions() is None  # a NaN state is not a state
+        refused = ex.execute(parameterize_segments(np.array([q0, q0 + 0.2]), limits))
+        assert refused.result.code is ExecutionCode.REJECTED and "no valid joint state" in refused.result.message
+    finally:
+        ex.destroy()
+        executor.shutdown()
+        node.destroy_node()
+
+
+def test_async_callback_awaits_the_result_on_a_single_threaded_executor(ros_context):
+    """The adapter inside an async callback (how an action server's execute callback uses it):
+    `await handle.future` while the same single-threaded executor delivers joint_states."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+
+    from planner.motion.execution import TrajectoryExecutor
+    from planner.motion.monitor import ExecutionCode, Tolerances
+    from planner.motion.robot_model import PANDA_ARM_JOINTS
+    from planner.motion.timing import TimingLimits, parameterize_segments
+
+    node = Node("async_test", context=ros_context)
+    ex = TrajectoryExecutor(node, joint_states_topic="fake2/joint_states", trajectory_topic="fake2/joint_trajectory",
+                            tolerances=Tolerances(path=0.05), start_delay=0.05)
+    pub = node.create_publisher(JointState, "fake2/joint_states", 10)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    q0 = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
+    traj = parameterize_segments(np.array([q0, q0 + 0.1]), TimingLimits(np.full(7, 1.0), np.full(7, 4.0),
+                                                                         np.full(7, 40.0)))
+    outcome = {}
+
+    def publish_state():  # a perfect arm: the trajectory sampled at the node's clock
+        handle = outcome.get("handle")
+        q = traj.sample(ex.now() - handle.start_time) if handle else q0
+        msg = JointState(name=list(PANDA_ARM_JOINTS), position=[float(v) for v in q])
+        msg.header.stamp = node.get_clock().now().to_msg()
+        pub.publish(msg)
+
+    async def run_motion():
+        outcome["handle"] = handle = ex.execute(traj)
+        outcome["result"] = await handle.future
+
+    try:
+        wait_for(lambda: (executor.spin_once(timeout_sec=0.01), pub.get_subscription_count() > 0)[1], 30,
+                 "the adapter's subscription")
+        node.create_timer(0.01, publish_state)
+        wait_for(lambda: (executor.spin_once(timeout_sec=0.01), ex.current_positions() is not None)[1], 30,
+                 "the first joint state")
+        executor.create_task(run_motion)
+        wait_for(lambda: (executor.spin_once(timeout_sec=0.01), "result" in outcome)[1], 30, "the awaited result")
+        assert outcome["result"].code is ExecutionCode.SUCCEEDED, outcome["result"].message
+    finally:
+        ex.destroy()
+        executor.shutdown()
+        node.destroy_node()

@@ -1,0 +1,169 @@
+"""planner.motion timing (ruckig / toppra within limits) and the pure execution monitor."""
+
+import math
+
+import numpy as np
+import pytest
+
+from planner.motion.config import MotionConfig, load_motion_config
+from planner.motion.kinematics import Kinematics
+from planner.motion.monitor import ExecutionCode, Tolerances, TrajectoryMonitor, positions_by_name, start_violation
+from planner.motion.robot_model import load_robot_model
+from planner.motion.timing import TimingError, TimingLimits, Trajectory, parameterize_segments, parameterize_smooth
+
+NAMES = tuple(f"panda_joint{i}" for i in range(1, 8))
+HOME = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
+LIMITS = TimingLimits(np.array([2.175] * 4 + [2.61] * 3), np.array([3.75, 1.875, 2.5, 3.125, 3.75, 5.0, 5.0]),
+                      np.full(7, 50.0), velocity_scale=0.5)
+
+
+def test_segments_rest_to_rest_within_limits_and_on_the_lines():
+    path = np.array([HOME, HOME + np.array([0.6, 0.2, -0.3, 0.4, 0.0, -0.2, 1.0]),
+                     HOME + np.array([0.9, -0.1, 0.0, 0.2, 0.3, 0.0, 0.5])])
+    tr = parameterize_segments(path, LIMITS, dt=0.01)
+    assert tr.times[0] == 0 and np.all(np.diff(tr.times) > 0)
+    assert np.all(np.abs(tr.velocities) <= LIMITS.max_velocity + 1e-9)
+    assert np.all(np.abs(tr.accelerations) <= LIMITS.acceleration + 1e-9)
+    assert np.max(np.abs(tr.velocities) / LIMITS.max_velocity) > 0.95  # uses the limit somewhere (not timid)
+    # it passes each waypoint at rest
+    for wp in path:
+        i = int(np.argmin(np.linalg.norm(tr.positions - wp, axis=1)))
+        np.testing.assert_allclose(tr.positions[i], wp, atol=1e-12)
+        np.testing.assert_allclose(tr.velocities[i], 0.0, atol=1e-12)
+    # phase synchronised: every sample lies on its straight segment
+    for q in tr.positions:
+        d = min(_distance_to_segment(q, path[k], path[k + 1]) for k in range(len(path) - 1))
+        assert d < 1e-12
+    np.testing.assert_array_equal(tr.sample(-1.0), path[0])
+    np.testing.assert_array_equal(tr.sample(1e9), path[-1])
+
+
+def _distance_to_segment(q, a, b):
+    d = b - a
+    s = np.clip((q - a) @ d / (d @ d), 0.0, 1.0)
+    return float(np.linalg.norm(q - (a + s * d)))
+
+
+def test_slowest_joint_sets_the_duration():
+    path = np.array([HOME, HOME + np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0])])
+    tr = parameterize_segments(path, LIMITS)
+    v, a = LIMITS.max_velocity[6], LIMITS.acceleration[6]
+    assert tr.duration >= 2.0 / v + v / a - 1e-6  # trapezoid time, jerk adds a little
+    assert tr.duration < 2.0 / v + v / a + 0.2
+
+
+def test_smooth_dense_path_within_limits():
+    s = np.linspace(0, 1, 60)[:, None]
+    path = HOME + s * [0.5, 0.3, 0.0, 0.4, 0.0, -0.3, 0.2] + 0.05 * np.sin(np.pi * s)  # a gentle curve
+    tr = parameterize_smooth(path, LIMITS)
+    assert np.all(np.abs(tr.velocities) <= LIMITS.max_velocity * 1.001)
+    assert np.all(np.abs(tr.accelerations) <= LIMITS.acceleration * 1.02)
+    np.testing.assert_allclose(tr.positions[0], path[0])
+    np.testing.assert_allclose(tr.positions[-1], path[-1])
+    # it follows the curve: every sample is within 2 mrad of the waypoint polyline
+    for q in tr.positions[::5]:
+        assert min(_distance_to_segment(q, path[k], path[k + 1]) for k in range(len(path) - 1)) < 2e-3
+
+
+def test_timing_input_errors():
+    with pytest.raises(TimingError, match="path must be"):
+        parameterize_segments(np.zeros((3, 6)), LIMITS)
+    with pytest.raises(TimingError, match="non-finite"):
+        parameterize_segments(np.array([HOME, HOME * math.nan]), LIMITS)
+    with pytest.raises(TimingError, match="acceleration limits must be finite and > 0"):
+        TimingLimits(np.ones(7), np.zeros(7), np.ones(7))
+
+
+def test_config_file_loads_and_rejects_unknown_keys():
+    from conftest import ROOT
+
+    cfg = load_motion_config(ROOT / "ros2_ws" / "src" / "planner" / "config" / "planner.yaml")
+    assert cfg.margin == 0.01 and cfg.planner.validate_resolution == 0.01
+    assert cfg.tolerances.timeout_scale == 1.2 and cfg.tolerances.timeout_margin == 0.5
+    lim = cfg.timing_limits(Kinematics(load_robot_model()))
+    np.testing.assert_allclose(lim.max_velocity, 0.5 * np.array([2.175] * 4 + [2.61] * 3))
+    assert [o.name for o in cfg.fixtures()][:2] == ["table", "bin_floor"]
+    with pytest.raises(ValueError, match="unknown motion parameter\\(s\\) marign"):
+        MotionConfig.from_dict({"marign": 0.02})
+
+
+# -- the monitor ------------------------------------------------------------------------------
+@pytest.fixture
+def traj():
+    return parameterize_segments(np.array([HOME, HOME + np.array([0.4, 0.0, 0.0, 0.2, 0.0, 0.0, 0.3])]), LIMITS)
+
+
+def run(monitor, traj, offset=None, until=None, rate=120.0):
+    """Feed the monitor states that follow the trajectory (plus offset(t)) from t = -0.2 s."""
+    t = monitor.start_time - 0.2
+    end = until if until is not None else monitor.deadline + 1.0
+    while t <= end:
+        q = traj.sample(t - monitor.start_time)
+        if offset is not None:
+            q = q + offset(t - monitor.start_time)
+        r = monitor.update(t, q)
+        if r is not None:
+            return r
+        t += 1.0 / rate
+    return None
+
+
+def test_monitor_success_on_a_followed_trajectory(traj):
+    m = TrajectoryMonitor(traj, NAMES, start_time=10.0)
+    # lagging a little while moving (within the path tolerance), settled at the end
+    r = run(m, traj, offset=lambda t: 0.02 * math.sin(math.pi * min(max(t, 0.0), traj.duration) / traj.duration))
+    assert r.code is ExecutionCode.SUCCEEDED
+    assert traj.duration <= r.time <= traj.duration + 0.05
+    assert 0.01 < r.max_error <= 0.021
+
+
+def test_monitor_path_violation_names_the_joint(traj):
+    m = TrajectoryMonitor(traj, NAMES, start_time=0.0)
+    r = run(m, traj, offset=lambda t: np.eye(7)[1] * (0.3 if t > 0.5 else 0.0))
+    assert r.code is ExecutionCode.PATH_TOLERANCE_VIOLATED
+    assert r.message.startswith("panda_joint2 is 0.300 rad from the trajectory at 0.5")
+
+
+def test_monitor_times_out_short_of_the_goal(traj):
+    m = TrajectoryMonitor(traj, NAMES, start_time=0.0)
+    stuck = np.eye(7)[3] * 0.05  # 0.05 rad short on joint 4 at the end: within path, beyond goal tolerance
+    r = run(m, traj, offset=lambda t: stuck * min(max(t, 0.0) / traj.duration, 1.0))
+    assert r.code is ExecutionCode.GOAL_TOLERANCE_VIOLATED
+    assert r.time == pytest.approx(1.2 * traj.duration + 0.5, abs=0.01)
+    assert "panda_joint4 is still 0.0500 rad from the goal" in r.message
+
+
+def test_monitor_nan_is_a_fault(traj):
+    m = TrajectoryMonitor(traj, NAMES, start_time=0.0)
+    q = traj.sample(0.1)
+    q[2] = math.nan
+    r = m.update(0.1, q)
+    assert r.code is ExecutionCode.FAULT and "panda_joint3" in r.message
+    assert m.update(0.2, traj.sample(0.2)) is r  # a result is final
+
+
+def test_monitor_timeout_without_states(traj):
+    m = TrajectoryMonitor(traj, NAMES, start_time=5.0)
+    assert m.check_timeout(5.0 + traj.duration) is None
+    r = m.check_timeout(5.0 + 1.2 * traj.duration + 0.6)
+    assert r.code is ExecutionCode.FAULT and "no joint state" in r.message
+
+
+def test_start_check_and_joint_state_parsing():
+    assert start_violation(HOME + 0.005, HOME, NAMES, 0.01) is None
+    why = start_violation(HOME + np.eye(7)[4] * 0.05, HOME, NAMES, 0.01)
+    assert why.startswith("the arm is not at the trajectory's start: panda_joint5 is 0.0500 rad away")
+    names = [*NAMES, "panda_finger_joint1"]
+    np.testing.assert_array_equal(positions_by_name(names[::-1], [0.04, *HOME[::-1]], NAMES), HOME)
+    with pytest.raises(ValueError, match="lacks panda_joint7"):
+        positions_by_name(NAMES[:6], HOME[:6], NAMES)
+    with pytest.raises(ValueError, match="panda_joint1 = nan"):
+        positions_by_name(NAMES, [math.nan, *HOME[1:]], NAMES)
+    with pytest.raises(ValueError, match="timeout_scale must be >= 1"):
+        Tolerances(timeout_scale=0.5)
+
+
+def test_trajectory_sample_is_hermite_between_points():
+    tr = Trajectory(np.array([0.0, 1.0]), np.array([[0.0], [1.0]]), np.zeros((2, 1)), np.zeros((2, 1)))
+    assert tr.sample(0.5)[0] == pytest.approx(0.5)
+    assert tr.sample(0.25)[0] == pytest.approx(0.15625)
