@@ -1,12 +1,9 @@
 #!/usr/bin/env bash
-# The main job: a headless simulated pick-and-place.
-#
-# The brain's nodes (perception, grasping, motion, tasks) land one issue at a time;
-# until the task-execution issue replaces this script with the whole brain, the demo
-# runs the simulator's ground-truth ORACLE (a scripted pick-and-place that reads true
-# object poses, the baseline the brain will be compared with) and says so.
+# The main job: a headless simulated pick-and-place with the whole brain
+# (armbrain/demo.py): sim + perception + grasping + planner on a private ROS domain,
+# LOCALHOST discovery; goals through the ExecuteTask action; out/demo/ gets a GIF and
+# a summary. Exit 0 only if every goal succeeded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "demo: NOTE: the brain is not built yet; this runs the simulator's ground-truth oracle"
-echo "demo: (scripted pick-and-place from true object poses), headless, 3 seeded episodes."
-exec .venv/bin/python -m armbrain_sim.oracle --scenario one_cube.yaml --seeds 0 1 2
+export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
+exec .venv/bin/python -m armbrain.demo "$@"

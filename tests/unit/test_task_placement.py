@@ -54,16 +54,20 @@ def test_stack_targets():
 
 def test_bin_slots_fill_from_the_centre_and_report_full():
     obj = cube("obj_1", 0.4, 0)
-    first = bin_slot(obj, BIN, [])
-    assert BIN.contains(*first, margin=obj.radius)
-    assert bin_slot(cube("one_fits", 0, 0, 0.08), BinModel(inner_size=(0.16, 0.16)), []) == pytest.approx((0.45, 0.42))
+    # with the fingers around it, a 5 cm cube needs 10 cm: the default 20 cm bin takes one
+    assert bin_slot(obj, BIN, []) == pytest.approx((0.45, 0.42))
+    assert bin_slot(obj, BIN, [(0.45, 0.42, obj.radius)]) is None
+    BIG = BinModel(inner_size=(0.24, 0.24))
+    first = bin_slot(obj, BIG, [])
+    assert BIG.contains(*first, margin=obj.radius)
+    assert bin_slot(cube("one_fits", 0, 0, 0.07), BinModel(inner_size=(0.20, 0.20)), []) == pytest.approx((0.45, 0.42))
     occupied = []
     for _ in range(4):
-        slot = bin_slot(obj, BIN, occupied)
-        assert slot is not None and BIN.contains(*slot, margin=obj.radius)
+        slot = bin_slot(obj, BIG, occupied)
+        assert slot is not None and BIG.contains(*slot, margin=obj.radius)
         occupied.append((*slot, obj.radius))
     assert len({(round(x, 3), round(y, 3)) for x, y, _ in occupied}) == 4
-    assert bin_slot(obj, BIN, occupied) is None  # a 20 cm bin takes four 5 cm cubes
+    assert bin_slot(obj, BIG, occupied) is None  # a 24 cm bin takes four 5 cm cubes
     for (x1, y1, r1) in occupied:
         for (x2, y2, r2) in occupied:
             if (x1, y1) != (x2, y2):

@@ -20,6 +20,8 @@ setup(
     description="armbrain: task goals to task plans, motion planning and execution",
     license="Apache-2.0",
     entry_points={
-        "console_scripts": [],
+        "console_scripts": [
+            "planner = planner.planner_node:main",
+        ],
     },
 )

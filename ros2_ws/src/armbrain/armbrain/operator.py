@@ -24,6 +24,7 @@ from typing import TextIO
 TASK_ACTION = "planner/execute_task"
 OBJECTS_TOPIC = "perception/objects"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_CANCELED = 0, 1, 2, 3, 130
+_SESSIONS = 0
 
 
 @dataclass
@@ -42,6 +43,9 @@ class RosSession:
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
 
+        global _SESSIONS
+        _SESSIONS += 1
+        name = f"{name}_{os.getpid()}_{_SESSIONS}"  # unique: several sessions may live in one process
         context = rclpy.Context()
         rclpy.init(context=context, domain_id=domain_id, signal_handler_options=rclpy.SignalHandlerOptions.NO)
         node = Node(name, context=context)

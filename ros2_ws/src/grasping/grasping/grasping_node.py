@@ -265,9 +265,11 @@ class GraspingNode(Node):
         d = event.as_dict()
         d["width"] = None if math.isnan(d["width"]) else round(d["width"], 6)
         self._state_pub.publish(String(data=json.dumps(d)))
-        log = self.get_logger().warning if event.state.value in ("lost", "missed", "wrong_width") else \
-            self.get_logger().info
-        log(f"grasp state {event.state.value}: {event.message}")
+        # (rclpy refuses one call site logging at two severities: two call sites.)
+        if event.state.value in ("lost", "missed", "wrong_width"):
+            self.get_logger().warning(f"grasp state {event.state.value}: {event.message}")
+        else:
+            self.get_logger().info(f"grasp state {event.state.value}: {event.message}")
 
     # -- plan_grasps -------------------------------------------------------------
     def _on_plan_grasps(self, request: PlanGrasps.Request, response: PlanGrasps.Response) -> PlanGrasps.Response:

@@ -14,6 +14,7 @@ import numpy as np
 from planner.task.goals import GoalError, Target
 
 MAX_GRIPPER_OPENING = 0.08  # m between the pads (Panda hand)
+FINGER_REACH = 0.025  # m a finger (with the opening slack) sticks out beyond the gripped faces
 GRIP_MARGIN = 0.008  # m: an object must be this much narrower than the opening (as grasping checks)
 
 
@@ -120,11 +121,13 @@ def bin_slot(obj: WorldObject, bin_: BinModel, occupied: Sequence[tuple[float, f
              clearance: float = 0.012) -> tuple[float, float] | None:
     """A free (x, y) in the bin for `obj`, clear of the walls and of the discs (x, y, radius)
     already there. Slots are the cells of the densest square grid that fits objects of this
-    size (a 20 cm bin takes four 5 cm cubes), nearest to the bin centre first. None when full."""
-    half = np.array(bin_.inner_size) / 2 - obj.radius - clearance
+    size with the fingers around it, nearest to the bin centre first. None when full."""
+    # The fingers stick out beyond the gripped faces: keep them off the walls and neighbours.
+    radius = max(obj.radius, obj.grip_width / 2 + FINGER_REACH)
+    half = np.array(bin_.inner_size) / 2 - radius - clearance
     if (half < 0).any():
         return None
-    pitch = 2 * obj.radius + clearance
+    pitch = 2 * radius + clearance
     axes = []
     for h in half:
         n = int(2 * h // pitch) + 1
@@ -132,7 +135,7 @@ def bin_slot(obj: WorldObject, bin_: BinModel, occupied: Sequence[tuple[float, f
     candidates = sorted(((u, v) for u in axes[0] for v in axes[1]), key=lambda c: (math.hypot(*c), c))
     for u, v in candidates:
         x, y = bin_.to_base(u, v)
-        if all(math.hypot(x - ox, y - oy) >= obj.radius + r + clearance for ox, oy, r in occupied):
+        if all(math.hypot(x - ox, y - oy) >= radius + r + clearance for ox, oy, r in occupied):
             return x, y
     return None
 

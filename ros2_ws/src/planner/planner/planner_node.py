@@ -1,0 +1,328 @@
+"""planner: the ExecuteTask action server that turns operator goals into motion.
+
+Action:  planner/execute_task (brain_interfaces/ExecuteTask), one goal at a time (a
+         second goal while one runs is rejected).
+Uses:    perception/objects, joint_states, grasping/grasp_state (topics);
+         grasping/plan_grasps (service); grasping/gripper (action);
+         arm_controller/joint_trajectory (through planner.motion.execution).
+Parameters: the `motion` group (planner/motion/config.py) and the `task` group
+(planner/task/runner.py RunnerConfig), defaults in config/planner.yaml.
+
+Threading: one SingleThreadedExecutor serves every callback; a task runs in a worker
+thread that blocks on events those callbacks set (ROS_ON_PIP.md: no
+MultiThreadedExecutor), and the action's async execute callback awaits its result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import threading
+from dataclasses import fields
+
+import numpy as np
+from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.node import Node
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
+from rclpy.task import Future
+from std_msgs.msg import String
+from transforms3d.quaternions import quat2mat
+
+from armbrain.node_runtime import run_node
+from brain_interfaces.action import ExecuteTask, GripperCommand
+from brain_interfaces.msg import DetectedObjectArray, ObjectOutcome, StageReport
+from brain_interfaces.srv import PlanGrasps
+from planner.motion.config import MotionConfig, build_motion
+from planner.motion.execution import TrajectoryExecutor
+from planner.task.goals import GoalError, ObjectRef, Target, goal_from_fields, parse_goal
+from planner.task.placement import BinModel, Workspace, WorldObject
+from planner.task.runner import Grasp, GripperOutcome, RunnerConfig, TaskOutcome, TaskRunner
+
+RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
+                     durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+WAIT_SLICE = 0.05  # s of wall time between checks while a worker waits (cancel, sim-time deadlines)
+
+ACTION_FROM_FIELD = {
+    ExecuteTask.Goal.ACTION_PICK_PLACE: "pick_place", ExecuteTask.Goal.ACTION_PICK: "pick",
+    ExecuteTask.Goal.ACTION_PLACE: "place", ExecuteTask.Goal.ACTION_PLACE_ALL: "place_all",
+    ExecuteTask.Goal.ACTION_CLEAR_TABLE: "clear_table",
+}
+TARGET_FROM_FIELD = {ExecuteTask.Goal.TARGET_BIN: "bin", ExecuteTask.Goal.TARGET_OBJECT: "object",
+                     ExecuteTask.Goal.TARGET_POSITION: "position"}
+
+
+def world_object_from_msg(o) -> WorldObject:
+    q = o.pose.orientation
+    R = quat2mat([q.w, q.x, q.y, q.z])
+    yaw = math.atan2(R[1, 0], R[0, 0])
+    colour = o.color_name
+    return WorldObject(o.id, o.label or o.id, colour, o.shape, (o.pose.position.x, o.pose.position.y,
+                       o.pose.position.z), yaw, (o.size.x, o.size.y, o.size.z))
+
+
+def grasp_from_msg(c) -> Grasp:
+    q = c.grasp_pose.orientation
+    T = np.eye(4)
+    T[:3, :3] = quat2mat([q.w, q.x, q.y, q.z])
+    T[:3, 3] = [c.grasp_pose.position.x, c.grasp_pose.position.y, c.grasp_pose.position.z]
+    a = np.array([c.approach_direction.x, c.approach_direction.y, c.approach_direction.z])
+    n = np.linalg.norm(a)
+    return Grasp(T, a / n if n > 0 else T[:3, 2], c.pre_grasp_distance, c.gripper_width, c.object_width)
+
+
+def ref_from_selector(sel) -> ObjectRef | None:
+    if not (sel.id or sel.color or sel.shape or sel.any):
+        return None
+    return ObjectRef(id=sel.id or None, colour=sel.color or None, shape=sel.shape or None,
+                     quantifier="any" if sel.any else "the")
+
+
+def goal_from_msg(goal) -> object:
+    """TaskGoal from an ExecuteTask goal: the text when given, else the structured fields."""
+    if goal.command.strip():
+        return parse_goal(goal.command)
+    if goal.action not in ACTION_FROM_FIELD:
+        raise GoalError(f"empty command and action {goal.action} is not a structured action; "
+                        f"give a command text or action 1..5 (see ExecuteTask.action)")
+    action = ACTION_FROM_FIELD[goal.action]
+    target = None
+    if action in ("pick_place", "place", "place_all"):
+        kind = TARGET_FROM_FIELD.get(goal.target_type)
+        if kind is None:
+            raise GoalError(f"target_type {goal.target_type} is not valid; choices: 0 bin, 1 object, 2 position")
+        target = Target(kind, ref_from_selector(goal.target_object) if kind == "object" else None,
+                        (goal.target_position.x, goal.target_position.y) if kind == "position" else None)
+    obj = ref_from_selector(goal.object)
+    if action == "place_all" and obj is not None:
+        obj = dataclasses.replace(obj, quantifier="all")
+    return goal_from_fields(action, obj, target)
+
+
+class RosPorts:
+    """The runner's ports over ROS, used from the worker thread."""
+
+    def __init__(self, node: PlannerNode, handle) -> None:
+        self.n, self.handle = node, handle
+
+    def now(self) -> float:
+        return self.n.get_clock().now().nanoseconds * 1e-9
+
+    def canceled(self) -> bool:
+        return bool(self.handle.is_cancel_requested) or self.n.shutting_down
+
+    def _wait(self, future: Future, timeout_sim: float, what: str):
+        """Wait for an rclpy future from the worker thread; None on timeout or cancel."""
+        done = threading.Event()
+        future.add_done_callback(lambda _f: done.set())
+        t0 = self.now()
+        while not done.wait(WAIT_SLICE):
+            if self.canceled() or self.now() - t0 > timeout_sim:
+                return None
+        return future.result()
+
+    def objects(self, max_age: float, timeout: float) -> list[WorldObject] | None:
+        t0 = self.now()
+        while True:
+            with self.n.lock:
+                msg = self.n.latest_objects
+            if msg is not None:
+                stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+                if self.now() - stamp <= max_age:
+                    return [world_object_from_msg(o) for o in msg.objects]
+            if self.now() - t0 >= timeout or self.canceled():
+                return None
+            with self.n.objects_arrived:
+                self.n.objects_arrived.wait(WAIT_SLICE)
+
+    def joints(self) -> np.ndarray | None:
+        return self.n.motion_executor.current_positions()
+
+    def plan_grasps(self, obj: WorldObject) -> tuple[list[Grasp], str]:
+        client = self.n.plan_grasps_client
+        if not client.wait_for_service(timeout_sec=5.0):
+            return [], "the grasping node does not answer on grasping/plan_grasps"
+        res = self._wait(client.call_async(PlanGrasps.Request(object_id=obj.id)), 10.0, "plan_grasps")
+        if res is None:
+            return [], "grasping/plan_grasps did not answer in time"
+        if not res.success:
+            return [], res.message
+        return [grasp_from_msg(c) for c in res.candidates], res.message
+
+    def gripper(self, width: float) -> GripperOutcome:
+        client = self.n.gripper_client
+        if not client.wait_for_server(timeout_sec=5.0):
+            return GripperOutcome(float("nan"), False, False, "the grasping node does not answer on grasping/gripper")
+        handle = self._wait(client.send_goal_async(GripperCommand.Goal(target_width=float(width))), 5.0,
+                            "gripper goal")
+        if handle is None or not handle.accepted:
+            return GripperOutcome(float("nan"), False, False, "the gripper goal was not accepted")
+        wrapped = self._wait(handle.get_result_async(), 10.0, "gripper result")
+        if wrapped is None:
+            return GripperOutcome(float("nan"), False, False, "the gripper did not finish in time")
+        r = wrapped.result
+        return GripperOutcome(r.final_width, r.reached, r.stalled, r.message)
+
+    def grasp_held(self) -> bool | None:
+        with self.n.lock:
+            state = self.n.grasp_state
+        if state in ("held",):
+            return True
+        if state in ("lost", "missed", "wrong_width"):
+            return False
+        return None
+
+    def execute(self, trajectory) -> tuple[bool, str]:
+        handle = self.n.motion_executor.execute(trajectory)
+        while not handle.done():
+            if self.canceled():
+                self.n.motion_executor.stop("canceled by the operator")
+            handle.wait(WAIT_SLICE)
+        result = handle.result
+        return result.success, result.message
+
+    def stop(self) -> None:
+        self.n.motion_executor.stop("task stopped")
+
+    def feedback(self, stage: str, object_id: str, attempt: int, progress: float, message: str) -> None:
+        self.handle.publish_feedback(ExecuteTask.Feedback(stage=stage, object_id=object_id, attempt=attempt,
+                                                          progress=float(progress), message=message))
+        self.n.get_logger().info(f"[{object_id or 'task'}] {stage} (attempt {attempt})")
+
+
+class PlannerNode(Node):
+    def __init__(self) -> None:
+        super().__init__("planner", automatically_declare_parameters_from_overrides=True)
+        motion = self.get_parameters_by_prefix("motion")
+        task = self.get_parameters_by_prefix("task")
+        self.motion_config = MotionConfig.from_dict({k: p.value for k, p in motion.items()})
+        self.runner_config = self._runner_config({k: p.value for k, p in task.items()})
+        mc = self.motion_config
+        self.bin = BinModel(mc.bin_center[0], mc.bin_center[1], mc.bin_yaw, mc.bin_inner_size, 0.005,
+                            mc.bin_wall_height)
+        self.workspace = Workspace()
+        self.kinematics, self.fixtures, self.planner = build_motion(mc, rng=np.random.default_rng(0))
+        self.limits = mc.timing_limits(self.kinematics)
+        self.lock = threading.Lock()
+        self.objects_arrived = threading.Condition()
+        self.latest_objects: DetectedObjectArray | None = None
+        self.grasp_state: str = "idle"
+        self.busy = False
+        self.shutting_down = False
+        self.motion_executor = TrajectoryExecutor(self, tolerances=mc.tolerances, start_delay=mc.start_delay)
+        self.create_subscription(DetectedObjectArray, "perception/objects", self._on_objects, RELIABLE_10)
+        self.create_subscription(String, "grasping/grasp_state", self._on_grasp_state, LATCHED)
+        self.plan_grasps_client = self.create_client(PlanGrasps, "grasping/plan_grasps")
+        self.gripper_client = ActionClient(self, GripperCommand, "grasping/gripper")
+        self._wake = self.create_guard_condition(lambda: None)
+        self.server = ActionServer(self, ExecuteTask, "planner/execute_task", execute_callback=self._execute,
+                                   goal_callback=self._on_goal, cancel_callback=lambda _h: CancelResponse.ACCEPT)
+        self.get_logger().info("planner ready: goals on planner/execute_task")
+
+    @staticmethod
+    def _runner_config(d: dict) -> RunnerConfig:
+        known = {f.name for f in fields(RunnerConfig)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown task parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        if "home" in d:
+            d["home"] = tuple(float(v) for v in d["home"])
+        cfg = RunnerConfig(**d)
+        if cfg.max_attempts < 1 or cfg.perception_max_age <= 0:
+            raise ValueError(f"task: max_attempts must be >= 1 and perception_max_age > 0, got {cfg}")
+        return cfg
+
+    def _on_objects(self, msg: DetectedObjectArray) -> None:
+        with self.lock:
+            self.latest_objects = msg
+        with self.objects_arrived:
+            self.objects_arrived.notify_all()
+
+    def _on_grasp_state(self, msg: String) -> None:
+        try:
+            state = json.loads(msg.data).get("state", "")
+        except (ValueError, AttributeError):
+            self.get_logger().warning(f"ignoring a grasping/grasp_state that is not JSON: {msg.data[:80]!r}")
+            return
+        with self.lock:
+            self.grasp_state = state
+
+    def _on_goal(self, goal) -> GoalResponse:
+        with self.lock:
+            if self.busy:
+                self.get_logger().warning("goal rejected: another task is running (one task at a time)")
+                return GoalResponse.REJECT
+            self.busy = True
+        return GoalResponse.ACCEPT
+
+    async def _execute(self, handle):
+        done: Future = Future()
+
+        def work() -> None:
+            try:
+                result = self._run_task(handle)
+            except Exception as exc:  # a bug must still end the goal with a report
+                self.get_logger().error(f"task failed with an internal error: {exc!r}")
+                result = TaskOutcome(False, "INTERNAL_ERROR", f"internal error: {exc!r}")
+            done.set_result(result)
+            self._wake.trigger()
+
+        threading.Thread(target=work, daemon=True).start()
+        outcome: TaskOutcome = await done
+        with self.lock:
+            self.busy = False
+        result = self._result_msg(outcome)
+        if outcome.error == "CANCELED" and handle.is_cancel_requested:
+            handle.canceled()
+        elif outcome.success:
+            handle.succeed()
+        else:
+            handle.abort()
+        # (rclpy refuses one call site logging at two severities: two call sites.)
+        if outcome.success:
+            self.get_logger().info(f"task succeeded: {outcome.message}")
+        else:
+            self.get_logger().error(f"task failed: {outcome.error}: {outcome.message}")
+        return result
+
+    def _run_task(self, handle) -> TaskOutcome:
+        try:
+            goal = goal_from_msg(handle.request)
+        except GoalError as exc:
+            return TaskOutcome(False, "INVALID_GOAL", str(exc), "parse")
+        ports = RosPorts(self, handle)
+        cfg = self.runner_config
+        if handle.request.max_attempts:
+            cfg = dataclasses.replace(cfg, max_attempts=int(handle.request.max_attempts))
+        runner = TaskRunner(ports, self.planner, self.fixtures, self.limits, cfg, self.bin, self.workspace,
+                            log=self.get_logger().info)
+        self.get_logger().info(f"goal: {goal.describe()}")
+        return runner.run(goal)
+
+    @staticmethod
+    def _result_msg(o: TaskOutcome) -> ExecuteTask.Result:
+        code = getattr(ExecuteTask.Result, o.error, ExecuteTask.Result.INTERNAL_ERROR)
+        r = ExecuteTask.Result(success=o.success, error_code=code, message=o.message, failed_stage=o.failed_stage,
+                               duration=float(o.duration))
+        for ob in o.objects:
+            r.objects.append(ObjectOutcome(
+                object_id=ob.object_id, label=ob.label, success=ob.success,
+                error_code=getattr(ExecuteTask.Result, ob.error, ExecuteTask.Result.INTERNAL_ERROR),
+                failed_stage=ob.failed_stage, message=ob.message, attempts=ob.attempts))
+        for s in o.stages:
+            r.stages.append(StageReport(stage=s.stage, object_id=s.object_id, attempt=s.attempt,
+                                        duration=float(s.duration), success=s.success, message=s.message))
+        return r
+
+    def destroy_node(self) -> None:
+        self.shutting_down = True
+        super().destroy_node()
+
+
+def main(args=None):
+    return run_node(PlannerNode, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

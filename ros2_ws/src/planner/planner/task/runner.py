@@ -1,0 +1,536 @@
+"""Staged pick-and-place, in the spirit of MoveIt Task Constructor (pure Python).
+
+The runner plans fully, then executes each stage as a named, timed unit with its own
+failure code: perceive -> select -> plan_grasps -> plan_approach -> open -> approach ->
+close -> verify_held -> lift -> transfer -> place -> release -> retreat -> home ->
+verify_placed. A failed grasp or a lost object re-perceives and retries with the next
+candidate, up to `max_attempts`; multi-object goals go on with the remaining objects.
+
+Everything the runner needs from the robot comes through `Ports` (the planner node
+implements it over ROS; tests use fakes). It runs in a worker thread and blocks on the
+ports; `ports.canceled()` is checked between stages and the arm is stopped on cancel.
+Frames: base frame, metres, radians; times are ROS (sim) seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from planner.motion.collision import AttachedObject, CollisionModel, Obstacle
+from planner.motion.planner import MotionPlanner, PlanResult
+from planner.motion.timing import TimingError, TimingLimits, Trajectory
+from planner.task.goals import (
+    GoalError,
+    ObjectRef,
+    ResolveError,
+    SeenObject,
+    Target,
+    TaskGoal,
+    resolve,
+)
+from planner.task.placement import (
+    BinModel,
+    Workspace,
+    WorldObject,
+    check_graspable,
+    check_position_target,
+    check_stack_target,
+    place_pose,
+)
+
+STAGES = ("perceive", "select", "plan_grasps", "plan_approach", "open", "approach", "close", "verify_held",
+          "lift", "transfer", "place", "release", "retreat", "home", "verify_placed")
+
+
+@dataclass(frozen=True, slots=True)
+class Grasp:
+    """A grasp candidate in the runner's terms. T_grasp: (4, 4) grasp frame at closing;
+    approach: (3,) unit direction of the final approach; distances and widths in metres."""
+
+    T_grasp: np.ndarray
+    approach: np.ndarray
+    pre_grasp_distance: float
+    gripper_width: float
+    object_width: float
+
+
+@dataclass(frozen=True, slots=True)
+class GripperOutcome:
+    final_width: float
+    reached: bool
+    stalled: bool
+    message: str
+
+
+class Ports(Protocol):
+    def now(self) -> float: ...
+    def objects(self, max_age: float, timeout: float) -> list[WorldObject] | None: ...
+    def joints(self) -> np.ndarray | None: ...
+    def plan_grasps(self, obj: WorldObject) -> tuple[list[Grasp], str]: ...
+    def gripper(self, width: float) -> GripperOutcome: ...
+    def grasp_held(self) -> bool | None: ...
+    def execute(self, trajectory: Trajectory) -> tuple[bool, str]: ...
+    def stop(self) -> None: ...
+    def feedback(self, stage: str, object_id: str, attempt: int, progress: float, message: str) -> None: ...
+    def canceled(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RunnerConfig:
+    """Task parameters (defaults in config/planner.yaml, group `task`)."""
+
+    perception_max_age: float = 1.0   # s of sim time: older perception/objects are stale
+    perception_timeout: float = 3.0   # s of sim time to wait for fresh objects
+    max_attempts: int = 3             # grasp attempts per object
+    lift_height: float = 0.10         # m lifted straight up after closing
+    transfer_height: float = 0.12     # m above the place pose (object bottom) before lowering
+    place_clearance: float = 0.006    # m: release this far above the resting height
+    retreat_height: float = 0.10      # m straight up after releasing
+    release_width: float = 0.08       # m opening to release
+    held_tolerance: float = 0.012     # m: stalled width within this of the object's width = held
+    verify_tolerance: float = 0.03    # m: placed object within this of the target (x, y)
+    contact_margin: float = 0.003     # m: clearance kept on the short straight moves next to contact
+                                      # (descend to the grasp, lift, lower to place, retreat)
+    home: tuple[float, ...] = (0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785)
+
+
+@dataclass
+class StageRecord:
+    stage: str
+    object_id: str
+    attempt: int
+    duration: float
+    success: bool
+    message: str = ""
+
+
+@dataclass
+class ObjectResult:
+    object_id: str
+    label: str
+    success: bool = False
+    error: str = "SUCCESS"
+    failed_stage: str = ""
+    message: str = ""
+    attempts: int = 0
+
+
+@dataclass
+class TaskOutcome:
+    success: bool
+    error: str
+    message: str
+    failed_stage: str = ""
+    objects: list[ObjectResult] = field(default_factory=list)
+    stages: list[StageRecord] = field(default_factory=list)
+    duration: float = 0.0
+
+
+class StageError(Exception):
+    def __init__(self, stage: str, error: str, message: str, retry: bool = False) -> None:
+        super().__init__(message)
+        self.stage, self.error, self.message, self.retry = stage, error, message, retry
+
+
+class CanceledError(Exception):
+    pass
+
+
+def seen_from(o: WorldObject) -> SeenObject:
+    return SeenObject(o.id, o.label, o.colour, o.shape, o.position)
+
+
+def obstacle_from(o: WorldObject, margin: float = 0.0) -> Obstacle:
+    size = tuple(s + 2 * margin for s in o.size)
+    if o.shape == "cylinder":
+        return Obstacle.cylinder(o.id, max(size[0], size[1]), size[2], o.position, 0.0)
+    return Obstacle.box(o.id, size, o.position, o.yaw)
+
+
+class TaskRunner:
+    """Carries out one TaskGoal through `ports` with the motion layer."""
+
+    def __init__(self, ports: Ports, planner: MotionPlanner, fixtures: CollisionModel, limits: TimingLimits,
+                 config: RunnerConfig, bin_: BinModel, workspace: Workspace, log=None) -> None:
+        self.p, self.planner, self.fixtures, self.limits = ports, planner, fixtures, limits
+        self.cfg, self.bin, self.ws = config, bin_, workspace
+        self.log = log or (lambda msg: None)
+        self.records: list[StageRecord] = []
+        self.bin_occupied: list[tuple[float, float, float]] = []
+        self.holding: WorldObject | None = None
+        self._progress = 0.0  # of the whole task, 0..1, before the current object
+        self._share = 1.0  # of the whole task the current object stands for
+        self._object, self._attempt = "", 0
+
+    # -- stage bookkeeping -------------------------------------------------------------
+    def _stage(self, name: str, fn, *args):
+        if self.p.canceled():
+            raise CanceledError()
+        within = STAGES.index(name) / len(STAGES) if name in STAGES else 0.0
+        progress = self._progress + within * self._share
+        self.p.feedback(name, self._object, self._attempt, progress, name.replace("_", " "))
+        t0 = self.p.now()
+        try:
+            out = fn(*args)
+        except StageError as f:
+            self.records.append(StageRecord(name, self._object, self._attempt, self.p.now() - t0, False, f.message))
+            raise
+        except CanceledError:
+            self.records.append(StageRecord(name, self._object, self._attempt, self.p.now() - t0, False,
+                                            "canceled by the operator"))
+            raise
+        self.records.append(StageRecord(name, self._object, self._attempt, self.p.now() - t0, True))
+        return out
+
+    # -- perception --------------------------------------------------------------------
+    def perceive(self) -> list[WorldObject]:
+        objs = self.p.objects(self.cfg.perception_max_age, self.cfg.perception_timeout)
+        if objs is None:
+            raise StageError("perceive", "STALE_PERCEPTION",
+                               f"no perception/objects newer than {self.cfg.perception_max_age:g} s arrived within "
+                               f"{self.cfg.perception_timeout:g} s; is perception running?")
+        return objs
+
+    def _gripper_xy(self) -> tuple[float, float]:
+        q = self.p.joints()
+        if q is None:
+            return (0.3, 0.0)
+        T = self.planner.kinematics.fk(q)
+        return float(T[0, 3]), float(T[1, 3])
+
+    # -- motion helpers ----------------------------------------------------------------
+    def _scene(self, objects: list[WorldObject], exclude: tuple[str, ...] = ()) -> CollisionModel:
+        """The fixtures (table, bin) plus the perceived objects, except `exclude`."""
+        return self.fixtures.with_obstacles([*self.fixtures.obstacles,
+                                             *[obstacle_from(o) for o in objects if o.id not in exclude]])
+
+    def _run_plan(self, stage: str, plan: PlanResult, cm: CollisionModel) -> None:
+        if not plan.success:
+            code = plan.code.value
+            error = "NO_IK" if code == "NO_IK" else "NO_PATH"
+            raise StageError(stage, error, f"{stage}: {plan.message}")
+        try:
+            traj = self.planner.time_parameterize(plan, self.limits, collision=cm)
+        except TimingError as exc:
+            raise StageError(stage, "NO_PATH", f"{stage}: {exc}") from None
+        self._execute(stage, traj)
+
+    def _execute(self, stage: str, traj: Trajectory) -> None:
+        if self.p.canceled():
+            raise CanceledError()
+        ok, message = self.p.execute(traj)
+        if self.p.canceled():
+            raise CanceledError()
+        if not ok:
+            raise StageError(stage, "EXECUTION_FAILED", f"{stage}: {message}")
+
+    def _q(self) -> np.ndarray:
+        q = self.p.joints()
+        if q is None:
+            raise StageError("perceive", "EXECUTION_FAILED", "no valid joint_states from the arm")
+        return q
+
+    def _near(self, cm: CollisionModel) -> CollisionModel:
+        """`cm` with the small margin of moves that start or end next to a contact."""
+        return cm.with_margin(min(cm.margin, self.cfg.contact_margin))
+
+    def _straight(self, stage: str, dz: float, cm: CollisionModel) -> None:
+        """Move the grasp frame dz metres vertically in a straight line (small margin)."""
+        cm = self._near(cm)
+        q = self._q()
+        T = self.planner.kinematics.fk(q).copy()
+        T[2, 3] += dz
+        self._run_plan(stage, self.planner.plan_cartesian(q, T, cm), cm)
+
+    # -- the task ----------------------------------------------------------------------
+    def run(self, goal: TaskGoal) -> TaskOutcome:
+        t0 = self.p.now()
+        results: list[ObjectResult] = []
+        try:
+            outcome = self._run(goal, results)
+        except StageError as f:  # a whole-task stage (perceive, select) failed
+            outcome = TaskOutcome(False, f.error, f"{goal.describe()}: {f.message}", f.stage)
+        except CanceledError:
+            self.p.stop()
+            held = f"; the gripper still holds {self.holding.label} ({self.holding.id})" if self.holding else ""
+            outcome = TaskOutcome(False, "CANCELED", f"canceled by the operator; the arm stopped and holds{held}",
+                                  self.records[-1].stage if self.records else "")
+        outcome.objects, outcome.stages, outcome.duration = results, self.records, self.p.now() - t0
+        return outcome
+
+    def _run(self, goal: TaskGoal, results: list[ObjectResult]) -> TaskOutcome:
+        self._object, self._attempt = "", 0
+        objects = self._stage("perceive", self.perceive)
+        first, target_obj = self._stage("select", self._select_first, goal, objects)
+        if goal.action in ("pick_place", "pick"):
+            assert first is not None
+            r = self._handle_object(first, goal, target_obj, results)
+            return self._summary(goal, results, r)
+        if goal.action == "place":
+            return TaskOutcome(False, "INVALID_GOAL", "the gripper holds nothing to place; "
+                               "give 'put <object> ...' instead", "select")
+        # place_all / clear_table: one by one, nearest first, each reported
+        done: set[str] = set()
+        failed: set[str] = set()
+        while True:
+            self._object, self._attempt = "", 0
+            objects = self._stage("perceive", self.perceive)
+            ref = goal.object if goal.action == "place_all" else ObjectRef(quantifier="all")
+            assert ref is not None
+            todo = resolve(ref, [seen_from(o) for o in objects], self._gripper_xy(), exclude=tuple(done | failed))
+            if not todo:
+                break
+            obj = next(o for o in objects if o.id == todo[0].id)
+            self._share = (1.0 - self._progress) / len(todo)
+            r = self._handle_object(obj, TaskGoal("pick_place", None, Target("bin")), None, results)
+            (done if r.success else failed).add(obj.id)
+            handled, left = len(done | failed), len(todo) - 1
+            self._progress = handled / max(1, handled + left)
+            self._share = 1.0 / max(1, handled + left)
+        if not results:
+            what = goal.object.describe() if goal.object else "object"
+            return TaskOutcome(True, "SUCCESS", f"nothing to do: no {what} on the table")
+        return self._summary(goal, results, None)
+
+    def _summary(self, goal: TaskGoal, results: list[ObjectResult], single: ObjectResult | None) -> TaskOutcome:
+        ok = [r for r in results if r.success]
+        bad = [r for r in results if not r.success]
+        if single is not None:
+            if single.success:
+                return TaskOutcome(True, "SUCCESS", f"{goal.describe()}: done ({single.message})")
+            return TaskOutcome(False, single.error, f"{goal.describe()}: {single.message}", single.failed_stage)
+        if not bad:
+            return TaskOutcome(True, "SUCCESS", f"{goal.describe()}: all {len(ok)} objects done")
+        first = bad[0]
+        return TaskOutcome(False, first.error, f"{goal.describe()}: {len(ok)} of {len(results)} done; failed: "
+                           + "; ".join(f"{r.label} ({r.object_id}): {r.message}" for r in bad), first.failed_stage)
+
+    def _select_first(self, goal: TaskGoal, objects: list[WorldObject]):
+        """Resolve and check the goal against what is seen, before anything moves."""
+        seen = [seen_from(o) for o in objects]
+        by_id = {o.id: o for o in objects}
+        try:
+            if goal.action in ("pick_place", "pick"):
+                assert goal.object is not None
+                obj = by_id[resolve(goal.object, seen, self._gripper_xy())[0].id]
+                check_graspable(obj)
+                target_obj = None
+                if goal.target is not None and goal.target.kind == "object":
+                    assert goal.target.object is not None
+                    target_obj = by_id[resolve(goal.target.object, seen, self._gripper_xy(),
+                                               exclude=(obj.id,))[0].id]
+                    check_stack_target(obj, target_obj)
+                elif goal.target is not None and goal.target.kind == "position":
+                    assert goal.target.position is not None
+                    check_position_target(goal.target.position, obj, objects, self.bin, self.ws)
+                return obj, target_obj
+            if goal.action == "place_all":
+                assert goal.object is not None
+                for s in resolve(goal.object, seen, self._gripper_xy()):
+                    check_graspable(by_id[s.id])
+            if goal.action == "clear_table":
+                for o in objects:
+                    check_graspable(o)
+            return None, None
+        except ResolveError as exc:
+            raise StageError("select", "OBJECT_NOT_FOUND", str(exc)) from None
+        except GoalError as exc:
+            raise StageError("select", "INVALID_GOAL", str(exc)) from None
+
+    def _handle_object(self, obj: WorldObject, goal: TaskGoal, target_obj: WorldObject | None,
+                       results: list[ObjectResult]) -> ObjectResult:
+        res = ObjectResult(obj.id, obj.label)
+        results.append(res)
+        self._object = obj.id
+        tried: set[int] = set()
+        last: StageError | None = None
+        for attempt in range(1, self.cfg.max_attempts + 1):
+            self._attempt = res.attempts = attempt
+            try:
+                if attempt > 1:  # re-perceive: the object may have moved
+                    objects = self._stage("perceive", self.perceive)
+                    now = {o.id: o for o in objects}
+                    if obj.id not in now:
+                        raise StageError("perceive", "OBJECT_NOT_FOUND",
+                                           f"{obj.label} ({obj.id}) is no longer seen on the table")
+                    obj = now[obj.id]
+                    if target_obj is not None:
+                        target_obj = now.get(target_obj.id, target_obj)
+                else:
+                    objects = self.p.objects(1e9, 0.0) or [obj]
+                self._pick(obj, objects, tried)
+                if goal.action == "pick":
+                    res.success, res.message = True, f"holding {obj.label}"
+                    return res
+                assert goal.target is not None
+                self._place(obj, goal.target, target_obj)
+                res.success, res.message = True, f"placed {goal.target.describe()}"
+                return res
+            except StageError as f:
+                last = f
+                self.log(f"{obj.id} attempt {attempt}: {f.stage} failed: {f.message}")
+                if not f.retry:
+                    break
+                self._recover()
+        assert last is not None
+        res.error, res.failed_stage, res.message = last.error, last.stage, last.message
+        if self.holding is not None:
+            res.message += f"; the gripper still holds {self.holding.label}"
+        return res
+
+    def _recover(self) -> None:
+        """After a failed grasp: open, back off upwards, so the next attempt starts clear."""
+        self.p.gripper(self.cfg.release_width)
+        self.holding = None
+        try:
+            self._straight("retreat", self.cfg.retreat_height, self.fixtures)
+        except StageError as f:
+            self.log(f"recovery retreat failed: {f.message}")
+
+    # -- pick ----------------------------------------------------------------------------
+    def _pick(self, obj: WorldObject, objects: list[WorldObject], tried: set[int]) -> None:
+        grasps = self._stage("plan_grasps", self._plan_grasps, obj)
+        scene = self._scene(objects)
+        around = self._scene(objects, exclude=(obj.id,))
+        chosen = self._stage("plan_approach", self._plan_approach, grasps, scene, around, tried)
+        index, grasp, pre_plan, descend_plan_fn = chosen
+        tried.add(index)
+        self._stage("open", self._open, grasp.gripper_width)
+        self._stage("approach", self._approach, pre_plan, scene, descend_plan_fn, around)
+        self._stage("close", self._close, grasp)
+        self._stage("verify_held", self._verify_held, obj, grasp)
+        self.holding = obj
+        self._grasp = grasp
+
+    def _plan_grasps(self, obj: WorldObject) -> list[Grasp]:
+        grasps, why = self.p.plan_grasps(obj)
+        if not grasps:
+            raise StageError("plan_grasps", "NO_GRASP", why or f"no grasp for {obj.label}")
+        return grasps
+
+    def _plan_approach(self, grasps: list[Grasp], scene: CollisionModel, around: CollisionModel, tried: set[int]):
+        q = self._q()
+        errors = []
+        for i, g in enumerate(grasps):
+            if i in tried:
+                continue
+            T_pre = g.T_grasp.copy()
+            T_pre[:3, 3] -= g.approach * g.pre_grasp_distance
+            plan = self.planner.plan_to_pose(q, T_pre, scene)
+            if not plan.success:
+                errors.append(plan)
+                continue
+            q_pre = plan.path[-1]
+            descend = self.planner.plan_cartesian(q_pre, g.T_grasp, self._near(around))
+            if not descend.success:
+                errors.append(descend)
+                continue
+            return i, g, plan, descend
+        if not errors:
+            raise StageError("plan_approach", "NO_GRASP", "every grasp candidate was tried")
+        worst = errors[0]
+        error = "NO_IK" if all(e.code.value == "NO_IK" for e in errors) else "NO_PATH"
+        raise StageError("plan_approach", error, f"no candidate of {len(grasps)} can be reached: {worst.message}")
+
+    def _open(self, width: float) -> None:
+        out = self.p.gripper(min(max(width, 0.0), self.cfg.release_width))
+        if not out.reached:
+            raise StageError("open", "EXECUTION_FAILED", f"the gripper did not open: {out.message}")
+
+    def _approach(self, pre_plan: PlanResult, scene: CollisionModel, descend: PlanResult,
+                  around: CollisionModel) -> None:
+        self._run_plan("approach", pre_plan, scene)
+        q = self._q()
+        near = self._near(around)
+        if np.max(np.abs(q - descend.path[0])) > 0.01:  # re-plan the short descent from where we are
+            descend = self.planner.plan_cartesian(q, self.planner.kinematics.fk(descend.path[-1]), near)
+        self._run_plan("approach", descend, near)
+
+    def _close(self, grasp: Grasp) -> None:
+        out = self.p.gripper(0.0)
+        if out.reached and not out.stalled:
+            raise StageError("close", "NO_GRASP", f"the fingers closed on nothing (width "
+                               f"{out.final_width * 1000:.1f} mm; expected {grasp.object_width * 1000:.1f} mm)",
+                               retry=True)
+
+    def _verify_held(self, obj: WorldObject, grasp: Grasp) -> None:
+        held = self.p.grasp_held()
+        if held is False:
+            raise StageError("verify_held", "GRASP_LOST", f"{obj.label} is not held after closing", retry=True)
+
+    # -- place ---------------------------------------------------------------------------
+    def _carry_model(self, objects_cm: CollisionModel, obj: WorldObject, position) -> CollisionModel:
+        """`objects_cm` with `obj` (now centred at `position`) attached to the hand."""
+        q = self._q()
+        T_grasp = self.planner.kinematics.fk(q)
+        T_obj = np.eye(4)
+        T_obj[:3, 3] = position
+        c, s = math.cos(obj.yaw), math.sin(obj.yaw)
+        T_obj[:2, :2] = [[c, -s], [s, c]]
+        shape = obstacle_from(obj)  # its pose is unused: the attachment gives it
+        rel = np.linalg.inv(T_grasp) @ T_obj
+        return objects_cm.with_attached([AttachedObject(shape, rel)])
+
+    def _place(self, obj: WorldObject, target: Target, base: WorldObject | None) -> None:
+        objects = [o for o in (self.p.objects(1e9, 0.0) or []) if o.id != obj.id]
+        lift_cm = self._scene(objects)
+        self._stage("lift", self._straight, "lift", self.cfg.lift_height, lift_cm.without([obj.id]))
+        if self.p.grasp_held() is False:
+            raise StageError("lift", "GRASP_LOST", f"{obj.label} slipped out of the gripper while lifting")
+        x, y, z = place_pose(target, obj, base, self.bin, self.bin_occupied)
+        lifted = np.array(obj.position) + np.array([0.0, 0.0, self.cfg.lift_height])  # the object now
+        carry = self._carry_model(self._scene(objects), obj, lifted)
+        q = self._q()
+        T_now = self.planner.kinematics.fk(q)
+        # Keep the grasp's orientation; put the object's centre at (x, y, z + clearance).
+        offset = T_now[:3, 3] - lifted  # grasp frame relative to the object's centre
+        T_above = T_now.copy()
+        T_above[:3, 3] = np.array([x, y, z + self.cfg.place_clearance + self.cfg.transfer_height]) + offset
+        self._stage("transfer", self._transfer, q, T_above, carry)
+        if self.p.grasp_held() is False:
+            raise StageError("transfer", "GRASP_LOST", f"{obj.label} slipped out of the gripper on the way")
+        # Lowering ends place_clearance above the support: a smaller margin there, and the
+        # support itself (bin floor, the object below) is what the object lands on.
+        # (The carried object is covered by spheres that bulge past its faces by a few mm,
+        # so the support it lands on, and the table under the bin, are left out here.)
+        support = [base.id] if base is not None else (["bin_floor", "table"] if target.kind == "bin" else ["table"])
+        self._stage("place", self._straight, "place", -self.cfg.transfer_height, carry.without(support))
+        self._stage("release", self._open, self.cfg.release_width)
+        self.holding = None
+        self._stage("retreat", self._straight, "retreat", self.cfg.retreat_height, self._scene(objects))
+        self._stage("home", self._home, self._scene(objects))
+        if target.kind == "bin":
+            self.bin_occupied.append((x, y, obj.radius))
+        self._stage("verify_placed", self._verify_placed, obj, target, (x, y, z))
+
+    def _transfer(self, q, T_above, cm: CollisionModel) -> None:
+        plan = self.planner.plan_to_pose(q, T_above, cm)
+        self._run_plan("transfer", plan, cm)
+
+    def _home(self, cm: CollisionModel) -> None:
+        q = self._q()
+        home = np.array(self.cfg.home)
+        if np.max(np.abs(q - home)) < 0.02:
+            return
+        self._run_plan("home", self.planner.plan_to_configuration(q, home, cm), cm)
+
+    def _verify_placed(self, obj: WorldObject, target: Target, xyz) -> None:
+        objects = self.perceive()
+        if target.kind == "bin":
+            # perception reports nothing inside the bin: the object must be gone from the table
+            still = [o for o in objects if o.id == obj.id]
+            if still:
+                o = still[0]
+                raise StageError("verify_placed", "PLACE_FAILED", f"{obj.label} is still on the table at "
+                                   f"({o.position[0]:.2f}, {o.position[1]:.2f}), not in the bin")
+            return
+        near = [o for o in objects if math.hypot(o.position[0] - xyz[0], o.position[1] - xyz[1])
+                <= self.cfg.verify_tolerance and abs(o.position[2] - xyz[2]) <= self.cfg.verify_tolerance
+                and o.colour == obj.colour]
+        if not near:
+            raise StageError("verify_placed", "PLACE_FAILED", f"{obj.label} is not seen at ({xyz[0]:.2f}, "
+                               f"{xyz[1]:.2f}, {xyz[2]:.2f}) after placing")
