@@ -111,7 +111,7 @@ def check_scene(scene: SceneInstance) -> None:
 def test_the_shipped_set_is_complete():
     names = {p.relative_to(SCENARIO_DIR).as_posix() for p in SHIPPED}
     assert names == {
-        "one_cube.yaml", "multi_color.yaml", "mixed_shapes.yaml", "clutter.yaml",
+        "one_cube.yaml", "multi_color.yaml", "mixed_shapes.yaml", "clutter.yaml", "demo.yaml",
         *(f"perturbations/{n}.yaml" for n in ("brightness", "colour_cast", "hue_shift", "rgb_noise", "depth_noise",
                                                "depth_dropout", "camera_bump", "distractors")),
     }
@@ -185,7 +185,7 @@ def test_clutter_distractor_count_range_and_colours():
 def test_load_scenarios_reads_a_directory_recursively_sorted():
     scenarios = load_scenarios(SCENARIO_DIR)
     assert [s.path for s in scenarios] == SHIPPED
-    assert len({s.name for s in scenarios}) == len(scenarios) == 12
+    assert len({s.name for s in scenarios}) == len(scenarios) == 13
     assert [s.name for s in load_scenarios(SCENARIO_DIR / "one_cube.yaml")] == ["one_cube"]
 
 

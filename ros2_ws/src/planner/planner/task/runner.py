@@ -481,7 +481,10 @@ class TaskRunner:
         self._stage("lift", self._straight, "lift", self.cfg.lift_height, lift_cm.without([obj.id]))
         if self.p.grasp_held() is False:
             raise StageError("lift", "GRASP_LOST", f"{obj.label} slipped out of the gripper while lifting")
-        x, y, z = place_pose(target, obj, base, self.bin, self.bin_occupied)
+        try:
+            x, y, z = place_pose(target, obj, base, self.bin, self.bin_occupied)
+        except GoalError as exc:  # e.g. the bin is full
+            raise StageError("transfer", "PLACE_FAILED", str(exc)) from None
         lifted = np.array(obj.position) + np.array([0.0, 0.0, self.cfg.lift_height])  # the object now
         carry = self._carry_model(self._scene(objects), obj, lifted)
         q = self._q()
