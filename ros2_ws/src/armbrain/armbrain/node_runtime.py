@@ -36,6 +36,18 @@ def _fail(name: str, message: str) -> int:
     return 2
 
 
+def _shutting_down(rclpy, grace: float = 1.0) -> bool:
+    """True when the ROS context is (or within `grace` seconds becomes) shut down."""
+    import time
+
+    deadline = time.monotonic() + grace
+    while rclpy.ok():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 def run_node(node_factory: Callable[[], object], args: list[str] | None = None,
              executor_factory: Callable[[], object] | None = None, name: str | None = None,
              spin: Callable[[object, object], None] | None = None) -> int:
@@ -77,9 +89,10 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None,
     except ValueError as exc:
         code = _fail(name, str(exc))
     except Exception:
-        # SIGINT/SIGTERM during construction shuts the context down under the
-        # constructor's feet; that is a requested stop, not a crash.
-        if rclpy.ok():
+        # SIGINT/SIGTERM shuts the context down under the constructor's or the
+        # executor's feet (rclpy then raises e.g. RuntimeError from take_message);
+        # that is a requested stop, not a crash. Anything else is a crash.
+        if not _shutting_down(rclpy):
             raise
     finally:
         if node is not None:
