@@ -1,0 +1,177 @@
+"""planner.task.runner with fake ports (no ROS, no sim) and the real motion planner.
+
+The fake world is deliberately simple: perception returns the objects it holds; closing
+the gripper holds the object under the hand (or nothing); opening drops the held object
+where the hand is (into the bin when above it, off the table's object list).
+"""
+
+import numpy as np
+import pytest
+
+from planner.motion.config import MotionConfig, build_motion
+from planner.task.goals import parse_goal
+from planner.task.placement import BinModel, Workspace, WorldObject
+from planner.task.runner import STAGES, Grasp, GripperOutcome, RunnerConfig, TaskRunner
+
+CONFIG = MotionConfig(tune_allocator=False)
+KIN, FIXTURES, PLANNER = build_motion(CONFIG, rng=np.random.default_rng(1))
+LIMITS = CONFIG.timing_limits(KIN)
+HOME = np.array(RunnerConfig().home)
+
+
+def cube(id_, colour, x, y):
+    return WorldObject(id_, f"{colour} cube", colour, "box", (x, y, 0.025), 0.0, (0.05, 0.05, 0.05))
+
+
+class FakePorts:
+    def __init__(self, objects, *, empty_closes=0, cancel_at=None):
+        self.objects_ = list(objects)
+        self.q = HOME.copy()
+        self.t = 0.0
+        self.held = None
+        self.empty_closes = empty_closes  # the first n closes find nothing
+        self.cancel_at = cancel_at  # stage name at which the operator cancels
+        self.cancel = False
+        self.executions = 0
+        self.stopped = False
+        self.fb = []
+
+    def now(self):
+        return self.t
+
+    def objects(self, max_age, timeout):
+        return list(self.objects_)
+
+    def joints(self):
+        return self.q.copy()
+
+    def plan_grasps(self, obj):
+        grasps = []
+        for yaw in (0.0, np.pi / 2):  # top-down, fingers across either face pair
+            T = np.eye(4)
+            c, s = np.cos(yaw), np.sin(yaw)
+            T[:3, :3] = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]]) @ np.diag([1.0, -1.0, -1.0])
+            T[:3, 3] = [obj.position[0], obj.position[1], obj.position[2] + 0.025 - 0.02]
+            grasps.append(Grasp(T, np.array([0.0, 0.0, -1.0]), 0.1, 0.07, 0.05))
+        return grasps, ""
+
+    def _hand_xy(self):
+        T = KIN.fk(self.q)
+        return T[0, 3], T[1, 3]
+
+    def gripper(self, width):
+        self.t += 0.5
+        if width > 0.0:
+            if self.held is not None:
+                x, y = self._hand_xy()
+                if not BinModel().contains(x, y):
+                    o = self.held
+                    self.objects_.append(WorldObject(o.id, o.label, o.colour, o.shape, (x, y, 0.025), 0.0, o.size))
+                self.held = None
+            return GripperOutcome(width, True, False, "reached")
+        if self.empty_closes > 0:
+            self.empty_closes -= 1
+            return GripperOutcome(0.0, True, False, "closed on nothing")
+        x, y = self._hand_xy()
+        under = [o for o in self.objects_ if np.hypot(o.position[0] - x, o.position[1] - y) < 0.02]
+        if not under:
+            return GripperOutcome(0.0, True, False, "closed on nothing")
+        self.held = under[0]
+        self.objects_.remove(under[0])
+        return GripperOutcome(0.05, False, True, "stalled")
+
+    def grasp_held(self):
+        return None if self.held is None else True
+
+    def execute(self, trajectory):
+        self.executions += 1
+        self.t += trajectory.duration
+        self.q = trajectory.goal.copy()
+        return True, "reached the goal"
+
+    def stop(self):
+        self.stopped = True
+
+    def feedback(self, stage, object_id, attempt, progress, message):
+        self.fb.append((stage, object_id, attempt, progress))
+        if stage == self.cancel_at:
+            self.cancel = True
+
+    def canceled(self):
+        return self.cancel
+
+
+def run(ports, text, **cfg):
+    runner = TaskRunner(ports, PLANNER, FIXTURES, LIMITS, RunnerConfig(**cfg), BinModel(), Workspace())
+    return runner.run(parse_goal(text))
+
+
+def test_pick_and_place_into_the_bin_runs_every_stage_in_order():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.45, 0.15)])
+    out = run(ports, "put the red cube in the bin")
+    assert out.success and out.error == "SUCCESS", out.message
+    assert [s.stage for s in out.stages] == list(STAGES)
+    assert [(o.object_id, o.success, o.attempts) for o in out.objects] == [("obj_1", True, 1)]
+    assert [o.id for o in ports.objects_] == ["obj_2"]  # red went into the bin
+    progress = [p for *_, p in ports.fb]
+    assert progress == sorted(progress) and progress[0] >= 0 and progress[-1] < 1
+
+
+def test_missing_object_is_refused_before_anything_moves():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)])
+    out = run(ports, "put the purple cube in the bin")
+    assert not out.success and out.error == "OBJECT_NOT_FOUND" and out.failed_stage == "select"
+    assert "no object matches 'the purple cube'; visible: red cube (obj_1 at 0.50, -0.10)" in out.message
+    assert ports.executions == 0
+
+
+def test_too_wide_object_is_refused_before_anything_moves():
+    wide = WorldObject("obj_1", "blue box", "blue", "box", (0.5, 0.0, 0.03), 0.0, (0.095, 0.12, 0.06))
+    ports = FakePorts([wide])
+    out = run(ports, "put the blue box in the bin")
+    assert out.error == "INVALID_GOAL" and "9.5 cm wide; the gripper opens 8 cm" in out.message
+    assert ports.executions == 0
+
+
+def test_empty_grasp_is_retried_with_the_next_candidate():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], empty_closes=1)
+    out = run(ports, "put the red cube in the bin")
+    assert out.success, out.message
+    assert out.objects[0].attempts == 2
+    failed = [s for s in out.stages if not s.success]
+    assert [(s.stage, s.attempt) for s in failed] == [("close", 1)]
+    assert "the fingers closed on nothing" in failed[0].message
+
+
+def test_attempts_run_out_with_a_clear_report():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], empty_closes=5)
+    out = run(ports, "put the red cube in the bin", max_attempts=2)
+    assert not out.success and out.error == "NO_GRASP" and out.failed_stage == "close"
+    assert out.objects[0].attempts == 2
+    assert "the fingers closed on nothing" in out.message
+
+
+def test_cancel_stops_the_arm_and_says_what_is_held():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], cancel_at="transfer")
+    out = run(ports, "put the red cube in the bin")
+    assert not out.success and out.error == "CANCELED" and out.failed_stage == "transfer"
+    assert ports.stopped
+    assert out.message == ("canceled by the operator; the arm stopped and holds; the gripper still holds "
+                           "red cube (obj_1)")
+
+
+def test_clear_the_table_reports_each_object_and_a_full_bin():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.45, 0.15)])
+    out = run(ports, "clear the table")
+    # nearest to the gripper first; the default 20 cm bin holds one 5 cm cube with the fingers around it
+    assert [(o.object_id, o.success) for o in out.objects] == [("obj_1", True), ("obj_2", False)]
+    assert not out.success and out.error == "PLACE_FAILED"
+    assert "1 of 2 done" in out.message and "the bin has no free spot left for blue cube" in out.message
+
+
+def test_place_at_a_position():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)])
+    out = run(ports, "move the red cube to 0.45 0.1")
+    assert out.success, out.message
+    (placed,) = ports.objects_
+    assert placed.position[:2] == pytest.approx((0.45, 0.1), abs=0.005)
