@@ -65,6 +65,29 @@ def domain_id() -> Iterator[int]:
     pytest.fail("no free ROS_DOMAIN_ID in 100..232 (too many concurrent test runs?)")
 
 
+class Spinner:
+    """Spins a test's client node (on the test's context) in a background thread, so
+    callbacks run while the test body waits on conditions; close() stops it."""
+
+    def __init__(self, node, context) -> None:
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.executor.shutdown()
+
+
 class Launched:
     """`armbrain launch ...` running as a child process; its output is collected."""
 

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, Spinner, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
 GRAPH = ROOT / "tests" / "graphs" / "grasping.yaml"
@@ -32,7 +32,6 @@ class Client:
 
     def __init__(self, context):
         from rclpy.action import ActionClient
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
         from sensor_msgs.msg import JointState
@@ -56,15 +55,8 @@ class Client:
         self.traj_pub = n.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", reliable)
         self.plan_client = n.create_client(PlanGrasps, "grasping/plan_grasps")
         self.gripper = ActionClient(n, GripperCommand, "grasping/gripper")
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(n)
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
+        self.spinner = Spinner(n, context)
 
-    def _spin(self):
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
 
     def _on_joints(self, msg):
         with self.lock:
@@ -75,10 +67,8 @@ class Client:
             self.states.append(json.loads(msg.data))
 
     def close(self):
-        self._stop.set()
-        self.thread.join(timeout=5)
         self.gripper.destroy()
-        self.executor.shutdown()
+        self.spinner.close()
         self.node.destroy_node()
 
     # -- helpers -----------------------------------------------------------------

@@ -1,10 +1,9 @@
 """brain_interfaces over real DDS between processes started by the launcher."""
 
-import threading
 
 import pytest
 
-from conftest import TESTS, wait_for
+from conftest import TESTS, Spinner, wait_for
 
 pytestmark = pytest.mark.integration
 GRAPH = TESTS / "graphs" / "roundtrip.yaml"
@@ -12,24 +11,12 @@ GRAPH = TESTS / "graphs" / "roundtrip.yaml"
 
 @pytest.fixture
 def node_and_executor(ros_context):
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
 
     node = Node("test_client", context=ros_context)
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    stop = threading.Event()
-
-    def spin():
-        while not stop.is_set():
-            executor.spin_once(timeout_sec=0.05)
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
+    spinner = Spinner(node, ros_context)
     yield node
-    stop.set()
-    thread.join(timeout=5)
-    executor.shutdown()
+    spinner.close()
     node.destroy_node()
 
 

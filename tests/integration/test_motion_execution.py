@@ -4,12 +4,11 @@ monitor joint_states (the test process owns the execution adapter, as the planne
 from __future__ import annotations
 
 import math
-import threading
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, Spinner, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
 GRAPH = ROOT / "tests" / "graphs" / "motion.yaml"
@@ -28,7 +27,6 @@ class Arm:
     """A node on sim time owning a TrajectoryExecutor, spun by a single-threaded executor."""
 
     def __init__(self, context):
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from rclpy.parameter import Parameter
 
@@ -40,24 +38,15 @@ class Arm:
         self.node = Node("motion_test", context=context,
                          parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, True)])
         self.ex = TrajectoryExecutor(self.node, tolerances=self.config.tolerances, start_delay=self.config.start_delay)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
+        self.spinner = Spinner(self.node, context)
 
-    def _spin(self):
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
 
     def timed(self, plan):
         return self.planner.time_parameterize(plan, self.config.timing_limits(self.kin), self.config.trajectory_dt)
 
     def close(self):
-        self._stop.set()
-        self.thread.join(timeout=5)
         self.ex.destroy()
-        self.executor.shutdown()
+        self.spinner.close()
         self.node.destroy_node()
 
 

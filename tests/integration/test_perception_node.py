@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, Spinner, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
 GRAPH = ROOT / "tests" / "graphs" / "perception.yaml"
@@ -21,7 +21,6 @@ class Probe:
     """Keeps what perception and the sim's ground truth publish; publishes camera topics."""
 
     def __init__(self, context):
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo, Image
@@ -48,11 +47,7 @@ class Probe:
         self.color_pub = n.create_publisher(Image, "camera/color/image_raw", qos_profile_sensor_data)
         self.depth_pub = n.create_publisher(Image, "camera/depth/image_raw", qos_profile_sensor_data)
         self.info_pub = n.create_publisher(CameraInfo, "camera/camera_info", qos_profile_sensor_data)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(n)
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
+        self.spinner = Spinner(n, context)
 
     def subscribe_debug(self):
         from rclpy.qos import qos_profile_sensor_data
@@ -64,18 +59,13 @@ class Probe:
                 del self.msgs["debug"][:-5]
         self.debug_sub = self.node.create_subscription(Image, "perception/debug_image", cb, qos_profile_sensor_data)
 
-    def _spin(self):
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
 
     def get(self, key) -> list:
         with self.lock:
             return list(self.msgs[key])
 
     def close(self):
-        self._stop.set()
-        self.thread.join(timeout=5)
-        self.executor.shutdown()
+        self.spinner.close()
         self.node.destroy_node()
 
 

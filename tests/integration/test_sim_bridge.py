@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import ROOT, wait_for
+from conftest import ROOT, Spinner, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
 GRAPH = ROOT / "launch" / "graph.yaml"
@@ -16,7 +16,6 @@ class Probe:
     """Subscribes to everything the bridge offers and keeps what arrives."""
 
     def __init__(self, context):
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from rclpy.qos import qos_profile_sensor_data
         from rosgraph_msgs.msg import Clock
@@ -47,15 +46,8 @@ class Probe:
         n.create_subscription(DetectedObjectArray, "sim/ground_truth/objects", keep("truth"), 10)
         self.traj_pub = n.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", 10)
         self.grip_pub = n.create_publisher(Float64MultiArray, "gripper_controller/commands", 10)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(n)
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
+        self.spinner = Spinner(n, context)
 
-    def _spin(self):
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
 
     def latest(self, key):
         with self.lock:
@@ -79,9 +71,7 @@ class Probe:
         return np.array([js.position[js.name.index(j)] for j in ARM])
 
     def close(self):
-        self._stop.set()
-        self.thread.join(timeout=5)
-        self.executor.shutdown()
+        self.spinner.close()
         self.node.destroy_node()
 
 

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from conftest import ROOT, TESTS, wait_for
+from conftest import ROOT, TESTS, Spinner, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
 GRAPH = ROOT / "launch" / "graph.yaml"
@@ -16,10 +16,8 @@ class Operator:
     """An rclpy client on the test's domain: goals, resets, ground truth."""
 
     def __init__(self, context):
-        import threading
 
         from rclpy.action import ActionClient
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
         from std_srvs.srv import Trigger
 
@@ -37,16 +35,9 @@ class Operator:
                                       lambda m: setattr(self, "truth", m), 10)
         self.node.create_subscription(DetectedObjectArray, "perception/objects",
                                       lambda m: setattr(self, "seen", m), 10)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+        self.spinner = Spinner(self.node, context)
         assert self.task.wait_for_server(timeout_sec=90), "the planner did not come up"
 
-    def _spin(self):
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
 
     def run(self, command, on_feedback=None, timeout=240):
         from brain_interfaces.action import ExecuteTask
@@ -91,9 +82,7 @@ class Operator:
         return o.pose.position
 
     def close(self):
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.executor.shutdown()
+        self.spinner.close()
         self.node.destroy_node()
 
 
