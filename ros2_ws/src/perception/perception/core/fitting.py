@@ -126,16 +126,20 @@ def fit_shape(points: np.ndarray, rays: np.ndarray, camera: np.ndarray, outline_
     core = top_mask if core_tolerance is None else top_mask & (np.abs(h - top) <= core_tolerance)
     if np.count_nonzero(core) < 5:
         core = top_mask
-    r = rays[core]
+    # Row gathers with np.take and column-wise arithmetic: several times faster than
+    # boolean indexing and broadcasting on narrow (n, k) arrays.
+    r = np.take(rays, np.flatnonzero(core), axis=0)
     s = (top - camera[2]) / r[:, 2]
-    top_xy = camera[:2] + r[:, :2] * s[:, None]
+    top_xy = np.empty((len(r), 2))
+    top_xy[:, 0] = camera[0] + r[:, 0] * s
+    top_xy[:, 1] = camera[1] + r[:, 1] * s
     side = ~top_mask & (h < top)
-    side_xy = points[side, :2]
+    side_xy = np.take(points, np.flatnonzero(side), axis=0)[:, :2]
     extent = np.concatenate([top_xy, side_xy])
     outline = np.concatenate([top_xy[outline_mask[core]], side_xy])
     if len(outline) < 5:
         outline = extent
-    centre0 = extent.mean(axis=0)
+    centre0 = np.ones(len(extent)) @ extent / len(extent)  # the mean row, by BLAS
     if edge_mask is not None:
         rim = np.concatenate([top_xy[edge_mask[core]], side_xy[edge_mask[side]]])
         if len(rim) >= 3:

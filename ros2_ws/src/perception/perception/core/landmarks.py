@@ -65,41 +65,49 @@ def register_bin(xy: np.ndarray, centre, yaw: float, outer_size, wall: float, ca
     dirs = np.array([f[2] for f in faces])
     mids = np.array([(f[2] @ f[0]) for f in faces])
     halves = np.array([f[3] for f in faces])
-    p0 = xy.astype(np.float64) - centre
+    # Column by column: numpy is slow on narrow (N, 2) arrays (boolean row selection,
+    # reductions along axis 0), and these few hundred points are registered every frame.
+    x0 = xy[:, 0].astype(np.float64) - centre[0]
+    y0 = xy[:, 1].astype(np.float64) - centre[1]
+    rows = np.arange(len(xy))
     theta, t = 0.0, np.zeros(2)
-    inl = np.zeros(len(xy), bool)
-    face = np.zeros(len(xy), int)
+    sel = np.zeros(0, np.intp)
+    face = np.zeros(len(xy), np.intp)
     for gate in GATES:
         cth, sth = math.cos(theta), math.sin(theta)
-        p = p0 @ np.array([[cth, sth], [-sth, cth]]) + t + centre
-        dist = np.abs(p @ normals.T - offsets)  # (N, 4)
-        along = np.abs(p @ dirs.T - mids)
+        px = cth * x0 - sth * y0 + (t[0] + centre[0])
+        py = sth * x0 + cth * y0 + (t[1] + centre[1])
+        dist = np.abs(np.outer(px, normals[:, 0]) + np.outer(py, normals[:, 1]) - offsets)  # (N, 4)
+        along = np.abs(np.outer(px, dirs[:, 0]) + np.outer(py, dirs[:, 1]) - mids)
         dist[along > halves + SEGMENT_MARGIN] = np.inf
         face = np.argmin(dist, axis=1)
-        d = dist[np.arange(len(p)), face]
-        inl = d < gate
-        if inl.sum() < MIN_POINTS_PER_LINE * MIN_LINES:
+        sel = np.flatnonzero(dist[rows, face] < gate)
+        if len(sel) < MIN_POINTS_PER_LINE * MIN_LINES:
             return None
-        n = normals[face[inl]]
-        r = (p[inl] * n).sum(axis=1) - offsets[face[inl]]
-        q = p[inl] - centre - t  # rotated, relative to the centre
-        J = np.column_stack([n[:, 0] * -q[:, 1] + n[:, 1] * q[:, 0], n])
+        f = face[sel]
+        nx, ny = normals[f, 0], normals[f, 1]
+        sx, sy = px[sel], py[sel]
+        r = sx * nx + sy * ny - offsets[f]
+        qx, qy = sx - centre[0] - t[0], sy - centre[1] - t[1]  # rotated, relative to the centre
+        J = np.column_stack([nx * -qy + ny * qx, nx, ny])
         try:
             delta = np.linalg.solve(J.T @ J + 1e-9 * np.eye(3), -J.T @ r)
         except np.linalg.LinAlgError:
             return None
         theta += float(delta[0])
         t = t + delta[1:]
-    counts = np.bincount(face[inl], minlength=4)
+    counts = np.bincount(face[sel], minlength=4)
     good = counts >= MIN_POINTS_PER_LINE
     if good.sum() < MIN_LINES or not np.any(np.abs(normals[good] @ normals[good][0]) < 0.1):
         return None  # one wall alone (or two parallel ones) cannot fix x, y and yaw
     cth, sth = math.cos(theta), math.sin(theta)
-    p = p0 @ np.array([[cth, sth], [-sth, cth]]) + t + centre
-    resid = float(np.sqrt(np.mean(((p[inl] * normals[face[inl]]).sum(axis=1) - offsets[face[inl]]) ** 2)))
+    f = face[sel]
+    px = cth * x0[sel] - sth * y0[sel] + (t[0] + centre[0])
+    py = sth * x0[sel] + cth * y0[sel] + (t[1] + centre[1])
+    resid = float(np.sqrt(np.mean((px * normals[f, 0] + py * normals[f, 1] - offsets[f]) ** 2)))
     R = np.array([[cth, -sth], [sth, cth]])
     T = np.eye(4)
     T[:2, :2] = R
     T[:2, 3] = centre + t - R @ centre
-    return BinRegistration(T_fix=T, yaw=theta, translation=T[:2, 3].copy(), inliers=int(inl.sum()),
+    return BinRegistration(T_fix=T, yaw=theta, translation=T[:2, 3].copy(), inliers=len(sel),
                            residual=resid, lines=int(good.sum()))
