@@ -227,9 +227,19 @@ class SimBridgeNode(Node):
             self.get_logger().error(f"trajectory rejected, holding position: {exc}")
             self._hold()
             return
+        # Like joint_trajectory_controller: a zero stamp starts now; a stamp in the past
+        # (the message was late) is honoured, so the arm is where the sender expects it
+        # at every moment; a trajectory that ended in the past is refused.
         start = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if start == 0.0:
+            start = self.sim_time
+        elif start + path.duration < self.sim_time:
+            self.get_logger().error(f"trajectory rejected, holding position: it ended at "
+                                    f"{start + path.duration:.3f} s, before now ({self.sim_time:.3f} s)")
+            self._hold()
+            return
         self._path = path
-        self._path_start = max(start, self.sim_time)  # zero stamp: start now
+        self._path_start = start
         self.get_logger().info(f"following a trajectory of {len(path.times)} points, {path.duration:.2f} s")
 
     def _on_gripper(self, msg: Float64MultiArray) -> None:
