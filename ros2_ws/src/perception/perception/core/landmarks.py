@@ -20,6 +20,7 @@ import numpy as np
 GATES = (0.04, 0.015, 0.006, 0.004)  # m, inlier distance per iteration
 MIN_POINTS_PER_LINE = 40
 MIN_LINES = 2  # non-parallel lines needed (x, y and yaw)
+_DAMPING = 1e-9 * np.eye(3)
 SEGMENT_MARGIN = 0.03  # m, how far beyond a face's ends a point may still belong to it
 
 
@@ -65,6 +66,11 @@ def register_bin(xy: np.ndarray, centre, yaw: float, outer_size, wall: float, ca
     dirs = np.array([f[2] for f in faces])
     mids = np.array([(f[2] @ f[0]) for f in faces])
     halves = np.array([f[3] for f in faces])
+    # Distance to each face's line (columns 0-3) and position along it (4-7), in one product.
+    proj_x = np.concatenate([normals[:, 0], dirs[:, 0]])
+    proj_y = np.concatenate([normals[:, 1], dirs[:, 1]])
+    proj_0 = np.concatenate([offsets, mids])
+    reach = halves + SEGMENT_MARGIN
     # Column by column: numpy is slow on narrow (N, 2) arrays (boolean row selection,
     # reductions along axis 0), and these few hundred points are registered every frame.
     x0 = xy[:, 0].astype(np.float64) - centre[0]
@@ -77,9 +83,9 @@ def register_bin(xy: np.ndarray, centre, yaw: float, outer_size, wall: float, ca
         cth, sth = math.cos(theta), math.sin(theta)
         px = cth * x0 - sth * y0 + (t[0] + centre[0])
         py = sth * x0 + cth * y0 + (t[1] + centre[1])
-        dist = np.abs(np.outer(px, normals[:, 0]) + np.outer(py, normals[:, 1]) - offsets)  # (N, 4)
-        along = np.abs(np.outer(px, dirs[:, 0]) + np.outer(py, dirs[:, 1]) - mids)
-        dist[along > halves + SEGMENT_MARGIN] = np.inf
+        both = np.abs(px[:, None] * proj_x + py[:, None] * proj_y - proj_0)  # (N, 8)
+        dist = both[:, :4]  # (N, 4)
+        dist[both[:, 4:] > reach] = np.inf
         face = np.argmin(dist, axis=1)
         sel = np.flatnonzero(dist[rows, face] < gate)
         if len(sel) < MIN_POINTS_PER_LINE * MIN_LINES:
@@ -91,7 +97,7 @@ def register_bin(xy: np.ndarray, centre, yaw: float, outer_size, wall: float, ca
         qx, qy = sx - centre[0] - t[0], sy - centre[1] - t[1]  # rotated, relative to the centre
         J = np.column_stack([nx * -qy + ny * qx, nx, ny])
         try:
-            delta = np.linalg.solve(J.T @ J + 1e-9 * np.eye(3), -J.T @ r)
+            delta = np.linalg.solve(J.T @ J + _DAMPING, -J.T @ r)
         except np.linalg.LinAlgError:
             return None
         theta += float(delta[0])

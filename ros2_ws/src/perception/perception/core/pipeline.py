@@ -67,6 +67,7 @@ BIN_SEARCH_MARGIN = 0.04  # m around the bin's configured footprint searched for
 BIN_POINTS = 400  # at most this many wall points are registered
 BIN_STRIDE = 3  # px between the sampled pixels of the bin's image box
 BIN_TOP_MARGIN = 0.004  # m below the wall top: points lower are on the walls' vertical faces
+_EYE3 = np.eye(3)
 STACK_MIN_STEP = 0.015  # m: an object whose top is this much above another's, over it, stands on it
 
 
@@ -133,7 +134,7 @@ def check_frame(rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, T_base_optica
     T = np.asarray(T_base_optical, dtype=float)
     if T.shape != (4, 4) or not np.all(np.isfinite(T)):
         raise ValueError(f"T_base_optical must be a finite (4, 4) transform, got shape {T.shape}")
-    if not np.allclose(T[:3, :3] @ T[:3, :3].T, np.eye(3), atol=1e-4) or np.linalg.det(T[:3, :3]) < 0:
+    if not np.all(np.abs(T[:3, :3] @ T[:3, :3].T - _EYE3) <= 1e-4 + 1e-5 * _EYE3) or np.linalg.det(T[:3, :3]) < 0:
         raise ValueError("T_base_optical's rotation part is not a rotation matrix")
     if not math.isfinite(stamp):
         raise ValueError(f"stamp must be finite seconds, got {stamp!r}")
@@ -154,6 +155,34 @@ def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """a[idx] for an (N, k) array and an index array: np.take gathers whole rows several
     times faster than fancy indexing."""
     return np.take(a, idx, axis=0)
+
+
+def _column_medians(a: np.ndarray) -> np.ndarray:
+    """np.median(a, axis=0) of an (N, k) integer array, N >= 1, column by column with
+    np.partition (the same values, without np.median's overhead on a narrow array)."""
+    n = len(a)
+    k = n // 2
+    out = np.empty(a.shape[1])
+    for j in range(a.shape[1]):
+        col = np.ascontiguousarray(a[:, j])
+        if n % 2:
+            out[j] = np.partition(col, k)[k]
+        else:
+            part = np.partition(col, (k - 1, k))
+            out[j] = (float(part[k - 1]) + float(part[k])) / 2.0
+    return out
+
+
+def _quantile(a: np.ndarray, q: float) -> float:
+    """np.percentile(a, 100 q) (linear interpolation; equal up to float rounding) of a
+    non-empty 1-D array, by np.partition: far less overhead on one segment's small arrays."""
+    pos = q * (len(a) - 1)
+    k = min(int(pos), len(a) - 1)
+    if k + 1 >= len(a):
+        return float(np.partition(a, k)[k])
+    part = np.partition(a, (k, k + 1))
+    lo, hi = float(part[k]), float(part[k + 1])
+    return lo + (hi - lo) * (pos - k)
 
 
 def _min_max_xy(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -204,6 +233,7 @@ class Perception:
         self._rays: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
         self._last_stamp: float | None = None
         self.last_timings: dict[str, float] = {}  # seconds per stage of the last process() call
+        self._scratch_arrays: dict[str, np.ndarray] = {}  # frame-sized work arrays, reused
 
     def reset(self) -> None:
         """Forget the tracks and the last stamp (e.g. after the world was reset)."""
@@ -211,6 +241,14 @@ class Perception:
         self._last_stamp = None
 
     # -- helpers -------------------------------------------------------------------------
+    def _scratch(self, name: str, shape: tuple[int, int], dtype) -> np.ndarray:
+        """A frame-sized work array kept between frames (contents undefined): no per-frame
+        allocation of megabyte temporaries. Valid only within one process() call."""
+        a = self._scratch_arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = self._scratch_arrays[name] = np.empty(shape, dtype)
+        return a
+
     def _pixel_rays(self, K: np.ndarray, width: int, height: int) -> tuple[np.ndarray, np.ndarray]:
         key = (width, height, *np.asarray(K, dtype=float).ravel().tolist())
         if key != self._rays_key:
@@ -341,7 +379,7 @@ class Perception:
             m = np.zeros(shape, np.uint8)
             m[c[:, 1], c[:, 0]] = 1
             masks.append(cv2.dilate(m, _SQUARE))
-        tops = [float(np.percentile(r[:, 2], 90)) for r in rows]
+        tops = [_quantile(r[:, 2], 0.9) for r in rows]
         parent = list(range(len(pieces)))
 
         def root(i: int) -> int:
@@ -438,7 +476,7 @@ class Perception:
         K = np.asarray(K, dtype=float)
         T_conf = np.asarray(T_base_optical, dtype=float)
         H, W = depth.shape
-        finite = np.isfinite(depth)
+        finite = np.isfinite(depth, out=self._scratch("finite", depth.shape, bool))
         valid = np.count_nonzero(finite) / depth.size
         if valid < c.min_valid_depth_fraction:
             raise ValueError(f"only {valid:.1%} of the depth pixels have a return (at least "
@@ -476,7 +514,7 @@ class Perception:
             if c.white_balance:
                 iv = sv[near][fit.inliers] * s + s // 2
                 iu = su[near][fit.inliers] * s + s // 2
-                table_rgb = np.median(rgb[iv, iu], axis=0) / 255.0
+                table_rgb = _column_medians(rgb[iv, iu]) / 255.0
                 gains, why = white_balance_gains(table_rgb, np.asarray(c.table_rgb), c.max_cast)
                 if why:
                     warnings.append(why)
@@ -489,11 +527,15 @@ class Perception:
             depth_f[~finite] = np.nan
             noise *= SMOOTHED_NOISE_FACTOR
         n_o = plane_o[:3].astype(np.float32)
-        A = (n_o[0] * rx)[None, :] + (n_o[1] * ry)[:, None] + n_o[2]
+        # One full-frame pass per operation, in place (the frame-sized temporaries dominate).
+        height = np.add((n_o[0] * rx)[None, :], (n_o[1] * ry + n_o[2])[:, None],
+                        out=self._scratch("height", (H, W), np.float32))
         with np.errstate(invalid="ignore"):
-            height = depth_f * A + np.float32(plane_o[3])
-            cand = (height > c.min_object_height) & (height < c.max_height)
-            high = height >= c.max_height
+            height *= depth_f
+            height += np.float32(plane_o[3])
+            cand = np.greater(height, c.min_object_height, out=self._scratch("cand", (H, W), bool))
+            cand &= np.less(height, c.max_height, out=self._scratch("below", (H, W), bool))
+            high = np.greater_equal(height, c.max_height, out=self._scratch("high", (H, W), bool))
         flat = np.flatnonzero(cand)  # (faster than a 2-D np.nonzero)
         vs = flat // W
         us = flat - vs * W
