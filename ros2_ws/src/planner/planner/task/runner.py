@@ -14,6 +14,7 @@ Frames: base frame, metres, radians; times are ROS (sim) seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -91,7 +92,6 @@ class RunnerConfig:
     place_clearance: float = 0.006    # m: release this far above the resting height
     retreat_height: float = 0.10      # m straight up after releasing
     release_width: float = 0.08       # m opening to release
-    held_tolerance: float = 0.012     # m: stalled width within this of the object's width = held
     verify_tolerance: float = 0.03    # m: placed object within this of the target (x, y)
     contact_margin: float = 0.003     # m: clearance kept on the short straight moves next to contact
                                       # (descend to the grasp, lift, lower to place, retreat)
@@ -404,7 +404,6 @@ class TaskRunner:
         self._stage("close", self._close, grasp)
         self._stage("verify_held", self._verify_held, obj, grasp)
         self.holding = obj
-        self._grasp = grasp
 
     def _plan_grasps(self, obj: WorldObject) -> list[Grasp]:
         grasps, why = self.p.plan_grasps(obj)
@@ -463,17 +462,15 @@ class TaskRunner:
             raise StageError("verify_held", "GRASP_LOST", f"{obj.label} is not held after closing", retry=True)
 
     # -- place ---------------------------------------------------------------------------
-    def _carry_model(self, objects_cm: CollisionModel, obj: WorldObject, position) -> CollisionModel:
-        """`objects_cm` with `obj` (now centred at `position`) attached to the hand."""
-        q = self._q()
-        T_grasp = self.planner.kinematics.fk(q)
+    def _attachment(self, obj: WorldObject, position) -> AttachedObject:
+        """`obj`, now centred at `position`, held by the hand at its present pose."""
+        T_grasp = self.planner.kinematics.fk(self._q())
         T_obj = np.eye(4)
         T_obj[:3, 3] = position
         c, s = math.cos(obj.yaw), math.sin(obj.yaw)
         T_obj[:2, :2] = [[c, -s], [s, c]]
         shape = obstacle_from(obj)  # its pose is unused: the attachment gives it
-        rel = np.linalg.inv(T_grasp) @ T_obj
-        return objects_cm.with_attached([AttachedObject(shape, rel)])
+        return AttachedObject(shape, np.linalg.inv(T_grasp) @ T_obj)
 
     def _place(self, obj: WorldObject, target: Target, base: WorldObject | None) -> None:
         objects = [o for o in (self.p.objects(1e9, 0.0) or []) if o.id != obj.id]
@@ -486,7 +483,8 @@ class TaskRunner:
         except GoalError as exc:  # e.g. the bin is full
             raise StageError("transfer", "PLACE_FAILED", str(exc)) from None
         lifted = np.array(obj.position) + np.array([0.0, 0.0, self.cfg.lift_height])  # the object now
-        carry = self._carry_model(self._scene(objects), obj, lifted)
+        held = self._attachment(obj, lifted)
+        carry = self._scene(objects).with_attached([held])
         q = self._q()
         T_now = self.planner.kinematics.fk(q)
         # Keep the grasp's orientation; put the object's centre at (x, y, z + clearance).
@@ -496,12 +494,12 @@ class TaskRunner:
         self._stage("transfer", self._transfer, q, T_above, carry)
         if self.p.grasp_held() is False:
             raise StageError("transfer", "GRASP_LOST", f"{obj.label} slipped out of the gripper on the way")
-        # Lowering ends place_clearance above the support: a smaller margin there, and the
-        # support itself (bin floor, the object below) is what the object lands on.
-        # (The carried object is covered by spheres that bulge past its faces by a few mm,
-        # so the support it lands on, and the table under the bin, are left out here.)
-        support = [base.id] if base is not None else (["bin_floor", "table"] if target.kind == "bin" else ["table"])
-        self._stage("place", self._straight, "place", -self.cfg.transfer_height, carry.without(support))
+        # Lowering ends place_clearance above the support, which the carried object may
+        # touch (its covering spheres bulge past its faces by a few mm; under the bin
+        # floor lies the table); the hand is still checked against everything.
+        support = (base.id,) if base is not None else (("bin_floor", "table") if target.kind == "bin" else ("table",))
+        lower = self._scene(objects).with_attached([dataclasses.replace(held, touch_obstacles=support)])
+        self._stage("place", self._straight, "place", -self.cfg.transfer_height, lower)
         self._stage("release", self._open, self.cfg.release_width)
         self.holding = None
         self._stage("retreat", self._straight, "retreat", self.cfg.retreat_height, self._scene(objects))
