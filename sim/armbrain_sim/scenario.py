@@ -28,6 +28,7 @@ from transforms3d.axangles import axangle2mat
 from transforms3d.euler import euler2mat
 
 from armbrain_sim.scene import (
+    ALL_OBJECTS,
     BinSetup,
     CameraSetup,
     LightSetup,
@@ -1004,9 +1005,13 @@ class _Parser:
             if "object" not in m:
                 raise self.error(f"{where}.object", f"missing; objects: {', '.join(names)}")
             obj = m["object"]
-            if obj not in names:
+            if obj == ALL_OBJECTS:
+                if m.get("target", "bin") != "bin" or set(m) - {"object", "target", "z_tolerance"}:
+                    raise self.error(where, f"object: '{ALL_OBJECTS}' (every object, distractors included) "
+                                            f"takes target: bin and z_tolerance only; got {m!r}")
+            elif obj not in names:
                 raise self.error(f"{where}.object", f"{obj!r} is not an object of this scenario; "
-                                                    f"objects: {', '.join(names)}")
+                                                    f"objects: {', '.join(names)} (or '{ALL_OBJECTS}': all)")
             target = self.choice(m.get("target", "bin"), f"{where}.target", TARGETS)
             d = SuccessRule(object=obj)
             target_object, position = d.target_object, d.position

@@ -139,6 +139,9 @@ class Perturbations:
         return self != Perturbations()
 
 
+ALL_OBJECTS = "*"  # a success rule's object meaning every object of the episode, distractors included
+
+
 @dataclass(frozen=True, slots=True)
 class SuccessRule:
     """How an episode is judged from ground truth.

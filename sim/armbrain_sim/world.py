@@ -13,6 +13,7 @@ the brain never reads it.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import tempfile
@@ -34,6 +35,7 @@ from armbrain_sim.kinematics import (
     matrix_from_quaternion,
 )
 from armbrain_sim.scene import (
+    ALL_OBJECTS,
     ARM_JOINTS,
     FINGER_JOINTS,
     MAX_GRIPPER_OPENING,
@@ -541,14 +543,17 @@ class SimWorld:
         """Judge every rule of scene.success from ground truth (see RuleResult).
 
         "bin": centre inside the bin's inner footprint and bottom within z_tolerance of
-        the bin floor; "object": bottom within z_tolerance of target_object's top and
-        centres within xy_tolerance; "position": bottom within z_tolerance of the table
+        the bin floor (object "*": every object, each its own result); "object": bottom
+        within z_tolerance of target_object's top and centres within xy_tolerance; "position": bottom within z_tolerance of the table
         and centre within xy_tolerance of (x, y). Always: resting and not touching the robot.
         """
         poses = self.object_poses()
         results = []
         for rule in self.scene.success:
-            results.append(RuleResult(rule, *self._check_rule(rule, poses)))
+            # object "*": every object of the episode (distractors included), one result each
+            for one in ([dataclasses.replace(rule, object=o.name) for o in self.scene.objects]
+                        if rule.object == ALL_OBJECTS else [rule]):
+                results.append(RuleResult(one, *self._check_rule(one, poses)))
         return results
 
     def _check_rule(self, rule: SuccessRule, poses: dict[str, Pose]) -> tuple[bool, str]:

@@ -14,6 +14,7 @@ from armbrain_sim.kinematics import top_down_rotation
 from armbrain_sim.oracle import run_oracle
 from armbrain_sim.scenario import load_scenario
 from armbrain_sim.scene import (
+    ALL_OBJECTS,
     ARM_JOINTS,
     FINGER_JOINTS,
     HOME_ARM,
@@ -241,6 +242,13 @@ def test_check_success_rules(world: SimWorld) -> None:
     put("red_cube", [b.x, b.y, 0.2])
     world.step(1)
     assert not world.check_success()[0].ok
+    # Object "*": every object of the episode, one result each.
+    world.reset(dataclasses.replace(world.scene, success=(SuccessRule(ALL_OBJECTS, "bin"),)))
+    put("red_cube", [b.x - 0.05, b.y, b.floor_thickness + 0.026])
+    world.step(240)
+    results = world.check_success()
+    assert [r.rule.object for r in results] == [o.name for o in scene.objects]
+    assert [r.ok for r in results] == [o.name == "red_cube" for o in scene.objects], [r.reason for r in results]
 
 
 @pytest.mark.parametrize("seed", [3, 11])

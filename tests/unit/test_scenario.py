@@ -21,7 +21,7 @@ from armbrain_sim.scenario import (
     load_scenario,
     load_scenarios,
 )
-from armbrain_sim.scene import MAX_GRIPPER_OPENING, ObjectInstance, SceneInstance
+from armbrain_sim.scene import ALL_OBJECTS, MAX_GRIPPER_OPENING, ObjectInstance, SceneInstance
 from conftest import ROOT
 
 SCENARIO_DIR = ROOT / "sim" / "scenarios"
@@ -111,7 +111,7 @@ def check_scene(scene: SceneInstance) -> None:
 def test_the_shipped_set_is_complete():
     names = {p.relative_to(SCENARIO_DIR).as_posix() for p in SHIPPED}
     assert names == {
-        "one_cube.yaml", "multi_color.yaml", "mixed_shapes.yaml", "clutter.yaml", "demo.yaml",
+        "one_cube.yaml", "multi_color.yaml", "mixed_shapes.yaml", "clutter.yaml", "demo.yaml", "clear_table.yaml",
         *(f"perturbations/{n}.yaml" for n in ("brightness", "colour_cast", "hue_shift", "rgb_noise", "depth_noise",
                                                "depth_dropout", "camera_bump", "distractors")),
     }
@@ -134,7 +134,8 @@ def test_shipped_scenario_samples_valid_scenes(path: Path):
                 if spec.position is None:
                     assert REACH_RADIUS[0] <= math.hypot(*o.position) <= REACH_RADIUS[1]
         for rule in scene.success:
-            scene.object_named(rule.object)
+            if rule.object != ALL_OBJECTS:
+                scene.object_named(rule.object)
 
 
 def test_one_cube_is_a_red_5cm_cube_going_to_the_bin():
@@ -443,6 +444,10 @@ ERRORS = {
                           "objects[0].mass: 5 is out of range; allowed: 0.005..2 kg"),
     "success unknown object": (f"objects: [{CUBE}]\nsuccess: [{{object: blue_cube}}]",
                                "success[0].object: 'blue_cube' is not an object of this scenario; objects: red_box"),
+    "success all objects not to the bin": (f"objects: [{CUBE}]\nsuccess: [{{object: '*', target: position, "
+                                           f"position: [0.4, 0.0]}}]",
+                                           "success[0]: object: '*' (every object, distractors included) takes "
+                                           "target: bin and z_tolerance only"),
     "success bad target": (f"objects: [{CUBE}]\nsuccess: [{{object: red_box, target: shelf}}]",
                            "success[0].target: 'shelf' is not valid; choices: bin, object, position"),
     "success unknown target object": (f"objects: [{CUBE}]\nsuccess: [{{object: red_box, target: object, "
