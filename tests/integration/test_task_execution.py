@@ -29,6 +29,7 @@ class Operator:
         self.task = ActionClient(self.node, ExecuteTask, "planner/execute_task")
         self.reset_client = self.node.create_client(ResetSim, "sim/reset")
         self.check_client = self.node.create_client(Trigger, "sim/check_success")
+        self.clear_bin_client = self.node.create_client(Trigger, "planner/clear_bin")
         self.truth = None
         self.seen = None
         self.node.create_subscription(DetectedObjectArray, "sim/ground_truth/objects",
@@ -58,12 +59,12 @@ class Operator:
         wait_for(res.done, timeout, f"the result of '{command}'")
         return res.result(), feedback
 
-    def reset(self, seed, expect_seen):
+    def reset(self, seed, expect_seen, scenario=""):
         """A new episode; returns once perception reports `expect_seen` objects again (the
         world changed under the brain, as when an operator rearranges the table)."""
         from brain_interfaces.srv import ResetSim
 
-        fut = self.reset_client.call_async(ResetSim.Request(seed=seed))
+        fut = self.reset_client.call_async(ResetSim.Request(seed=seed, scenario=str(scenario)))
         wait_for(fut.done, 60, "sim reset")
         assert fut.result().success, fut.result().message
         self.seen = None
@@ -75,6 +76,13 @@ class Operator:
 
         fut = self.check_client.call_async(Trigger.Request())
         wait_for(fut.done, 30, "sim/check_success")
+        return fut.result()
+
+    def clear_bin(self):
+        from std_srvs.srv import Trigger
+
+        fut = self.clear_bin_client.call_async(Trigger.Request())
+        wait_for(fut.done, 30, "planner/clear_bin")
         return fut.result()
 
     def truth_of(self, name):
@@ -134,6 +142,17 @@ def test_goals_end_to_end(brain):
     red, blue = op.truth_of("red_cube"), op.truth_of("blue_cube")
     assert math.hypot(blue.x - red.x, blue.y - red.y) < 0.02
     assert blue.z == pytest.approx(red.z + 0.05, abs=0.01)
+
+    # Clear the table: both cubes into the bin, one by one, each reported. The reset emptied
+    # the bin, which the planner (it cannot see into the bin) is told.
+    op.reset(0, expect_seen=2, scenario=TESTS / "scenarios" / "two_cubes_clear.yaml")
+    cleared_bin = op.clear_bin()
+    assert cleared_bin.success and "forgot 1 object(s)" in cleared_bin.message  # the red cube of the first goal
+    cleared, _ = op.run("clear the table", timeout=400)
+    assert cleared.status == GoalStatus.STATUS_SUCCEEDED, cleared.result.message
+    assert sorted((o.label, o.success) for o in cleared.result.objects) == [("blue cube", True), ("red cube", True)]
+    verdict = op.check()
+    assert verdict.success, verdict.message  # both in the bin, by the simulator's ground truth
 
 
 def test_cancel_mid_motion_stops_and_reports(brain):

@@ -1,9 +1,14 @@
 """planner.task.placement: goal-time feasibility and placement poses."""
 
+import math
+
+import numpy as np
 import pytest
 
 from planner.task.goals import GoalError, Target
 from planner.task.placement import (
+    FINGER_HALF_WIDTH,
+    FINGER_SPAN,
     BinModel,
     Workspace,
     WorldObject,
@@ -11,6 +16,7 @@ from planner.task.placement import (
     check_graspable,
     check_position_target,
     check_stack_target,
+    held_extents,
     place_pose,
 )
 
@@ -52,27 +58,71 @@ def test_stack_targets():
         check_stack_target(cube("obj_3", 0.4, 0, 0.07), cube("obj_4", 0.5, 0, 0.02))
 
 
-def test_bin_slots_fill_from_the_centre_and_report_full():
-    obj = cube("obj_1", 0.4, 0)
-    # with the fingers around it, a 5 cm cube needs 10 cm: the default 20 cm bin takes one
-    assert bin_slot(obj, BIN, []) == pytest.approx((0.45, 0.42))
-    assert bin_slot(obj, BIN, [(0.45, 0.42, obj.radius)]) is None
-    BIG = BinModel(inner_size=(0.24, 0.24))
-    first = bin_slot(obj, BIG, [])
-    assert BIG.contains(*first, margin=obj.radius)
-    assert bin_slot(cube("one_fits", 0, 0, 0.07), BinModel(inner_size=(0.20, 0.20)), []) == pytest.approx((0.45, 0.42))
-    occupied = []
-    for _ in range(4):
-        slot = bin_slot(obj, BIG, occupied)
-        assert slot is not None and BIG.contains(*slot, margin=obj.radius)
-        occupied.append((*slot, obj.radius))
-    assert len({(round(x, 3), round(y, 3)) for x, y, _ in occupied}) == 4
-    assert bin_slot(obj, BIG, occupied) is None  # a 24 cm bin takes four 5 cm cubes
-    for (x1, y1, r1) in occupied:
-        for (x2, y2, r2) in occupied:
-            if (x1, y1) != (x2, y2):
-                assert ((x1 - x2) ** 2 + (y1 - y2) ** 2) ** 0.5 >= r1 + r2
-    assert bin_slot(cube("big", 0, 0, 0.08), BinModel(inner_size=(0.1, 0.1)), []) is None
+def test_bin_slots_pack_a_row_along_the_bin_and_report_full():
+    # fingers along the bin's v axis (they span +-7.7 cm in the collision model): one row of
+    # 5 cm cubes along u in the default 20 cm bin, three of them
+    slots = []
+    for _ in range(3):
+        slot = bin_slot(0.05, 0.05, BIN, slots)
+        assert slot is not None
+        slots.append(slot)
+    assert [round(s.u, 3) for s in slots] == [-0.063, -0.001, 0.061]
+    assert all(abs(s.v) <= 0.1 - 0.012 - 0.077 + 1e-9 for s in slots)
+    assert bin_slot(0.05, 0.05, BIN, slots) is None
+    assert bin_slot(0.03, 0.03, BIN, slots) is None  # 3.5 cm left, a 3 cm cube needs 3 + 2 * 1.2
+    for a in slots:  # clear of each other by the clearance
+        for b in slots:
+            if a is not b:
+                assert a.clear_of(b, 0.012 - 1e-9)
+    # a 36 cm x 20 cm bin takes five
+    LONG = BinModel(inner_size=(0.36, 0.20))
+    slots = []
+    while (slot := bin_slot(0.05, 0.05, LONG, slots)) is not None:
+        slots.append(slot)
+    assert len(slots) == 5
+    # too big for any bin of 10 cm
+    assert bin_slot(0.08, 0.08, BinModel(inner_size=(0.1, 0.1)), []) is None
+
+
+def test_bin_slots_pack_mixed_sizes_densely():
+    WIDE = BinModel(inner_size=(0.36, 0.36))
+    sizes = [(0.06, 0.06), (0.03, 0.04), (0.05, 0.05), (0.04, 0.03), (0.06, 0.06), (0.05, 0.06), (0.04, 0.04)]
+    slots = []
+    for along, across in sizes:
+        slot = bin_slot(along, across, WIDE, slots, height=0.05)
+        assert slot is not None and slot.height == 0.05
+        assert abs(slot.u) + slot.half_u <= 0.18 and abs(slot.v) + max(slot.half_v, 0.077) <= 0.18
+        slots.append(slot)
+    assert len({round(s.v, 3) for s in slots}) == 2  # two rows across the 36 cm
+    for a in slots:
+        for b in slots:
+            if a is not b:
+                assert a.clear_of(b, 0.012 - 1e-9)
+
+
+def test_held_extents():
+    box = WorldObject("b", "red box", "red", "box", (0.5, 0, 0.02), 0.0, (0.06, 0.03, 0.04))
+    assert held_extents(box, (1.0, 0.0)) == pytest.approx((0.06, 0.03))
+    assert held_extents(box, (0.0, -1.0)) == pytest.approx((0.03, 0.06))
+    turned = WorldObject("b", "red box", "red", "box", (0.5, 0, 0.02), math.pi / 4, (0.04, 0.04, 0.04))
+    assert held_extents(turned, (1.0, 0.0)) == pytest.approx((0.04 * math.sqrt(2),) * 2)
+    cyl = WorldObject("c", "red cylinder", "red", "cylinder", (0.5, 0, 0.02), 0.3, (0.04, 0.04, 0.04))
+    assert held_extents(cyl, (0.6, 0.8)) == (0.04, 0.04)
+
+
+def test_finger_constants_cover_the_collision_model():
+    """bin_slot's finger footprint must contain the fingers as the planner's collision
+    model sees them (else a slot would be chosen that the planner then refuses)."""
+    from planner.motion.config import MotionConfig, build_motion
+
+    kin, cm, _ = build_motion(MotionConfig())
+    q = np.array([0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785])  # any pose: spheres move with the hand
+    T = kin.fk(q)
+    names, X, r = cm.world_spheres(q)
+    P = (X - T[:3, 3]) @ T[:3, :3]  # in the grasp frame: y is the closing axis
+    fingers = np.array(["finger" in n for n in names])
+    assert (np.abs(P[fingers, 1]) + r[fingers]).max() <= FINGER_SPAN
+    assert (np.abs(P[fingers, 0]) + r[fingers]).max() <= FINGER_HALF_WIDTH
 
 
 def test_place_poses():

@@ -35,6 +35,7 @@ class FakePorts:
         self.executions = 0
         self.stopped = False
         self.fb = []
+        self.in_bin = []  # (x, y) of the releases over the bin
 
     def now(self):
         return self.t
@@ -67,6 +68,8 @@ class FakePorts:
                 if not BinModel().contains(x, y):
                     o = self.held
                     self.objects_.append(WorldObject(o.id, o.label, o.colour, o.shape, (x, y, 0.025), 0.0, o.size))
+                else:
+                    self.in_bin.append((x, y))
                 self.held = None
             return GripperOutcome(width, True, False, "reached")
         if self.empty_closes > 0:
@@ -101,8 +104,9 @@ class FakePorts:
         return self.cancel
 
 
-def run(ports, text, **cfg):
-    runner = TaskRunner(ports, PLANNER, FIXTURES, LIMITS, RunnerConfig(**cfg), BinModel(), Workspace())
+def run(ports, text, bin_items=None, **cfg):
+    runner = TaskRunner(ports, PLANNER, FIXTURES, LIMITS, RunnerConfig(**cfg), BinModel(), Workspace(),
+                        bin_items=bin_items)
     return runner.run(parse_goal(text))
 
 
@@ -161,12 +165,28 @@ def test_cancel_stops_the_arm_and_says_what_is_held():
 
 
 def test_clear_the_table_reports_each_object_and_a_full_bin():
-    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.45, 0.15)])
+    objs = [cube(f"obj_{i}", c, 0.35 + 0.07 * i, -0.15 + 0.1 * (i % 2)) for i, c in
+            enumerate(("red", "blue", "green", "yellow"), start=1)]
+    ports = FakePorts(objs)
     out = run(ports, "clear the table")
-    # nearest to the gripper first; the default 20 cm bin holds one 5 cm cube with the fingers around it
-    assert [(o.object_id, o.success) for o in out.objects] == [("obj_1", True), ("obj_2", False)]
+    # the default 20 cm bin takes three 5 cm cubes in a row, the fingers along its y axis
+    assert [o.success for o in out.objects] == [True, True, True, False]
     assert not out.success and out.error == "PLACE_FAILED"
-    assert "1 of 2 done" in out.message and "the bin has no free spot left for blue cube" in out.message
+    assert "3 of 4 done" in out.message and "the bin has no free spot left for" in out.message
+    assert "(3 objects put there already)" in out.message
+
+
+def test_bin_contents_are_remembered_across_goals_and_avoided():
+    items = []
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.45, 0.15)])
+    assert run(ports, "put the red cube in the bin", bin_items=items).success
+    assert run(ports, "put the blue cube in the bin", bin_items=items).success
+    assert len(items) == 2
+    a, b = items
+    assert abs(a.u - b.u) >= a.half_u + b.half_u  # side by side, not on top of each other
+    assert len(ports.in_bin) == 2  # both released over the bin, 6 cm or more apart
+    (x1, y1), (x2, y2) = ports.in_bin
+    assert np.hypot(x1 - x2, y1 - y2) >= 0.06 - 0.005
 
 
 def test_place_at_a_position():

@@ -2,6 +2,10 @@
 
 Action:  planner/execute_task (brain_interfaces/ExecuteTask), one goal at a time (a
          second goal while one runs is rejected).
+Service: planner/clear_bin (std_srvs/Trigger): the bin was emptied. Perception does not
+         see into the bin, so the planner remembers what it put there (across goals) to
+         pack the next objects beside them; after someone empties the bin (or a simulated
+         episode is reset), call this. Refused while a task runs.
 Uses:    perception/objects, joint_states, grasping/grasp_state (topics);
          grasping/plan_grasps (service); grasping/gripper (action);
          arm_controller/joint_trajectory (through planner.motion.execution).
@@ -27,6 +31,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
 from rclpy.task import Future
 from std_msgs.msg import String
+from std_srvs.srv import Trigger
 from transforms3d.quaternions import quat2mat
 
 from armbrain.node_runtime import run_node
@@ -36,7 +41,7 @@ from brain_interfaces.srv import PlanGrasps
 from planner.motion.config import MotionConfig, build_motion
 from planner.motion.execution import TrajectoryExecutor
 from planner.task.goals import GoalError, ObjectRef, Target, goal_from_fields, parse_goal
-from planner.task.placement import BinModel, Workspace, WorldObject
+from planner.task.placement import BinItem, BinModel, Workspace, WorldObject
 from planner.task.runner import Grasp, GripperOutcome, RunnerConfig, TaskOutcome, TaskRunner
 
 RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
@@ -202,6 +207,7 @@ class PlannerNode(Node):
         self.bin = BinModel(mc.bin_center[0], mc.bin_center[1], mc.bin_yaw, mc.bin_inner_size, 0.005,
                             mc.bin_wall_height)
         self.workspace = Workspace()
+        self.bin_items: list[BinItem] = []  # what this node put in the bin since the last clear_bin
         self.kinematics, self.fixtures, self.planner = build_motion(mc, rng=np.random.default_rng(0))
         self.limits = mc.timing_limits(self.kinematics)
         self.lock = threading.Lock()
@@ -218,7 +224,19 @@ class PlannerNode(Node):
         self._wake = self.create_guard_condition(lambda: None)
         self.server = ActionServer(self, ExecuteTask, "planner/execute_task", execute_callback=self._execute,
                                    goal_callback=self._on_goal, cancel_callback=lambda _h: CancelResponse.ACCEPT)
+        self.create_service(Trigger, "planner/clear_bin", self._on_clear_bin)
         self.get_logger().info("planner ready: goals on planner/execute_task")
+
+    def _on_clear_bin(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        with self.lock:
+            if self.busy:
+                response.success, response.message = False, "a task is running; clear the bin after it ends"
+                return response
+            n = len(self.bin_items)
+            self.bin_items.clear()
+        response.success, response.message = True, f"forgot {n} object(s) put in the bin; it is empty now"
+        self.get_logger().info(response.message)
+        return response
 
     @staticmethod
     def _runner_config(d: dict) -> RunnerConfig:
@@ -296,7 +314,7 @@ class PlannerNode(Node):
         if handle.request.max_attempts:
             cfg = dataclasses.replace(cfg, max_attempts=int(handle.request.max_attempts))
         runner = TaskRunner(ports, self.planner, self.fixtures, self.limits, cfg, self.bin, self.workspace,
-                            log=self.get_logger().info)
+                            log=self.get_logger().info, bin_items=self.bin_items)
         self.get_logger().info(f"goal: {goal.describe()}")
         return runner.run(goal)
 

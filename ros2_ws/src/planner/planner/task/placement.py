@@ -9,12 +9,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from planner.task.goals import GoalError, Target
 
 MAX_GRIPPER_OPENING = 0.08  # m between the pads (Panda hand)
 FINGER_REACH = 0.025  # m a finger (with the opening slack) sticks out beyond the gripped faces
+# The fingers as the motion layer's collision model sees them (it covers each finger over its
+# whole travel, so the fingers span the full opening whatever the grip; from the grasp centre):
+FINGER_SPAN = 0.077  # m along the closing axis, either side
+FINGER_HALF_WIDTH = 0.022  # m across it
 GRIP_MARGIN = 0.008  # m: an object must be this much narrower than the opening (as grasping checks)
 
 
@@ -117,38 +119,80 @@ def check_stack_target(obj: WorldObject, base: WorldObject) -> None:
                         f"{min(base.size[:2]) * 100:.1f} cm across, {obj.label} is {obj.grip_width * 100:.1f} cm")
 
 
-def bin_slot(obj: WorldObject, bin_: BinModel, occupied: Sequence[tuple[float, float, float]],
-             clearance: float = 0.012) -> tuple[float, float] | None:
-    """A free (x, y) in the bin for `obj`, clear of the walls and of the discs (x, y, radius)
-    already there. Slots are the cells of the densest square grid that fits objects of this
-    size with the fingers around it, nearest to the bin centre first. None when full."""
-    # The fingers stick out beyond the gripped faces: keep them off the walls and neighbours.
-    radius = max(obj.radius, obj.grip_width / 2 + FINGER_REACH)
-    half = np.array(bin_.inner_size) / 2 - radius - clearance
-    if (half < 0).any():
+@dataclass(frozen=True, slots=True)
+class BinItem:
+    """An object put in the bin: a rectangle in the bin frame (u along the bin's x, v along
+    its y), centre (u, v) and half extents, and its height, metres."""
+
+    u: float
+    v: float
+    half_u: float
+    half_v: float
+    height: float = 0.0
+
+    def clear_of(self, other: BinItem, clearance: float) -> bool:
+        return (abs(self.u - other.u) >= self.half_u + other.half_u + clearance
+                or abs(self.v - other.v) >= self.half_v + other.half_v + clearance)
+
+
+def held_extents(obj: WorldObject, closing_xy: Sequence[float]) -> tuple[float, float]:
+    """(along, across): the object's horizontal extent along the fingers' closing axis
+    (a horizontal direction in the base frame) and across it, metres."""
+    if obj.shape == "cylinder":
+        d = max(obj.size[0], obj.size[1])
+        return d, d
+    phi = math.atan2(closing_xy[1], closing_xy[0]) - obj.yaw
+    c, s = abs(math.cos(phi)), abs(math.sin(phi))
+    return obj.size[0] * c + obj.size[1] * s, obj.size[0] * s + obj.size[1] * c
+
+
+def bin_slot(along: float, across: float, bin_: BinModel, occupied: Sequence[BinItem],
+             clearance: float = 0.012, height: float = 0.0) -> BinItem | None:
+    """Where in the bin to put an object whose extent is `along` the fingers' closing axis
+    and `across` it, when it is lowered with the closing axis along the bin's v axis.
+    Returns its footprint (bin frame), or None when the bin has no room left.
+
+    The object keeps `clearance` from the walls and from `occupied`; so do the fingers, which
+    (as the collision model covers them) reach FINGER_SPAN either side along v and
+    FINGER_HALF_WIDTH either side along u. Slots fill row by row from the bin's (-u, -v)
+    corner: bottom-left packing over the positions where the new footprint touches a wall or
+    an occupied one (plus `clearance`), which packs mixed sizes densely."""
+    item = BinItem(0.0, 0.0, across / 2, along / 2, height)
+    fingers = BinItem(0.0, 0.0, FINGER_HALF_WIDTH, max(FINGER_SPAN, along / 2 + FINGER_REACH))
+    u_max = bin_.inner_size[0] / 2 - clearance - max(item.half_u, fingers.half_u)
+    v_max = bin_.inner_size[1] / 2 - clearance - fingers.half_v
+    if u_max < 0 or v_max < 0:
         return None
-    pitch = 2 * radius + clearance
-    axes = []
-    for h in half:
-        n = int(2 * h // pitch) + 1
-        axes.append([0.0] if n == 1 else list(np.linspace(-h, h, n)))
-    candidates = sorted(((u, v) for u in axes[0] for v in axes[1]), key=lambda c: (math.hypot(*c), c))
-    for u, v in candidates:
-        x, y = bin_.to_base(u, v)
-        if all(math.hypot(x - ox, y - oy) >= radius + r + clearance for ox, oy, r in occupied):
-            return x, y
+    us, vs = {-u_max, u_max}, {-v_max, v_max}
+    for o in occupied:
+        for half in (item.half_u, fingers.half_u):
+            us.update((o.u - o.half_u - half - clearance, o.u + o.half_u + half + clearance))
+        for half in (item.half_v, fingers.half_v):
+            vs.update((o.v - o.half_v - half - clearance, o.v + o.half_v + half + clearance))
+    eps = 1e-9
+    for v in sorted(x for x in vs if abs(x) <= v_max + eps):
+        for u in sorted(x for x in us if abs(x) <= u_max + eps):
+            here = BinItem(u, v, item.half_u, item.half_v, height)
+            reach = BinItem(u, v, fingers.half_u, fingers.half_v)
+            if all(here.clear_of(o, clearance - eps) and reach.clear_of(o, clearance - eps) for o in occupied):
+                return here
     return None
 
 
 def place_pose(target: Target, obj: WorldObject, base: WorldObject | None, bin_: BinModel,
-               bin_occupied: Sequence[tuple[float, float, float]]) -> tuple[float, float, float]:
-    """Centre (x, y, z) where `obj` should rest: on the bin floor, on top of `base`, or on the table."""
+               bin_occupied: Sequence[BinItem], closing_xy: Sequence[float] = (0.0, 1.0),
+               ) -> tuple[float, float, float]:
+    """Centre (x, y, z) where `obj` should rest: on the bin floor, on top of `base`, or on the
+    table. For the bin, `closing_xy` is the fingers' closing axis (base frame) at the release;
+    it must lie along the bin's v axis (see bin_slot)."""
     half_h = obj.size[2] / 2.0
     if target.kind == "bin":
-        slot = bin_slot(obj, bin_, bin_occupied)
+        slot = bin_slot(*held_extents(obj, closing_xy), bin_, bin_occupied, height=obj.size[2])
         if slot is None:
-            raise GoalError(f"the bin has no free spot left for {obj.label}")
-        return slot[0], slot[1], bin_.floor_z + half_h
+            raise GoalError(f"the bin has no free spot left for {obj.label} ({len(bin_occupied)} objects put "
+                            f"there already)")
+        x, y = bin_.to_base(slot.u, slot.v)
+        return x, y, bin_.floor_z + half_h
     if target.kind == "object":
         assert base is not None
         return base.position[0], base.position[1], base.top_z + half_h

@@ -34,15 +34,18 @@ from planner.task.goals import (
     resolve,
 )
 from planner.task.placement import (
+    BinItem,
     BinModel,
     Workspace,
     WorldObject,
     check_graspable,
     check_position_target,
     check_stack_target,
+    held_extents,
     place_pose,
 )
 
+BIN_WALLS = ("bin_wall_px", "bin_wall_nx", "bin_wall_py", "bin_wall_ny")  # motion.collision.bin_obstacles
 STAGES = ("perceive", "select", "plan_grasps", "plan_approach", "open", "approach", "close", "verify_held",
           "lift", "transfer", "place", "release", "retreat", "home", "verify_placed")
 
@@ -90,8 +93,11 @@ class RunnerConfig:
     lift_height: float = 0.10         # m lifted straight up after closing
     transfer_height: float = 0.12     # m above the place pose (object bottom) before lowering
     place_clearance: float = 0.006    # m: release this far above the resting height
+    bin_drop_height: float = 0.03     # m: into the bin, release this far above its floor, so the
+                                      # hand (wide along the closing axis) stays over the walls
     retreat_height: float = 0.10      # m straight up after releasing
-    release_width: float = 0.08       # m opening to release
+    release_width: float = 0.08       # m largest opening to release (and to recover)
+    release_gap: float = 0.01         # m: at a release the pads open this far off each gripped face
     verify_tolerance: float = 0.03    # m: placed object within this of the target (x, y)
     contact_margin: float = 0.003     # m: clearance kept on the short straight moves next to contact
                                       # (descend to the grasp, lift, lower to place, retreat)
@@ -155,12 +161,15 @@ class TaskRunner:
     """Carries out one TaskGoal through `ports` with the motion layer."""
 
     def __init__(self, ports: Ports, planner: MotionPlanner, fixtures: CollisionModel, limits: TimingLimits,
-                 config: RunnerConfig, bin_: BinModel, workspace: Workspace, log=None) -> None:
+                 config: RunnerConfig, bin_: BinModel, workspace: Workspace, log=None,
+                 bin_items: list[BinItem] | None = None) -> None:
         self.p, self.planner, self.fixtures, self.limits = ports, planner, fixtures, limits
         self.cfg, self.bin, self.ws = config, bin_, workspace
         self.log = log or (lambda msg: None)
         self.records: list[StageRecord] = []
-        self.bin_occupied: list[tuple[float, float, float]] = []
+        # What this brain put in the bin (perception does not see into it): shared across goals
+        # by the node, which clears it when told the bin was emptied.
+        self.bin_items: list[BinItem] = bin_items if bin_items is not None else []
         self.holding: WorldObject | None = None
         self._progress = 0.0  # of the whole task, 0..1, before the current object
         self._share = 1.0  # of the whole task the current object stands for
@@ -204,9 +213,18 @@ class TaskRunner:
 
     # -- motion helpers ----------------------------------------------------------------
     def _scene(self, objects: list[WorldObject], exclude: tuple[str, ...] = ()) -> CollisionModel:
-        """The fixtures (table, bin) plus the perceived objects, except `exclude`."""
-        return self.fixtures.with_obstacles([*self.fixtures.obstacles,
+        """The fixtures (table, bin), what this brain put in the bin (perception does not
+        report it), and the perceived objects except `exclude`."""
+        return self.fixtures.with_obstacles([*self.fixtures.obstacles, *self._bin_obstacles(),
                                              *[obstacle_from(o) for o in objects if o.id not in exclude]])
+
+    def _bin_obstacles(self) -> list[Obstacle]:
+        out = []
+        for i, it in enumerate(self.bin_items):
+            x, y = self.bin.to_base(it.u, it.v)
+            out.append(Obstacle.box(f"in_bin_{i}", (2 * it.half_u, 2 * it.half_v, it.height),
+                                    (x, y, self.bin.floor_z + it.height / 2), self.bin.yaw))
+        return out
 
     def _run_plan(self, stage: str, plan: PlanResult, cm: CollisionModel) -> None:
         if not plan.success:
@@ -478,38 +496,78 @@ class TaskRunner:
         self._stage("lift", self._straight, "lift", self.cfg.lift_height, lift_cm.without([obj.id]))
         if self.p.grasp_held() is False:
             raise StageError("lift", "GRASP_LOST", f"{obj.label} slipped out of the gripper while lifting")
+        q = self._q()
+        T_now = self.planner.kinematics.fk(q)
+        closing = self._place_closing_axis(T_now, target)
         try:
-            x, y, z = place_pose(target, obj, base, self.bin, self.bin_occupied)
+            x, y, z = place_pose(target, obj, base, self.bin, self.bin_items, closing)
         except GoalError as exc:  # e.g. the bin is full
             raise StageError("transfer", "PLACE_FAILED", str(exc)) from None
         lifted = np.array(obj.position) + np.array([0.0, 0.0, self.cfg.lift_height])  # the object now
         held = self._attachment(obj, lifted)
         carry = self._scene(objects).with_attached([held])
-        q = self._q()
-        T_now = self.planner.kinematics.fk(q)
-        # Keep the grasp's orientation; put the object's centre at (x, y, z + clearance).
-        offset = T_now[:3, 3] - lifted  # grasp frame relative to the object's centre
-        T_above = T_now.copy()
-        T_above[:3, 3] = np.array([x, y, z + self.cfg.place_clearance + self.cfg.transfer_height]) + offset
-        self._stage("transfer", self._transfer, q, T_above, carry)
+        # Turn the hand about the vertical so the fingers close along `closing` (the object
+        # turns with it), and put the object's centre at (x, y, z + clearance + transfer height).
+        release_z = z + (self.cfg.bin_drop_height if target.kind == "bin" else self.cfg.place_clearance)
+        above = np.array([x, y, release_z + self.cfg.transfer_height])
+        turn = math.atan2(closing[1], closing[0]) - math.atan2(T_now[1, 1], T_now[0, 1])
+        turn = (turn + math.pi / 2) % math.pi - math.pi / 2  # the hand is symmetric: at most 90 deg
+        candidates = [self._turned(T_now, lifted, above, turn + k * math.pi) for k in (0, -1, 1)
+                      if abs(turn + k * math.pi) <= 1.5 * math.pi]
+        self._stage("transfer", self._transfer, q, candidates, carry)
         if self.p.grasp_held() is False:
             raise StageError("transfer", "GRASP_LOST", f"{obj.label} slipped out of the gripper on the way")
         # Lowering ends place_clearance above the support, which the carried object may
-        # touch (its covering spheres bulge past its faces by a few mm; under the bin
-        # floor lies the table); the hand is still checked against everything.
-        support = (base.id,) if base is not None else (("bin_floor", "table") if target.kind == "bin" else ("table",))
+        # touch (its covering spheres bulge past its faces by 9-17 mm; under the bin floor
+        # lies the table). Into the bin it goes straight down into a slot that bin_slot
+        # chose with the exact footprints clear of the walls and of what is there, so there
+        # the spheres may also touch those; the hand is still checked against everything.
+        if base is not None:
+            support = (base.id,)
+        elif target.kind == "bin":
+            support = ("bin_floor", "table", *BIN_WALLS, *(o.name for o in self._bin_obstacles()))
+        else:
+            support = ("table",)
         lower = self._scene(objects).with_attached([dataclasses.replace(held, touch_obstacles=support)])
         self._stage("place", self._straight, "place", -self.cfg.transfer_height, lower)
-        self._stage("release", self._open, self.cfg.release_width)
+        along = held_extents(obj, closing)[0]
+        self._stage("release", self._open, along + 2 * self.cfg.release_gap)
         self.holding = None
         self._stage("retreat", self._straight, "retreat", self.cfg.retreat_height, self._scene(objects))
         self._stage("home", self._home, self._scene(objects))
         if target.kind == "bin":
-            self.bin_occupied.append((x, y, obj.radius))
+            u, v = self.bin.to_local(x, y)
+            along, across = held_extents(obj, closing)
+            self.bin_items.append(BinItem(u, v, across / 2, along / 2, obj.size[2]))
         self._stage("verify_placed", self._verify_placed, obj, target, (x, y, z))
 
-    def _transfer(self, q, T_above, cm: CollisionModel) -> None:
-        plan = self.planner.plan_to_pose(q, T_above, cm)
+    def _place_closing_axis(self, T_now: np.ndarray, target: Target) -> tuple[float, float]:
+        """The fingers' closing axis (base frame, horizontal) at the release: along the bin's v
+        axis for the bin, where bin_slot packs objects; else the grasp's own."""
+        if target.kind == "bin":
+            return -math.sin(self.bin.yaw), math.cos(self.bin.yaw)
+        c = T_now[:2, 1]
+        n = float(np.hypot(c[0], c[1])) or 1.0
+        return float(c[0] / n), float(c[1] / n)
+
+    @staticmethod
+    def _turned(T_now: np.ndarray, lifted: np.ndarray, above: np.ndarray, turn: float) -> np.ndarray:
+        """The hand pose that holds the object (now centred at `lifted`) centred at `above`,
+        turned by `turn` about the vertical through the object."""
+        c, s = math.cos(turn), math.sin(turn)
+        Rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+        T = T_now.copy()
+        T[:3, :3] = Rz @ T_now[:3, :3]
+        T[:3, 3] = above + Rz @ (T_now[:3, 3] - lifted)
+        return T
+
+    def _transfer(self, q, candidates: list[np.ndarray], cm: CollisionModel) -> None:
+        """Move above the place pose: the first of the equivalent hand turns that plans."""
+        plan = None
+        for T_above in candidates:
+            plan = self.planner.plan_to_pose(q, T_above, cm)
+            if plan.success:
+                break
         self._run_plan("transfer", plan, cm)
 
     def _home(self, cm: CollisionModel) -> None:
