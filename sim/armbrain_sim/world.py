@@ -544,8 +544,9 @@ class SimWorld:
 
         "bin": centre inside the bin's inner footprint and bottom within z_tolerance of
         the bin floor (object "*": every object, each its own result); "object": bottom
-        within z_tolerance of target_object's top and centres within xy_tolerance; "position": bottom within z_tolerance of the table
-        and centre within xy_tolerance of (x, y). Always: resting and not touching the robot.
+        within z_tolerance of target_object's top and centres within xy_tolerance;
+        "position": bottom within z_tolerance of the table and centre within xy_tolerance
+        of (x, y). Always: resting and not touching the robot.
         """
         poses = self.object_poses()
         results = []
