@@ -95,7 +95,7 @@ R_BODY_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
 # Valid keys per section (the order is the order the docs use).
 TOP_KEYS = ("name", "description", "goal", "camera", "light", "table", "bin", "objects", "distractors",
-            "perturbations", "success")
+            "perturbations", "success", "target_success_rate")
 CAMERA_KEYS = ("position", "look_at", "up", "rpy_deg", "resolution", "fov_deg", "near", "far", "renderer")
 LIGHT_KEYS = ("direction", "colour", "ambient", "diffuse", "specular")
 TABLE_KEYS = ("colour", "x", "y", "size")
@@ -336,7 +336,7 @@ class Scenario:
     path: Path
     name: str
     description: str
-    goal: str
+    goal: str  # the goals joined with "; " (for logs and sim/reset's answer)
     camera: CameraSpec
     light: LightSetup
     table: TableSetup
@@ -345,6 +345,8 @@ class Scenario:
     distractors: DistractorSpec | None
     perturbations: PerturbationSpec
     success: tuple[SuccessRule, ...]
+    target_success_rate: float | None = None  # the rate an evaluation campaign must reach, 0..1
+    goals: tuple[str, ...] = ()  # the operator goals of an episode, given one after the other
 
     def sample(self, seed: int) -> SceneInstance:
         """The scene for `seed` (an int >= 0): same seed, same scene, in any process.
@@ -698,12 +700,19 @@ class _Parser:
         if not name:
             raise self.error("name", "must not be empty")
         description = self.text(top.get("description", ""), "description")
-        goal = self.text(top.get("goal", ""), "goal")
+        raw_goal = top.get("goal", "")
+        if isinstance(raw_goal, list):
+            if not raw_goal:
+                raise self.error("goal", "an empty list; give a goal or a list of goals")
+            goals = tuple(self.text(g, f"goal[{i}]") for i, g in enumerate(raw_goal))
+        else:
+            goals = (self.text(raw_goal, "goal"),) if raw_goal else ()
+        goal = "; ".join(goals)
         camera = self.camera(top.get("camera"))
         light = self.light(top.get("light"))
         table = self.table(top.get("table"))
         bin_ = self.bin(top.get("bin"), table)
-        partial = Scenario(path=self.path, name=name, description=description, goal=goal, camera=camera,
+        partial = Scenario(path=self.path, name=name, description=description, goal=goal, goals=goals, camera=camera,
                            light=light, table=table, bin=bin_, objects=(), distractors=None,
                            perturbations=PerturbationSpec(), success=())
         # The placement checks are the Scenario's own, so objects and distractors are
@@ -713,7 +722,10 @@ class _Parser:
         distractors = self.distractors(top.get("distractors"), partial)
         perturbations = self.perturbations(top.get("perturbations"))
         success = self.success(top.get("success"), objects, table)
-        return dataclasses.replace(partial, distractors=distractors, perturbations=perturbations, success=success)
+        target = top.get("target_success_rate")
+        target = None if target is None else self.number(target, "target_success_rate", 0.0, 1.0)
+        return dataclasses.replace(partial, distractors=distractors, perturbations=perturbations, success=success,
+                                   target_success_rate=target)
 
     def camera(self, value: Any) -> CameraSpec:
         m = self.mapping(value, "camera", CAMERA_KEYS)

@@ -186,7 +186,7 @@ def test_clutter_distractor_count_range_and_colours():
 def test_load_scenarios_reads_a_directory_recursively_sorted():
     scenarios = load_scenarios(SCENARIO_DIR)
     assert [s.path for s in scenarios] == SHIPPED
-    assert len({s.name for s in scenarios}) == len(scenarios) == 13
+    assert len({s.name for s in scenarios}) == len(scenarios) == 14
     assert [s.name for s in load_scenarios(SCENARIO_DIR / "one_cube.yaml")] == ["one_cube"]
 
 

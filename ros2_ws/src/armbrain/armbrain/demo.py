@@ -11,7 +11,6 @@ goal succeeded.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import signal
@@ -21,20 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-GOALS = ("stack the blue cube on the green cube", "put the red cube in the bin")
-DOMAINS = range(150, 200)
-
-
-def free_domain() -> tuple[int, object]:
-    """A ROS_DOMAIN_ID in 150..199 no other armbrain run holds (lock kept while we run)."""
-    for d in DOMAINS:
-        f = open(f"/tmp/armbrain-domain-{d}.lock", "w")  # noqa: SIM115 (held for the run)
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return d, f
-        except BlockingIOError:
-            f.close()
-    raise RuntimeError("no free ROS_DOMAIN_ID in 150..199")
+GOALS = ("stack the blue cube on the green cube", "put the red cube in the bin")  # as sim/scenarios/demo.yaml
 
 
 class Recorder:
@@ -89,6 +75,7 @@ def check_success(session) -> tuple[bool, str]:
 
 def main(argv: list[str] | None = None) -> int:
     from armbrain.cli import default_graph_path
+    from armbrain.domains import free_domain
     from armbrain.operator import EXIT_OK, RosSession, run_task, wait_until
 
     parser = argparse.ArgumentParser(prog="armbrain-demo", description=__doc__.splitlines()[0])
