@@ -1,0 +1,565 @@
+"""Headless evaluation campaigns: `armbrain run`.
+
+    armbrain run --scenario FILE_OR_DIR [--episodes N] [--seed S] [--workers W]
+                 [--report DIR] [--json PATH] [--record] [--deadline SIM_S]
+
+Every scenario file (a directory is searched recursively) is validated before anything
+starts. Each of W workers starts its own sim + brain graph (launch/graph.yaml) on its own
+ROS_DOMAIN_ID with LOCALHOST discovery and then, episode after episode, resets the world
+(sim/reset with the episode's scenario and seed; planner/clear_bin), waits for perception
+to report the new scene, sends the scenario's goal(s) through planner/execute_task, and
+scores the episode with the scenario's success rule (sim/check_success, ground truth).
+A crashed graph or a hung episode (sim-time deadline, or a clock that stops) is recorded
+as a failure with its cause, the graph is restarted, and the campaign goes on.
+
+Episodes: seeds S, S+1, ..., S+N-1 of every scenario. Exit codes: 0 every scenario reached
+its target_success_rate (or has none), 1 some did not, 2 bad usage or an invalid scenario,
+3 the graph could not start, 130 interrupted (Ctrl-C: workers stop cleanly, the partial
+result and report are still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+EXIT_OK, EXIT_BELOW_TARGET, EXIT_USAGE, EXIT_NO_GRAPH, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+SETTLE_S = 0.5  # sim s after a goal ends before judging, so objects come to rest
+FRESH_AFTER_RESET_S = 0.35  # sim s: perception/objects stamped this long after a reset show the new scene
+CLOCK_STALL_WALL_S = 60.0  # wall s without /clock progress: the sim hangs
+START_TIMEOUT_WALL_S = 180.0  # wall s for a graph to come up (planner action server + first objects)
+CANCEL_WAIT_WALL_S = 30.0  # wall s for a canceled goal to end before the graph is restarted
+
+
+class CampaignError(ValueError):
+    """Bad input (scenario files, options): reported before anything starts."""
+
+
+@dataclass(frozen=True)
+class ScenarioEntry:
+    name: str
+    path: Path
+    goals: tuple[str, ...]
+    description: str
+    target: float | None
+    max_objects: int
+
+
+@dataclass(frozen=True)
+class Item:
+    scenario: ScenarioEntry
+    index: int
+    seed: int
+    deadline_s: float
+
+
+class GraphDiedError(RuntimeError):
+    """The graph (a node process) died or stopped answering: restart it."""
+
+
+class EpisodeInterruptedError(RuntimeError):
+    """The campaign is being stopped (Ctrl-C): end the running episode now."""
+
+
+# -- scenarios -----------------------------------------------------------------------------
+def load_entries(target: Path) -> list[ScenarioEntry]:
+    """Every scenario of a file or a directory (recursive, sorted), validated; CampaignError
+    names the file and field of the first invalid one."""
+    from armbrain_sim.scenario import ScenarioError, load_scenario
+
+    if target.is_dir():
+        files = sorted(p for p in target.rglob("*.yaml") if p.is_file())
+        if not files:
+            raise CampaignError(f"{target}: no scenario files (*.yaml) in this directory")
+    elif target.is_file():
+        files = [target]
+    else:
+        raise CampaignError(f"{target}: no such scenario file or directory")
+    entries: list[ScenarioEntry] = []
+    names: dict[str, Path] = {}
+    for f in files:
+        try:
+            sc = load_scenario(f)
+        except ScenarioError as exc:
+            raise CampaignError(str(exc)) from None
+        if not sc.goals:
+            raise CampaignError(f"{f}: goal: missing; a campaign sends the scenario's goal(s)")
+        if not sc.success:
+            raise CampaignError(f"{f}: success: missing; a campaign judges episodes by the success rules")
+        name = sc.name
+        if name in names:  # two files with one name: tell them apart by path
+            name = f.resolve().relative_to(target.resolve()).with_suffix("").as_posix() if target.is_dir() else name
+        names[name] = f
+        count = len(sc.objects) + (sc.distractors.count[1] if sc.distractors is not None else 0)
+        entries.append(ScenarioEntry(name, f.resolve(), tuple(sc.goals), sc.description, sc.target_success_rate,
+                                     count))
+    return entries
+
+
+def default_deadline(entry: ScenarioEntry) -> float:
+    """Sim seconds an episode may take: generous for the objects a goal may move."""
+    return 60.0 + 45.0 * max(1, entry.max_objects) * max(1, len(entry.goals))
+
+
+# -- one worker: its own graph and ROS session ----------------------------------------------
+class Worker(threading.Thread):
+    """Runs episodes from `items` on its own graph; puts episode records on `results`."""
+
+    def __init__(self, index: int, items: queue.Queue, results: queue.Queue, stop: threading.Event,
+                 opts: argparse.Namespace, out_dir: Path | None, log_dir: Path) -> None:
+        super().__init__(name=f"worker{index}", daemon=True)
+        self.index, self.items, self.results, self.stop_event = index, items, results, stop
+        self.opts, self.out_dir, self.log_dir = opts, out_dir, log_dir
+        self.graph: subprocess.Popen | None = None
+        self.session = None
+        self.domain, self._lock = None, None
+        self.clock = 0.0
+        self.clock_wall = time.monotonic()
+        self.objects_stamp = -1.0
+        self.fatal: str | None = None
+        self.starts = 0
+
+    # -- graph lifecycle
+    def _start(self, scenario: Path) -> None:
+        from armbrain.cli import default_graph_path
+        from armbrain.domains import free_domain
+        from armbrain.operator import RosSession
+
+        if self.domain is None:
+            self.domain, self._lock = free_domain()
+        self.starts += 1
+        log_path = self.log_dir / f"worker{self.index}.log"
+        env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+        with open(log_path, "a") as log:
+            log.write(f"\n=== start {self.starts}: scenario {scenario}, ROS_DOMAIN_ID {self.domain}\n")
+            log.flush()
+            self.graph = subprocess.Popen(
+                [str(Path(sys.prefix) / "bin" / "armbrain"), "launch", "--graph", str(default_graph_path()),
+                 "--domain-id", str(self.domain), f"scenario:={scenario}", "seed:=0"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+        self.session = RosSession.open(f"armbrain_run_w{self.index}", self.domain)
+        self._wire()
+        deadline = time.monotonic() + START_TIMEOUT_WALL_S
+        if not self.task.wait_for_server(timeout_sec=START_TIMEOUT_WALL_S):
+            raise GraphDiedError(f"the planner did not come up within {START_TIMEOUT_WALL_S:g} s; see {log_path}")
+        for client, name in ((self.reset_client, "sim/reset"), (self.check_client, "sim/check_success"),
+                             (self.clear_bin_client, "planner/clear_bin")):
+            if not client.wait_for_service(timeout_sec=max(1.0, deadline - time.monotonic())):
+                raise GraphDiedError(f"{name} did not come up; see {log_path}")
+
+    def _wire(self) -> None:
+        from rclpy.action import ActionClient
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+        from std_srvs.srv import Trigger
+
+        from armbrain.recording import EpisodeRecorder, FailureFrames
+        from brain_interfaces.action import ExecuteTask
+        from brain_interfaces.msg import DetectedObjectArray
+        from brain_interfaces.srv import ResetSim
+
+        node = self.session.node
+        self.task = ActionClient(node, ExecuteTask, "planner/execute_task")
+        self.reset_client = node.create_client(ResetSim, "sim/reset")
+        self.check_client = node.create_client(Trigger, "sim/check_success")
+        self.clear_bin_client = node.create_client(Trigger, "planner/clear_bin")
+        node.create_subscription(Clock, "/clock", self._on_clock, 10)
+        node.create_subscription(DetectedObjectArray, "perception/objects", self._on_objects,
+                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+        self.frames = FailureFrames(node)
+        self.recorder = EpisodeRecorder(node) if self.opts.record else None
+
+    def _on_clock(self, msg) -> None:
+        t = msg.clock.sec + msg.clock.nanosec * 1e-9
+        if t > self.clock:
+            self.clock, self.clock_wall = t, time.monotonic()
+
+    def _on_objects(self, msg) -> None:
+        self.objects_stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+    def _stop_graph(self) -> None:
+        if self.session is not None:
+            for part in (getattr(self, "recorder", None), getattr(self, "frames", None)):
+                if part is not None:
+                    with contextlib.suppress(Exception):  # shutting down anyway
+                        part.close()
+            self.session.close()
+            self.session = None
+        g, self.graph = self.graph, None
+        if g is not None and g.poll() is None:
+            g.send_signal(signal.SIGINT)
+            try:
+                g.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                g.kill()
+                g.wait()
+
+    # -- waiting, with the graph's health checked
+    def _wait(self, predicate, wall_timeout: float, what: str) -> None:
+        """Wait for predicate(); GraphDiedError when the graph exits, the clock stalls or the
+        wall-time guard runs out (a hung node)."""
+        deadline = time.monotonic() + wall_timeout
+        while not predicate():
+            if self.stop_event.is_set():
+                raise EpisodeInterruptedError(f"interrupted while waiting for {what}")
+            if self.graph is not None and self.graph.poll() is not None:
+                raise GraphDiedError(f"the graph exited (code {self.graph.returncode}) while waiting for {what}")
+            now = time.monotonic()
+            if now - self.clock_wall > CLOCK_STALL_WALL_S:
+                raise GraphDiedError(f"/clock stopped for {CLOCK_STALL_WALL_S:g} s wall while waiting for {what}")
+            if now > deadline:
+                raise GraphDiedError(f"no {what} within {wall_timeout:g} s wall")
+            time.sleep(0.01)
+
+    def _call(self, client, request, what: str):
+        fut = client.call_async(request)
+        self._wait(fut.done, 60.0, what)
+        return fut.result()
+
+    # -- one episode
+    def _episode(self, item: Item) -> dict:
+        from std_srvs.srv import Trigger
+
+        from brain_interfaces.srv import ResetSim
+
+        rec = {"scenario": item.scenario.name, "index": item.index, "seed": item.seed,
+               "goal": "; ".join(item.scenario.goals), "success": False, "cause": "", "error_code": None,
+               "error_name": "", "failed_stage": "", "message": "", "attempts": 0, "sim_s": None,
+               "wall_s": None, "stage_durations": {}, "worker": self.index, "artifacts": {}}
+        reset = self._call(self.reset_client, ResetSim.Request(seed=item.seed, scenario=str(item.scenario.path)),
+                           "sim/reset")
+        if not reset.success:
+            rec.update(cause="reset_failed", failed_stage="reset", message=reset.message)
+            return rec
+        t_reset = self.clock
+        self._call(self.clear_bin_client, Trigger.Request(), "planner/clear_bin")
+        self._wait(lambda: self.objects_stamp >= t_reset + FRESH_AFTER_RESET_S, 120.0,
+                   "perception/objects of the new scene")
+        self.frames.clear()
+        bag = None
+        if self.recorder is not None and self.out_dir is not None:
+            bag = self.out_dir / "recordings" / f"{item.scenario.name.replace('/', '_')}_{item.index:04d}"
+            bag.parent.mkdir(parents=True, exist_ok=True)
+            self.recorder.start(bag)
+        t0_sim, t0_wall = self.clock, time.monotonic()
+        try:
+            for goal in item.scenario.goals:
+                ok = self._goal(goal, rec, t0_sim + item.deadline_s)
+                if not ok:
+                    break
+            t_end = self.clock
+            self._wait(lambda: self.clock >= t_end + SETTLE_S, 60.0, "the scene to settle")
+            verdict = self._call(self.check_client, Trigger.Request(), "sim/check_success")
+        finally:
+            rec["sim_s"] = round(self.clock - t0_sim, 3)
+            rec["wall_s"] = round(time.monotonic() - t0_wall, 3)
+            if bag is not None:
+                path = self.recorder.stop()
+                if path is not None:
+                    rec["artifacts"]["recording"] = os.path.relpath(path, self.out_dir)
+        if rec["cause"] == "":
+            if verdict.success:
+                rec.update(success=True, cause="ok")
+            else:
+                rec.update(cause="wrong_result", failed_stage=rec["failed_stage"] or "verify_ground_truth")
+            rec["message"] = (rec["message"] + "; " if rec["message"] else "") + f"ground truth: {verdict.message}"
+        elif rec["cause"] == "task_failed":
+            rec["message"] += f"; ground truth: {verdict.message}"
+        return rec
+
+    def _goal(self, text: str, rec: dict, deadline_sim: float) -> bool:
+        """Send one goal and wait for its result (cancel at the sim-time deadline)."""
+        from action_msgs.msg import GoalStatus
+
+        from armbrain.operator import error_name
+        from brain_interfaces.action import ExecuteTask
+
+        send = self.task.send_goal_async(ExecuteTask.Goal(command=text))
+        self._wait(send.done, 60.0, f"the planner to accept '{text}'")
+        handle = send.result()
+        if not handle.accepted:
+            rec.update(cause="task_failed", failed_stage="accept", message=f"the planner refused '{text}'")
+            return False
+        result = handle.get_result_async()
+        timed_out = False
+        while not result.done():
+            if not timed_out and self.clock > deadline_sim:
+                timed_out = True
+                handle.cancel_goal_async()
+                self._wait(result.done, CANCEL_WAIT_WALL_S, "the canceled goal to end")
+                break
+            self._wait(lambda: result.done() or self.clock > deadline_sim, 3600.0, f"the result of '{text}'")
+        wrapped = result.result()
+        res = wrapped.result
+        durations = rec["stage_durations"]
+        for s in res.stages:
+            durations[s.stage] = round(durations.get(s.stage, 0.0) + float(s.duration), 4)
+        rec["attempts"] += sum(int(o.attempts) for o in res.objects)
+        rec["error_code"], rec["error_name"] = int(res.error_code), error_name(res.error_code)
+        if timed_out:
+            stage = res.stages[-1].stage if len(res.stages) else ""
+            rec.update(cause="timeout", failed_stage=stage,
+                       message=f"'{text}' took longer than the episode's deadline; canceled in stage {stage or '?'}")
+            return False
+        if wrapped.status != GoalStatus.STATUS_SUCCEEDED or not res.success:
+            rec.update(cause="task_failed", failed_stage=res.failed_stage, message=f"'{text}': {res.message}")
+            return False
+        return True
+
+    def _save_failure_frames(self, rec: dict) -> None:
+        if self.out_dir is None:
+            return
+        d = self.out_dir / "episodes"
+        d.mkdir(parents=True, exist_ok=True)
+        stem = f"{rec['scenario'].replace('/', '_')}_{rec['index']:04d}"
+        gif = self.frames.save_gif(d / f"{stem}.gif")
+        key = self.frames.save_keyframe(d / f"{stem}.png")
+        if gif is not None:
+            rec["artifacts"]["gif"] = os.path.relpath(gif, self.out_dir)
+        if key is not None:
+            rec["artifacts"]["keyframe"] = os.path.relpath(key, self.out_dir)
+
+    # -- the loop
+    def run(self) -> None:
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    item: Item = self.items.get_nowait()
+                except queue.Empty:
+                    return
+                if self.graph is None:
+                    try:
+                        self._start(item.scenario.path)
+                    except GraphDiedError as exc:
+                        self._stop_graph()
+                        if self.starts >= 3:
+                            self.fatal = f"worker {self.index}: the graph does not start: {exc}"
+                            self.results.put(self._record_of(item, "crash", str(exc)))
+                            return
+                        self.items.put(item)  # try again on a fresh graph
+                        continue
+                try:
+                    rec = self._episode(item)
+                except EpisodeInterruptedError as exc:
+                    self.results.put(self._record_of(item, "interrupted", str(exc)))
+                    return  # the finally stops the graph (SIGINT: the arm stops where it is)
+                except GraphDiedError as exc:
+                    rec = self._record_of(item, "crash", str(exc))
+                    self._save_failure_frames(rec)
+                    self._stop_graph()
+                    self.results.put(rec)
+                    continue
+                if not rec["success"]:
+                    self._save_failure_frames(rec)
+                self.results.put(rec)
+        except Exception as exc:  # a bug here must not hang the campaign
+            self.fatal = f"worker {self.index}: internal error: {exc!r}"
+        finally:
+            self._stop_graph()
+            if self._lock is not None:
+                self._lock.close()
+
+    def _record_of(self, item: Item, cause: str, message: str) -> dict:
+        return {"scenario": item.scenario.name, "index": item.index, "seed": item.seed,
+                "goal": "; ".join(item.scenario.goals), "success": False, "cause": cause, "error_code": None,
+                "error_name": "", "failed_stage": "", "message": message, "attempts": 0,
+                "sim_s": None, "wall_s": None, "stage_durations": {}, "worker": self.index, "artifacts": {}}
+
+
+# -- the campaign ---------------------------------------------------------------------------
+class Progress:
+    """One line of progress on a terminal (a line per episode otherwise)."""
+
+    def __init__(self, total: int, stream: TextIO) -> None:
+        self.total, self.stream = total, stream
+        self.tty = stream.isatty()
+        self.t0 = time.monotonic()
+
+    def update(self, done: list[dict]) -> None:
+        n = len(done)
+        ok = sum(1 for e in done if e["success"])
+        elapsed = time.monotonic() - self.t0
+        rate = n / elapsed * 60.0 if elapsed > 0 else 0.0
+        eta = (self.total - n) / (n / elapsed) if n else math.nan
+        width = 24
+        fill = round(width * n / max(1, self.total))
+        bar = "[" + "#" * fill + "-" * (width - fill) + "]"
+        last = done[-1] if done else None
+        tail = ""
+        if last is not None:
+            mark = "ok" if last["success"] else f"FAIL {last['cause']} {last['failed_stage']}".rstrip()
+            tail = f"  last: {last['scenario']} seed {last['seed']} {mark}"
+        line = (f"{bar} {n}/{self.total}  success {ok / n * 100 if n else 0:5.1f}%  {rate:5.1f} ep/min  "
+                f"ETA {_clock(eta)}{tail}")
+        if self.tty:
+            print("\r" + line[:150].ljust(150), end="", file=self.stream, flush=True)
+        else:
+            print(line, file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=self.stream, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "--:--"
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m:02d}:{s:02d}"
+
+
+def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    from armbrain.report import summarize, write_report
+
+    try:
+        entries = load_entries(Path(opts.scenario))
+        if opts.episodes < 1 or opts.workers < 1 or opts.seed < 0:
+            raise CampaignError(f"--episodes and --workers must be >= 1 and --seed >= 0; got episodes "
+                                f"{opts.episodes}, workers {opts.workers}, seed {opts.seed}")
+        if opts.deadline is not None and opts.deadline <= 0:
+            raise CampaignError(f"--deadline must be > 0 sim seconds; got {opts.deadline}")
+    except CampaignError as exc:
+        print(f"armbrain run: error: {exc}", file=err)
+        return EXIT_USAGE
+    report_dir = Path(opts.report) if opts.report else None
+    if opts.record and report_dir is None:
+        print("armbrain run: error: --record needs --report DIR (recordings are written into it)", file=err)
+        return EXIT_USAGE
+    if report_dir is not None:
+        report_dir.mkdir(parents=True, exist_ok=True)
+    log_dir = report_dir / "logs" if report_dir is not None else Path("/tmp") / f"armbrain-run-{os.getpid()}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+
+    items: queue.Queue = queue.Queue()
+    for e in entries:
+        deadline = opts.deadline if opts.deadline is not None else default_deadline(e)
+        for i in range(opts.episodes):
+            items.put(Item(e, i, opts.seed + i, deadline))
+    total = items.qsize()
+    workers_n = min(opts.workers, total)
+    print(f"armbrain run: {len(entries)} scenario(s) x {opts.episodes} episode(s) = {total}, seeds "
+          f"{opts.seed}..{opts.seed + opts.episodes - 1}, {workers_n} worker(s); graph logs in {log_dir}",
+          file=out, flush=True)
+    results: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    workers = [Worker(i, items, results, stop, opts, report_dir, log_dir) for i in range(workers_n)]
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    t0 = time.monotonic()
+    episodes: list[dict] = []
+    progress = Progress(total, err)
+    try:
+        for w in workers:
+            w.start()
+        while any(w.is_alive() for w in workers) or not results.empty():
+            if interrupted.is_set() and not stop.is_set():
+                stop.set()
+                print("\narmbrain run: interrupted; stopping the workers (the running episodes end as "
+                      "'interrupted') ...", file=err, flush=True)
+            try:
+                rec = results.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            episodes.append(rec)
+            progress.update(episodes)
+    finally:
+        stop.set()
+        for w in workers:
+            w.join(timeout=120)
+        signal.signal(signal.SIGINT, previous)
+        progress.close()
+    fatal = [w.fatal for w in workers if w.fatal]
+    for f in fatal:
+        print(f"armbrain run: {f}", file=err)
+    wall = time.monotonic() - t0
+    episodes.sort(key=lambda e: ([x.name for x in entries].index(e["scenario"]), e["index"]))
+    info = {e.name: {"file": os.path.relpath(e.path), "description": e.description, "goal": "; ".join(e.goals),
+                     "target": e.target} for e in entries}
+    summary = summarize(episodes, info)
+    result = {"scenario": str(opts.scenario), "seed": opts.seed, "workers": workers_n,
+              "episodes_per_scenario": opts.episodes, "interrupted": interrupted.is_set() or len(episodes) < total,
+              "started": started, "wall_s_total": round(wall, 1),
+              "episodes_per_minute": round(len(episodes) / wall * 60.0, 2) if wall > 0 else None,
+              "targets": {e.name: e.target for e in entries if e.target is not None},
+              **summary, "episodes": episodes}
+    if opts.json:
+        Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(opts.json).write_text(json.dumps(result, indent=2) + "\n")
+    if report_dir is not None:
+        index = write_report(result, report_dir)
+        print(f"armbrain run: report: {index}", file=out)
+    below = print_summary(result, out)
+    if result["interrupted"]:
+        return EXIT_INTERRUPTED
+    if fatal and not episodes:
+        return EXIT_NO_GRAPH
+    return EXIT_BELOW_TARGET if below else EXIT_OK
+
+
+def print_summary(result: dict, out: TextIO) -> list[str]:
+    """A table per scenario; returns the names of the scenarios below their target."""
+    below = []
+    print(f"\n{'scenario':<28} {'episodes':>8} {'success':>8} {'rate':>7}  {'95% CI':<15} {'target':>6} "
+          f"{'sim s':>6} {'wall s':>6}", file=out)
+    for name, s in result["scenarios"].items():
+        rate, ci, target = s.get("success_rate"), s.get("ci95"), s.get("target")
+        miss = target is not None and rate is not None and rate < target
+        if miss:
+            below.append(name)
+        ci_text = f"{ci[0] * 100:.1f}-{ci[1] * 100:.1f}%" if ci else "-"
+        print(f"{name:<28} {s.get('n_episodes', 0):>8} {s.get('successes', 0):>8} "
+              f"{'-' if rate is None else f'{rate * 100:.1f}%':>7}  {ci_text:<15} "
+              f"{'-' if target is None else f'{target * 100:.0f}%':>6} {_num(s.get('sim_s_median')):>6} "
+              f"{_num(s.get('wall_s_median')):>6}{'  BELOW TARGET' if miss else ''}", file=out)
+    rate = result.get("success_rate")
+    print(f"\nall: {result.get('successes', 0)}/{result.get('n_episodes', 0)} "
+          f"({'-' if rate is None else f'{rate * 100:.1f}%'}) in {result['wall_s_total']:.0f} s wall, "
+          f"{result['episodes_per_minute']} episodes/min with {result['workers']} worker(s)", file=out)
+    fails = Counter(result.get("failures_by_stage", {}))
+    if fails:
+        print("failures by stage: " + ", ".join(f"{k} {v}" for k, v in fails.most_common()), file=out)
+    if result["interrupted"]:
+        print("interrupted: this is a partial result", file=out)
+    return below
+
+
+def _num(x) -> str:
+    return "-" if x is None else f"{x:.1f}"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", required=True, help="a scenario file, or a directory of them (recursive)")
+    p.add_argument("--episodes", type=int, default=10, help="episodes per scenario (default 10)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="parallel sim + brain graphs (default 1)")
+    p.add_argument("--report", metavar="DIR", help="write an HTML report (and result.json, failure GIFs) here")
+    p.add_argument("--json", metavar="PATH", help="write the whole result as JSON")
+    p.add_argument("--record", action="store_true", help="record each episode's topics to MCAP (needs --report)")
+    p.add_argument("--deadline", type=float, default=None,
+                   help="sim seconds an episode may take (default 60 + 45 per object and goal)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="armbrain run", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run_campaign(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
