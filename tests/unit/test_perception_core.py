@@ -33,14 +33,15 @@ def frame(solids, T=None, width: int = W, **kw):
     return rgb, depth, K, T0
 
 
-def bin_solids(cx: float = 0.45, cy: float = 0.42) -> list[Solid]:
-    """The default bin: a 5 mm floor and four 6 cm walls, 1 cm thick, 0.22 m outside."""
+def bin_solids(cx: float = 0.45, cy: float = 0.42, ix: float = 0.36, iy: float = 0.20) -> list[Solid]:
+    """The default bin: a 5 mm floor and four 6 cm walls, 1 cm thick, inside ix x iy."""
     grey = (0.35, 0.35, 0.38)
-    return [Solid("box", (cx, cy), (0.2, 0.2, 0.005), 0.0, grey),
-            Solid("box", (cx + 0.105, cy), (0.01, 0.22, 0.06), 0.0, grey),
-            Solid("box", (cx - 0.105, cy), (0.01, 0.22, 0.06), 0.0, grey),
-            Solid("box", (cx, cy + 0.105), (0.2, 0.01, 0.06), 0.0, grey),
-            Solid("box", (cx, cy - 0.105), (0.2, 0.01, 0.06), 0.0, grey)]
+    ox, oy = ix + 0.02, iy + 0.02
+    return [Solid("box", (cx, cy), (ix, iy, 0.005), 0.0, grey),
+            Solid("box", (cx + (ix + 0.01) / 2, cy), (0.01, oy, 0.06), 0.0, grey),
+            Solid("box", (cx - (ix + 0.01) / 2, cy), (0.01, oy, 0.06), 0.0, grey),
+            Solid("box", (cx, cy + (iy + 0.01) / 2), (ox, 0.01, 0.06), 0.0, grey),
+            Solid("box", (cx, cy - (iy + 0.01) / 2), (ox, 0.01, 0.06), 0.0, grey)]
 
 
 def match(objects, solids, tol: float = 0.02):

@@ -60,22 +60,23 @@ def test_stack_targets():
 
 def test_bin_slots_pack_a_row_along_the_bin_and_report_full():
     # fingers along the bin's v axis (they span +-7.7 cm in the collision model): one row of
-    # 5 cm cubes along u in the default 20 cm bin, three of them
+    # 5 cm cubes along u in a 20 cm bin, three of them
+    SMALL = BinModel(inner_size=(0.20, 0.20))
     slots = []
     for _ in range(3):
-        slot = bin_slot(0.05, 0.05, BIN, slots)
+        slot = bin_slot(0.05, 0.05, SMALL, slots)
         assert slot is not None
         slots.append(slot)
     assert [round(s.u, 3) for s in slots] == [-0.063, -0.001, 0.061]
     assert all(abs(s.v) <= 0.1 - 0.012 - 0.077 + 1e-9 for s in slots)
-    assert bin_slot(0.05, 0.05, BIN, slots) is None
-    assert bin_slot(0.03, 0.03, BIN, slots) is None  # 3.5 cm left, a 3 cm cube needs 3 + 2 * 1.2
+    assert bin_slot(0.05, 0.05, SMALL, slots) is None
+    assert bin_slot(0.03, 0.03, SMALL, slots) is None  # 3.5 cm left, a 3 cm cube needs 3 + 2 * 1.2
     for a in slots:  # clear of each other by the clearance
         for b in slots:
             if a is not b:
                 assert a.clear_of(b, 0.012 - 1e-9)
-    # a 36 cm x 20 cm bin takes five
-    LONG = BinModel(inner_size=(0.36, 0.20))
+    # the default 36 cm x 20 cm bin takes five
+    LONG = BinModel()
     slots = []
     while (slot := bin_slot(0.05, 0.05, LONG, slots)) is not None:
         slots.append(slot)

@@ -165,15 +165,20 @@ def test_cancel_stops_the_arm_and_says_what_is_held():
 
 
 def test_clear_the_table_reports_each_object_and_a_full_bin():
-    objs = [cube(f"obj_{i}", c, 0.35 + 0.07 * i, -0.15 + 0.1 * (i % 2)) for i, c in
-            enumerate(("red", "blue", "green", "yellow"), start=1)]
-    ports = FakePorts(objs)
-    out = run(ports, "clear the table")
-    # the default 20 cm bin takes three 5 cm cubes in a row, the fingers along its y axis
-    assert [o.success for o in out.objects] == [True, True, True, False]
+    items = []  # the bin already holds three 5 cm cubes from earlier goals
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)])
+    for _ in range(3):
+        assert run(ports, "put the red cube in the bin", bin_items=items).success
+        ports.objects_.append(cube("obj_1", "red", 0.5, -0.1))
+    ports.objects_ = [cube(f"obj_{i}", c, 0.4 + 0.1 * (i % 3), -0.2 + 0.15 * (i // 3)) for i, c in
+                      enumerate(("red", "blue", "green"), start=1)]
+    out = run(ports, "clear the table", bin_items=items)
+    # the default 36 x 20 cm bin takes five 5 cm cubes in a row, the fingers along its y axis
+    assert [o.success for o in out.objects] == [True, True, False]
     assert not out.success and out.error == "PLACE_FAILED"
-    assert "3 of 4 done" in out.message and "the bin has no free spot left for" in out.message
-    assert "(3 objects put there already)" in out.message
+    assert "2 of 3 done" in out.message and "the bin has no free spot left for" in out.message
+    assert "(5 objects put there already)" in out.message
+    assert len(items) == 5
 
 
 def test_bin_contents_are_remembered_across_goals_and_avoided():

@@ -151,7 +151,7 @@ class GraspingNode(Node):
             "bin_x": (0.45, "bin centre x, base frame, m", rng(-2.0, 2.0)),
             "bin_y": (0.42, "bin centre y, base frame, m", rng(-2.0, 2.0)),
             "bin_yaw": (0.0, "bin yaw about z, rad", rng(-math.pi, math.pi)),
-            "bin_inner_size": ([0.20, 0.20], "bin inner size (x, y), m", {}),
+            "bin_inner_size": ([0.36, 0.20], "bin inner size (x, y), m", {}),
             "bin_wall_height": (0.06, "bin wall height, m", rng(0.001, 0.5)),
             "bin_wall_thickness": (0.01, "bin wall thickness, m", rng(0.001, 0.1)),
             "bin_floor_thickness": (0.005, "bin floor thickness, m", rng(0.0005, 0.1)),

@@ -106,7 +106,7 @@ class BinModel:
     x: float = 0.45
     y: float = 0.42
     yaw: float = 0.0
-    inner_size: tuple[float, float] = (0.20, 0.20)
+    inner_size: tuple[float, float] = (0.36, 0.20)
     wall_height: float = 0.06
     wall_thickness: float = 0.01
     floor_thickness: float = 0.005

@@ -116,7 +116,7 @@ class PerceptionConfig:
     robot_attach_distance: float = 0.03
     bin_center: tuple[float, float] = (0.45, 0.42)
     bin_yaw: float = 0.0
-    bin_size: tuple[float, float] = (0.22, 0.22)
+    bin_size: tuple[float, float] = (0.38, 0.22)
     bin_margin: float = 0.01
     bin_wall_height: float = 0.06
     bin_wall_thickness: float = 0.01

@@ -112,7 +112,7 @@ def table_obstacle(center_xy=(0.45, 0.0), size_xy=(1.0, 1.2), thickness: float =
     return Obstacle.box("table", (size_xy[0], size_xy[1], thickness), (center_xy[0], center_xy[1], -thickness / 2.0))
 
 
-def bin_obstacles(center_xy=(0.45, 0.42), yaw: float = 0.0, inner_size=(0.20, 0.20), wall_height: float = 0.06,
+def bin_obstacles(center_xy=(0.45, 0.42), yaw: float = 0.0, inner_size=(0.36, 0.20), wall_height: float = 0.06,
                   wall_thickness: float = 0.01, floor_thickness: float = 0.005) -> list[Obstacle]:
     """An open tray standing on the table: floor and four walls as boxes named bin_*."""
     ix, iy = inner_size

@@ -37,7 +37,7 @@ class MotionConfig:
     table_size: tuple[float, float] = (1.0, 1.2)
     bin_center: tuple[float, float] = (0.45, 0.42)
     bin_yaw: float = 0.0
-    bin_inner_size: tuple[float, float] = (0.20, 0.20)
+    bin_inner_size: tuple[float, float] = (0.36, 0.20)
     bin_wall_height: float = 0.06
     bin_wall_thickness: float = 0.01
     velocity_scale: float = 0.5
