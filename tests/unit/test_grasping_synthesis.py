@@ -162,7 +162,7 @@ def test_no_collision_free_grasp_names_what_is_in_the_way():
     assert plan.message.startswith("no collision-free grasp for red cube (obj_1): the fingers or hand would hit ")
     for name in ("blue box (obj_2)", "green box (obj_3)", "black box (obj_4)", "white box (obj_5)"):
         assert name in plan.message
-    assert "a side grasp needs the pads 5.0 cm above the table" in plan.message  # tried too
+    assert "a side grasp needs the pads 5.3 cm above the table" in plan.message  # tried too
 
 
 def test_bin_walls_are_obstacles():
@@ -229,7 +229,7 @@ def test_tall_objects_also_get_side_grasps_from_the_robot_side():
         assert c.approach[2] == pytest.approx(0.0, abs=1e-12)  # horizontal
         assert float(np.dot(c.approach, radial)) >= math.cos(math.radians(60.0)) - 1e-9  # away from the base
         assert abs(c.rotation[2, 0]) == pytest.approx(1.0)  # the hand's x axis vertical
-        assert c.position[2] == pytest.approx(0.05)  # wrist (4.5 cm) + table clearance above the table
+        assert c.position[2] == pytest.approx(0.045 + CFG.table_clearance)  # wrist (4.5 cm) + table clearance
         pad_lo, pad_hi = c.position[2] - PANDA_HAND.pad_width / 2.0, c.position[2] + PANDA_HAND.pad_width / 2.0
         assert pad_lo > 0.0 and pad_hi < 0.08  # the pads on the object's side
     short = plan_grasps(box(0.5, 0.2, (0.04, 0.05, 0.04)), [], None, CFG)

@@ -134,7 +134,7 @@ class GraspingNode(Node):
             "min_open_margin": (0.008, "least opening beyond the object's width, m (wider objects are refused)",
                                 rng(0.0005, 0.1)),
             "grasp_depth": (0.025, "top-down grasp frame below the object's top, m", rng(0.001, 0.1)),
-            "table_clearance": (0.005, "fingertips above the surface under the object, m", rng(0.0005, 0.05)),
+            "table_clearance": (0.008, "fingertips above the surface under the object, m", rng(0.0005, 0.05)),
             "hand_clearance": (0.005, "palm from the object, m", rng(0.0005, 0.05)),
             "min_contact": (0.01, "least pad overlap with the object's height, m", rng(0.001, 0.05)),
             "min_finger_clearance": (0.004, "least distance of fingers and hand from perceived neighbours, m",

@@ -76,7 +76,7 @@ class SynthesisConfig:
     open_margin: float = 0.02
     min_open_margin: float = 0.008
     grasp_depth: float = 0.025
-    table_clearance: float = 0.005
+    table_clearance: float = 0.008
     hand_clearance: float = 0.005
     min_contact: float = 0.01
     min_finger_clearance: float = 0.004
