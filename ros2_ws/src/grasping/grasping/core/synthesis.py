@@ -76,9 +76,9 @@ class SynthesisConfig:
     open_margin: float = 0.02
     min_open_margin: float = 0.008
     grasp_depth: float = 0.025
-    table_clearance: float = 0.008
+    table_clearance: float = 0.012
     hand_clearance: float = 0.005
-    min_contact: float = 0.01
+    min_contact: float = 0.008
     min_finger_clearance: float = 0.004
     min_static_clearance: float = 0.002
     clearance_cap: float = 0.03
