@@ -200,3 +200,34 @@ def test_place_at_a_position():
     assert out.success, out.message
     (placed,) = ports.objects_
     assert placed.position[:2] == pytest.approx((0.45, 0.1), abs=0.005)
+
+
+class BlockedPorts(FakePorts):
+    """obj_1 has no usable grasp while obj_2 stands next to it."""
+
+    def plan_grasps(self, obj):
+        if obj.id == "obj_1" and any(o.id == "obj_2" for o in self.objects_):
+            return [], "every grasp of red cube hits blue cube (obj_2)"
+        return super().plan_grasps(obj)
+
+
+def test_clear_the_table_tries_a_blocked_object_again_after_the_others():
+    ports = BlockedPorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.5, -0.02)])
+    out = run(ports, "clear the table")
+    assert out.success, out.message
+    assert [(o.object_id, o.success) for o in out.objects] == [("obj_2", True), ("obj_1", True)]
+    assert not ports.objects_ and len(ports.in_bin) == 2
+
+
+def test_an_object_still_blocked_on_its_second_turn_fails_with_the_reason():
+    class AlwaysBlocked(FakePorts):
+        def plan_grasps(self, obj):
+            if obj.id == "obj_1":
+                return [], "every grasp of red cube hits the table edge"
+            return super().plan_grasps(obj)
+
+    ports = AlwaysBlocked([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.45, 0.1)])
+    out = run(ports, "clear the table")
+    assert not out.success and out.error == "NO_GRASP"
+    assert [(o.object_id, o.success) for o in out.objects] == [("obj_2", True), ("obj_1", False)]
+    assert "1 of 2 done" in out.message and "hits the table edge" in out.message

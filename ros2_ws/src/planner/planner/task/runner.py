@@ -45,6 +45,7 @@ from planner.task.placement import (
     place_pose,
 )
 
+BLOCKED_ERRORS = ("NO_PATH", "NO_IK", "NO_GRASP")  # may clear up once neighbours are gone
 BIN_WALLS = ("bin_wall_px", "bin_wall_nx", "bin_wall_py", "bin_wall_ny")  # motion.collision.bin_obstacles
 STAGES = ("perceive", "select", "plan_grasps", "plan_approach", "open", "approach", "close", "verify_held",
           "lift", "transfer", "place", "release", "retreat", "home", "verify_placed")
@@ -291,22 +292,37 @@ class TaskRunner:
         if goal.action == "place":
             return TaskOutcome(False, "INVALID_GOAL", "the gripper holds nothing to place; "
                                "give 'put <object> ...' instead", "select")
-        # place_all / clear_table: one by one, nearest first, each reported
+        # place_all / clear_table: one by one, nearest first, each reported. An object that
+        # cannot be reached (neighbours in the way) is tried once more after the others.
         done: set[str] = set()
         failed: set[str] = set()
+        deferred: set[str] = set()
+        second: set[str] = set()
         while True:
             self._object, self._attempt = "", 0
             objects = self._stage("perceive", self.perceive)
             ref = goal.object if goal.action == "place_all" else ObjectRef(quantifier="all")
             assert ref is not None
-            todo = resolve(ref, [seen_from(o) for o in objects], self._gripper_xy(), exclude=tuple(done | failed))
+            todo = resolve(ref, [seen_from(o) for o in objects], self._gripper_xy(),
+                           exclude=tuple(done | failed | deferred))
             if not todo:
-                break
+                if not deferred:
+                    break
+                second |= deferred
+                deferred.clear()
+                results[:] = [r for r in results if r.success or r.object_id not in second]
+                continue
             obj = next(o for o in objects if o.id == todo[0].id)
             self._share = (1.0 - self._progress) / len(todo)
             r = self._handle_object(obj, TaskGoal("pick_place", None, Target("bin")), None, results)
-            (done if r.success else failed).add(obj.id)
-            handled, left = len(done | failed), len(todo) - 1
+            if r.success:
+                done.add(obj.id)
+            elif r.error in BLOCKED_ERRORS and obj.id not in second and self.holding is None:
+                deferred.add(obj.id)
+                self.log(f"{obj.id}: {r.error}; trying it again after the other objects")
+            else:
+                failed.add(obj.id)
+            handled, left = len(done | failed | deferred), len(todo) - 1
             self._progress = handled / max(1, handled + left)
             self._share = 1.0 / max(1, handled + left)
         if not results:
