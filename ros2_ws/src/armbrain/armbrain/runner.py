@@ -129,6 +129,7 @@ class Worker(threading.Thread):
         self.clock = 0.0
         self.clock_wall = time.monotonic()
         self.objects_stamp = -1.0
+        self.motion_wall: float | None = 0.0  # wall time of the first arm/gripper command of a goal
         self.fatal: str | None = None
         self.starts = 0
 
@@ -177,6 +178,15 @@ class Worker(threading.Thread):
         self.check_client = node.create_client(Trigger, "sim/check_success")
         self.clear_bin_client = node.create_client(Trigger, "planner/clear_bin")
         node.create_subscription(Clock, "/clock", self._on_clock, 10)
+        from std_msgs.msg import Float64MultiArray
+        from trajectory_msgs.msg import JointTrajectory
+
+        def on_motion(_msg) -> None:
+            if self.motion_wall is None:  # the first command after the goal was accepted
+                self.motion_wall = time.monotonic()
+
+        node.create_subscription(JointTrajectory, "arm_controller/joint_trajectory", on_motion, 10)
+        node.create_subscription(Float64MultiArray, "gripper_controller/commands", on_motion, 10)
         node.create_subscription(DetectedObjectArray, "perception/objects", self._on_objects,
                                  QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         self.frames = FailureFrames(node)
@@ -238,7 +248,8 @@ class Worker(threading.Thread):
         rec = {"scenario": item.scenario.name, "index": item.index, "seed": item.seed,
                "goal": "; ".join(item.scenario.goals), "success": False, "cause": "", "error_code": None,
                "error_name": "", "failed_stage": "", "message": "", "attempts": 0, "sim_s": None,
-               "wall_s": None, "stage_durations": {}, "worker": self.index, "artifacts": {}}
+               "wall_s": None, "stage_durations": {}, "worker": self.index, "artifacts": {},
+               "first_motion_wall_s": None}
         reset = self._call(self.reset_client, ResetSim.Request(seed=item.seed, scenario=str(item.scenario.path)),
                            "sim/reset")
         if not reset.success:
@@ -293,6 +304,8 @@ class Worker(threading.Thread):
         if not handle.accepted:
             rec.update(cause="task_failed", failed_stage="accept", message=f"the planner refused '{text}'")
             return False
+        accepted = time.monotonic()
+        self.motion_wall = None
         result = handle.get_result_async()
         timed_out = False
         while not result.done():
@@ -304,6 +317,9 @@ class Worker(threading.Thread):
             self._wait(lambda: result.done() or self.clock > deadline_sim, 3600.0, f"the result of '{text}'")
         wrapped = result.result()
         res = wrapped.result
+        if self.motion_wall is not None and rec.get("first_motion_wall_s") is None:
+            # goal accepted -> first arm or gripper command, wall seconds (the operator's wait)
+            rec["first_motion_wall_s"] = round(self.motion_wall - accepted, 4)
         durations = rec["stage_durations"]
         for s in res.stages:
             durations[s.stage] = round(durations.get(s.stage, 0.0) + float(s.duration), 4)
@@ -496,6 +512,7 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
               "started": started, "wall_s_total": round(wall, 1),
               "episodes_per_minute": round(len(episodes) / wall * 60.0, 2) if wall > 0 else None,
               "targets": {e.name: e.target for e in entries if e.target is not None},
+              "first_motion_wall_s_median": _median([e.get("first_motion_wall_s") for e in episodes]),
               **summary, "episodes": episodes}
     if opts.json:
         Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
@@ -529,7 +546,9 @@ def print_summary(result: dict, out: TextIO) -> list[str]:
     rate = result.get("success_rate")
     print(f"\nall: {result.get('successes', 0)}/{result.get('n_episodes', 0)} "
           f"({'-' if rate is None else f'{rate * 100:.1f}%'}) in {result['wall_s_total']:.0f} s wall, "
-          f"{result['episodes_per_minute']} episodes/min with {result['workers']} worker(s)", file=out)
+          f"{result['episodes_per_minute']} episodes/min with {result['workers']} worker(s); median sim s per "
+          f"episode {_num(result.get('sim_s_median'))}, goal accepted -> first motion command "
+          f"{_num((result.get('first_motion_wall_s_median') or math.nan) * 1000)} ms wall (median)", file=out)
     fails = Counter(result.get("failures_by_stage", {}))
     if fails:
         print("failures by stage: " + ", ".join(f"{k} {v}" for k, v in fails.most_common()), file=out)
@@ -538,8 +557,16 @@ def print_summary(result: dict, out: TextIO) -> list[str]:
     return below
 
 
+def _median(values: list) -> float | None:
+    xs = sorted(v for v in values if v is not None)
+    if not xs:
+        return None
+    mid = len(xs) // 2
+    return round(xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2, 4)
+
+
 def _num(x) -> str:
-    return "-" if x is None else f"{x:.1f}"
+    return "-" if x is None or not math.isfinite(x) else f"{x:.1f}"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
