@@ -8,6 +8,10 @@
 # rebuilds only the interfaces. A failed step leaves no stamp: the rerun redoes it.
 #
 # Also used by docker/Dockerfile (one script for both).
+#
+# Environment: ARMBRAIN_VENV (default .venv), ARMBRAIN_LOCK (default requirements.lock),
+# PYTHON (default python3.11), ARMBRAIN_SETUP_UNTIL=deps to stop after the pinned
+# dependencies (the Dockerfile installs them in a layer of their own; default: all steps).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,6 +36,9 @@ hash_of() {  # stable hash of the given files' contents and names
 
 stamp_ok() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
 stamp_set() { mkdir -p "$STAMPS" && printf '%s' "$2" > "$STAMPS/$1"; }
+
+UNTIL="${ARMBRAIN_SETUP_UNTIL:-all}"
+[[ "$UNTIL" == deps || "$UNTIL" == all ]] || die "ARMBRAIN_SETUP_UNTIL=$UNTIL is not valid; choices: deps, all"
 
 # --- 0. tools the build needs -------------------------------------------------
 need "$PYTHON" "python3.11 python3.11-venv"
@@ -87,6 +94,10 @@ for f in (venv / "share").rglob("*.cmake"):
         f.write_text(text)
 EOF
   stamp_set deps "$deps_hash"
+fi
+if [[ "$UNTIL" == deps ]]; then
+  say "pinned dependencies ready in $VENV (ARMBRAIN_SETUP_UNTIL=deps: stopping here)"
+  exit 0
 fi
 
 export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"

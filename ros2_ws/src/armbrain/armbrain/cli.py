@@ -1,19 +1,31 @@
 """The `armbrain` operator command.
 
     armbrain launch [NODE ...] [name:=value ...] [--graph FILE] [--domain-id N]
-                    [--discovery-range RANGE] [--list]
+                    [--discovery-range RANGE] [--enabled-only] [--dry-run] [--list]
     armbrain task "<goal>" [--json] [--timeout S] [--domain-id N]
     armbrain objects [--json] [--timeout S] [--domain-id N]
+    armbrain run --scenario FILE_OR_DIR [--episodes N] [--seed S] [--workers W]
+                 [--report DIR] [--json PATH] [--record] [--deadline SIM_S]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 
-from armbrain.graph import Graph, GraphError, load_graph, resolve_arguments, resolve_nodes
+from armbrain.graph import (
+    Graph,
+    GraphError,
+    available_robot_configs,
+    check_selection,
+    load_graph,
+    node_enabled,
+    resolve_arguments,
+    resolve_nodes,
+)
 from armbrain.launcher import DEFAULT_DISCOVERY_RANGE, VALID_DISCOVERY_RANGES, Launcher, ros_environment
 
 GRAPH_RELATIVE = Path("launch") / "graph.yaml"
@@ -29,6 +41,12 @@ def default_graph_path() -> Path:
     for d in here.parents:
         if (d / GRAPH_RELATIVE).is_file():
             return d / GRAPH_RELATIVE
+    try:  # a colcon install: setup.py installs it into the armbrain share directory
+        installed = share_dir("armbrain") / GRAPH_RELATIVE
+    except (GraphError, ImportError):
+        installed = None
+    if installed is not None and installed.is_file():
+        return installed
     raise GraphError(f"cannot find {GRAPH_RELATIVE} in {Path.cwd()} or its parents; give --graph FILE")
 
 
@@ -71,6 +89,9 @@ def _describe(graph: Graph) -> str:
     lines = [f"graph {graph.path}", "arguments:"]
     for a in graph.arguments.values():
         choices = f" (choices: {', '.join(a.choices)})" if a.choices else ""
+        if graph.robot is not None and a.name == graph.robot.argument:
+            choices = (f" (choices: {', '.join(available_robot_configs(graph)) or 'none'} in "
+                       f"{graph.robot.directory}, or a path)")
         default = "required" if a.default is None else f"default {a.default!r}"
         lines.append(f"  {a.name}: {a.description} [{default}]{choices}")
     lines.append("nodes:")
@@ -90,9 +111,25 @@ def cmd_launch(opts: argparse.Namespace) -> int:
     selected, given = _split_launch_words(opts.words)
     args = resolve_arguments(graph, given)
     os.environ.setdefault("AMENT_PREFIX_PATH", sys.prefix)
+    if opts.enabled_only and selected:
+        check_selection(graph, selected)
+        disabled = [n for n in graph.nodes if n.name in selected and not node_enabled(n, args)]
+        selected = [s for s in selected if s not in {n.name for n in disabled}]
+        for n in disabled:
+            cond = " ".join(f"{k}: {v}" for k, v in (("if", n.condition_if), ("unless", n.condition_unless)) if v)
+            print(f"armbrain launch: {n.name} not started: its condition ({cond}) is false for these arguments",
+                  flush=True)
+        if disabled and not selected:
+            print("armbrain launch: nothing to start", flush=True)
+            return 0
     nodes = resolve_nodes(graph, args, selected, share_dir, find_executable, sys.executable)
     if not nodes:
         raise GraphError("no node to start: every node's condition is false for these arguments")
+    if opts.dry_run:
+        for n in nodes:
+            env = "".join(f"{k}={shlex.quote(v)} " for k, v in n.env.items())
+            print(f"{n.name}: {env}{shlex.join(n.command)}")
+        return 0
     domain = opts.domain_id if opts.domain_id is not None else int(os.environ.get("ROS_DOMAIN_ID", "0") or 0)
     profile = share_dir("armbrain") / "config" / "fastdds_shm.xml"
     env = ros_environment(dict(os.environ), domain, opts.discovery_range, profile)
@@ -117,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ROS_AUTOMATIC_DISCOVERY_RANGE (default LOCALHOST: no traffic leaves the machine)")
     p.add_argument("--stop-timeout", type=float, default=5.0,
                    help="seconds a node gets to exit after SIGINT, then after SIGTERM")
+    p.add_argument("--enabled-only", action="store_true",
+                   help="with NODE names: leave out those whose condition (if/unless) is false for these "
+                        "arguments, and exit 0 when none is left (one container per node: docker-compose.yml)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the command line of every node that would start (after all checks) and exit")
     p.add_argument("--list", action="store_true", help="print the graph's arguments and nodes and exit")
     p.set_defaults(func=cmd_launch)
 
@@ -136,7 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for perception")
     o.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
     o.set_defaults(func=cmd_objects)
+
+    from armbrain.runner import __doc__ as run_doc
+    from armbrain.runner import add_arguments as run_arguments
+
+    r = sub.add_parser("run", help="evaluate the brain over seeded sim episodes (headless campaign)",
+                       description=run_doc.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
+    run_arguments(r)
+    r.set_defaults(func=cmd_run)
     return parser
+
+
+def cmd_run(opts: argparse.Namespace) -> int:
+    from armbrain.runner import run_campaign
+
+    return run_campaign(opts)
 
 
 def cmd_task(opts: argparse.Namespace) -> int:

@@ -23,8 +23,24 @@ Schema::
         respawn: false              # restart it when it exits (default false)
         respawn_delay: 1.0          # seconds before a respawn
         env: {NAME: value}          # extra environment variables
+    remappings:                     # optional: applied to every node (after its own)
+      camera/color/image_raw: "$(arg camera_color_topic)"
+    robot_config:                   # optional: hardware description files
+      argument: robot_config        # the launch argument that names one ...
+      directory: ../config/robots   # ... in this directory (relative to the graph file)
 
-String values may contain ``$(arg NAME)``, replaced by the argument's value.
+String values may contain ``$(arg NAME)``, replaced by the argument's value. A
+remapping whose two sides are equal after substitution is dropped (a no-op).
+
+A robot configuration (``config/robots/*.yaml``; schema in :func:`load_robot_config`)
+supplies defaults for launch arguments (the command line wins), remappings for
+every node, and extra parameters files per node.
+
+Both launchers use the same translation: :func:`resolve_arguments` checks the
+arguments, :func:`plan_nodes` turns the graph into a list of :class:`PlannedNode`
+(what to start, with which parameters and remappings). ``armbrain launch`` makes
+command lines of them (:func:`resolve_nodes`); ``launch/armbrain.launch.py`` makes
+launch_ros ``Node`` actions of them.
 
 This module has no ROS imports: the package share lookup and executable lookup
 are injected, so it is unit-testable and usable from a ros2 launch file.
@@ -49,6 +65,9 @@ _NODE_KEYS = {
     "if", "unless", "required", "respawn", "respawn_delay", "env",
 }
 _ARG_KEYS = {"default", "choices", "description"}
+_TOP_KEYS = ("arguments", "nodes", "remappings", "robot_config")
+_ROBOT_KEYS = {"argument", "directory"}
+_ROBOT_CONFIG_KEYS = ("description", "arguments", "remappings", "parameters")
 
 
 class GraphError(ValueError):
@@ -88,14 +107,68 @@ class NodeSpec:
 
 
 @dataclass(frozen=True)
+class RobotConfigSpec:
+    """Where a graph's robot configurations live: the launch argument naming one and
+    the directory its plain file names are looked up in."""
+
+    argument: str
+    directory: Path
+
+
+@dataclass(frozen=True)
 class Graph:
     path: Path
     arguments: dict[str, ArgumentSpec]
     nodes: tuple[NodeSpec, ...]
+    remappings: tuple[tuple[str, str], ...] = ()
+    robot: RobotConfigSpec | None = None
 
     @property
     def node_names(self) -> list[str]:
         return [n.name for n in self.nodes]
+
+
+@dataclass(frozen=True)
+class RobotConfig:
+    """One robot configuration file (config/robots/*.yaml), validated.
+
+    arguments: launch-argument defaults this robot implies (a value given on the
+    command line wins); remappings: applied to every node; parameters: node name ->
+    extra parameters files (absolute), loaded after the node's own files.
+    """
+
+    path: Path
+    description: str
+    arguments: dict[str, str]
+    remappings: tuple[tuple[str, str], ...]
+    parameters: dict[str, tuple[Path, ...]]
+
+
+@dataclass(frozen=True)
+class PlannedNode:
+    """A node as any launch system starts it: the graph after argument substitution,
+    conditions and the robot configuration. Both `armbrain launch` and
+    launch/armbrain.launch.py are built on this list.
+
+    parameters: in order (later wins): parameters files (absolute, checked) and
+    mappings of inline values (typed: ``"$(arg seed)"`` became an int).
+    remappings: (from, to) pairs, no duplicates of a "from" and no no-ops.
+    """
+
+    name: str
+    package: str | None
+    executable: str | None
+    script: Path | None
+    parameters: tuple[Path | dict[str, Any], ...]
+    remappings: tuple[tuple[str, str], ...]
+    required: bool
+    respawn: bool
+    respawn_delay: float
+    env: dict[str, str]
+
+    @property
+    def parameter_files(self) -> tuple[Path, ...]:
+        return tuple(p for p in self.parameters if isinstance(p, Path))
 
 
 @dataclass(frozen=True)
@@ -137,8 +210,8 @@ def load_graph(path: str | Path) -> Graph:
         raise GraphError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
     where = str(path)
     _expect(isinstance(data, dict), where, "expected a mapping with 'arguments' and 'nodes'")
-    unknown = set(data) - {"arguments", "nodes"}
-    _expect(not unknown, where, f"unknown top-level key(s) {sorted(unknown)}; valid: arguments, nodes")
+    unknown = set(data) - set(_TOP_KEYS)
+    _expect(not unknown, where, f"unknown top-level key(s) {sorted(unknown)}; valid: {', '.join(_TOP_KEYS)}")
 
     arguments: dict[str, ArgumentSpec] = {}
     raw_args = data.get("arguments") or {}
@@ -219,13 +292,32 @@ def load_graph(path: str | Path) -> Graph:
             respawn_delay=float(delay),
             env={str(k): _scalar_str(v, f"{w}.env.{k}") for k, v in env.items()},
         ))
-    graph = Graph(path=path, arguments=arguments, nodes=tuple(nodes))
-    _check_arg_references(graph, raw_nodes)
+    remaps = data.get("remappings") or {}
+    _expect(isinstance(remaps, dict), f"{where}: remappings", "expected a mapping from: to")
+    global_remaps = tuple((str(k), _scalar_str(v, f"{where}: remappings.{k}")) for k, v in remaps.items())
+
+    robot = None
+    raw_robot = data.get("robot_config")
+    if raw_robot is not None:
+        w = f"{where}: robot_config"
+        _expect(isinstance(raw_robot, dict), w, "expected a mapping with 'argument' and 'directory'")
+        bad = set(raw_robot) - _ROBOT_KEYS
+        _expect(not bad, w, f"unknown key(s) {sorted(bad)}; valid: {sorted(_ROBOT_KEYS)}")
+        arg, directory = raw_robot.get("argument"), raw_robot.get("directory")
+        _expect(isinstance(arg, str) and isinstance(directory, str), w, "needs 'argument' and 'directory'")
+        _expect(arg in arguments, f"{w}.argument", f"no argument '{arg}' is declared")
+        default = arguments[arg].default
+        _expect(default is None or "$(" not in default, f"{where}: arguments.{arg}.default",
+                "the robot configuration argument cannot refer to other arguments")
+        robot = RobotConfigSpec(arg, (path.parent / directory).resolve())
+
+    graph = Graph(path=path, arguments=arguments, nodes=tuple(nodes), remappings=global_remaps, robot=robot)
+    _check_arg_references(graph, [raw_nodes, remaps])
     return graph
 
 
-def _check_arg_references(graph: Graph, raw_nodes: list) -> None:
-    text = yaml.safe_dump(raw_nodes) + yaml.safe_dump([a.default for a in graph.arguments.values()])
+def _check_arg_references(graph: Graph, raw: list) -> None:
+    text = yaml.safe_dump(raw) + yaml.safe_dump([a.default for a in graph.arguments.values()])
     for name in _ARG_RE.findall(text):
         _expect(name in graph.arguments, str(graph.path),
                 f"$(arg {name}) is used but no argument '{name}' is declared")
@@ -243,16 +335,24 @@ def substitute(value: Any, args: dict[str, str]) -> Any:
 
 
 def resolve_arguments(graph: Graph, given: dict[str, str]) -> dict[str, str]:
-    """Check given argument values against the graph; fill in defaults."""
+    """Check given argument values against the graph; fill in defaults.
+
+    Precedence: a given value, then the robot configuration's value (when the graph
+    has robot configurations), then the graph's default.
+    """
     unknown = sorted(set(given) - set(graph.arguments))
     if unknown:
         valid = ", ".join(sorted(graph.arguments)) or "(none)"
         raise GraphError(f"unknown launch argument '{unknown[0]}'; valid arguments: {valid}")
+    robot = robot_config_for(graph, given)
+    from_robot = dict(robot.arguments) if robot is not None else {}
     values: dict[str, str] = {}
     pending = []
     for name, spec in graph.arguments.items():
         if name in given:
             values[name] = given[name]
+        elif name in from_robot:
+            values[name] = from_robot[name]
         elif spec.default is None:
             raise GraphError(f"launch argument '{name}' is required ({spec.description or 'no description'})")
         else:
@@ -268,8 +368,120 @@ def resolve_arguments(graph: Graph, given: dict[str, str]) -> dict[str, str]:
     for name, value in values.items():
         choices = graph.arguments[name].choices
         if choices is not None and value not in choices:
-            raise GraphError(f"launch argument {name}:={value} is not valid; choices: {', '.join(choices)}")
-    return values
+            origin = f" (set by robot config {robot.path.name})" if robot and name in from_robot \
+                and name not in given else ""
+            raise GraphError(f"launch argument {name}:={value}{origin} is not valid; choices: {', '.join(choices)}")
+    return {name: values[name] for name in graph.arguments}
+
+
+# -- robot configurations ----------------------------------------------------------
+
+def available_robot_configs(graph: Graph) -> list[str]:
+    """File names of the robot configurations in the graph's directory (sorted)."""
+    if graph.robot is None or not graph.robot.directory.is_dir():
+        return []
+    return sorted(p.name for p in graph.robot.directory.glob("*.yaml") if p.is_file())
+
+
+def find_robot_config(graph: Graph, value: str) -> Path:
+    """The file a ``robot_config:=value`` names: a path (containing '/'), or a file name
+    (".yaml" optional) in the graph's robot directory. Raises GraphError listing the
+    available ones."""
+    assert graph.robot is not None
+    arg = graph.robot.argument
+    if not value:
+        raise GraphError(f"launch argument {arg}:= is empty; choices: "
+                         f"{', '.join(available_robot_configs(graph)) or '(none)'} (or a path to a file)")
+    if "/" in value:
+        candidates = [Path(value).expanduser()]
+    else:
+        d = graph.robot.directory
+        candidates = [d / value] if value.endswith((".yaml", ".yml")) else [d / value, d / f"{value}.yaml"]
+    for c in candidates:
+        if c.is_file():
+            return c.resolve()
+    what = f"{candidates[0]} does not exist" if "/" in value else \
+        f"no such robot configuration in {graph.robot.directory}"
+    raise GraphError(f"launch argument {arg}:={value}: {what}; choices: "
+                     f"{', '.join(available_robot_configs(graph)) or '(none)'} (or a path to a file)")
+
+
+def load_robot_config(path: Path, graph: Graph) -> RobotConfig:
+    """Read and validate a robot configuration against the graph it is used with.
+
+    Schema (every key optional)::
+
+        description: "..."
+        arguments:                 # launch-argument defaults (the command line wins)
+          sim: "false"
+          camera_color_topic: /camera/camera/color/image_raw
+        remappings:                # the brain's name -> this robot's, for every node
+          arm_controller/joint_trajectory: /panda_arm_controller/joint_trajectory
+        parameters:                # node -> extra parameters files, relative to this file
+          perception: [franka_example/camera_extrinsics.yaml]
+    """
+    where = str(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise GraphError(f"{where}: cannot read robot configuration ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        raise GraphError(f"{where}: not valid YAML: {exc}".replace("\n", " ")) from None
+    data = data or {}
+    _expect(isinstance(data, dict), where, "expected a mapping with " + ", ".join(_ROBOT_CONFIG_KEYS))
+    bad = set(data) - set(_ROBOT_CONFIG_KEYS)
+    _expect(not bad, where, f"unknown key(s) {sorted(bad)}; valid: {', '.join(_ROBOT_CONFIG_KEYS)}")
+
+    raw_args = data.get("arguments") or {}
+    _expect(isinstance(raw_args, dict), f"{where}: arguments", "expected a mapping name: value")
+    arguments: dict[str, str] = {}
+    for name, value in raw_args.items():
+        _expect(name in graph.arguments, f"{where}: arguments.{name}",
+                f"not an argument of {graph.path.name}; valid: {', '.join(sorted(graph.arguments))}")
+        _expect(graph.robot is None or name != graph.robot.argument, f"{where}: arguments.{name}",
+                "a robot configuration cannot choose another one")
+        text = _scalar_str(value, f"{where}: arguments.{name}")
+        _expect("$(" not in text, f"{where}: arguments.{name}", "substitutions are not allowed here")
+        arguments[str(name)] = text
+
+    raw_remaps = data.get("remappings") or {}
+    _expect(isinstance(raw_remaps, dict), f"{where}: remappings", "expected a mapping from: to")
+    graph_sources = {src: dst for src, dst in graph.remappings}
+    remappings = []
+    for src, dst in raw_remaps.items():
+        w = f"{where}: remappings.{src}"
+        if src in graph_sources:
+            hint = _ARG_RE.search(graph_sources[src])
+            fix = f"set the argument {hint.group(1)} instead" if hint else "the graph already remaps it"
+            raise GraphError(f"{w}: {src} is remapped by {graph.path.name}; {fix}")
+        remappings.append((str(src), _scalar_str(dst, w)))
+
+    raw_params = data.get("parameters") or {}
+    _expect(isinstance(raw_params, dict), f"{where}: parameters", "expected a mapping node: [files]")
+    parameters: dict[str, tuple[Path, ...]] = {}
+    for node, files in raw_params.items():
+        w = f"{where}: parameters.{node}"
+        _expect(node in graph.node_names, w,
+                f"no node '{node}' in {graph.path.name}; nodes: {', '.join(graph.node_names)}")
+        files = [files] if isinstance(files, str) else files
+        _expect(isinstance(files, list) and all(isinstance(f, str) for f in files), w,
+                "expected a list of parameters files")
+        parameters[str(node)] = tuple((path.parent / f).resolve() for f in files)
+
+    description = data.get("description", "")
+    return RobotConfig(path, str(description), arguments, tuple(remappings), parameters)
+
+
+def robot_config_for(graph: Graph, args: dict[str, str]) -> RobotConfig | None:
+    """The robot configuration named by `args` (or the argument's default); None when
+    the graph has no robot configurations."""
+    if graph.robot is None:
+        return None
+    name = args.get(graph.robot.argument, graph.arguments[graph.robot.argument].default)
+    if name is None:
+        raise GraphError(f"launch argument '{graph.robot.argument}' is required; choices: "
+                         f"{', '.join(available_robot_configs(graph)) or '(none)'} (or a path to a file)")
+    return load_robot_config(find_robot_config(graph, name), graph)
 
 
 def truthy(value: str, where: str) -> bool:
@@ -314,6 +526,96 @@ def check_parameters_file(path: Path) -> None:
             raise GraphError(f"parameters file {path}: '{key}' must contain a 'ros__parameters' mapping")
 
 
+def check_selection(graph: Graph, select: list[str] | None) -> None:
+    """Raise GraphError naming the graph's nodes if `select` names an unknown one."""
+    unknown = [s for s in select or [] if s not in graph.node_names]
+    if unknown:
+        raise GraphError(f"unknown node '{unknown[0]}'; nodes in {graph.path.name}: "
+                         f"{', '.join(graph.node_names)}")
+
+
+def plan_nodes(
+    graph: Graph,
+    args: dict[str, str],
+    select: list[str] | None,
+    share_dir: Callable[[str], Path],
+) -> list[PlannedNode]:
+    """The nodes to start for these (resolved) arguments, in graph order.
+
+    select: node names to start even when their condition is false (None or empty:
+    every enabled node). share_dir(package) -> the package's share directory (raises
+    GraphError if unknown). Parameters files are checked here, so a missing or broken
+    one fails before anything starts.
+    """
+    check_selection(graph, select)
+    robot = robot_config_for(graph, args)
+    planned = []
+    for node in graph.nodes:
+        if select and node.name not in select:
+            continue
+        if not select and not node_enabled(node, args):
+            continue
+        if node.script is not None and not node.script.is_file():
+            raise GraphError(f"node {node.name}: script {node.script} does not exist")
+        files: list[Path] = []
+        params: list[Path | dict[str, Any]] = []
+        for p in node.parameters:
+            if isinstance(p, ParameterFile):
+                files.append(share_dir(p.package) / substitute(p.relative_path, args))
+                params.append(files[-1])
+            else:
+                params.append({k: _typed(v, args) for k, v in p.items()})
+        extra = list(robot.parameters.get(node.name, ())) if robot is not None else []
+        if extra:  # after the node's own files, before its inline values (which always win)
+            last_file = max((i for i, p in enumerate(params) if isinstance(p, Path)), default=-1)
+            params[last_file + 1:last_file + 1] = extra
+            files += extra
+        for f in files:
+            try:
+                check_parameters_file(f)
+            except GraphError as exc:
+                raise GraphError(f"node {node.name}: {exc}") from None
+        remaps: dict[str, str] = {}
+        rules = [*node.remappings, *graph.remappings, *(robot.remappings if robot is not None else ())]
+        for src, dst in rules:
+            src, dst = substitute(src, args), substitute(dst, args)
+            if src != dst:
+                remaps.setdefault(src, dst)  # the most specific rule wins (rcl applies the first match)
+        planned.append(PlannedNode(
+            name=node.name,
+            package=node.package,
+            executable=node.executable,
+            script=node.script,
+            parameters=tuple(params),
+            remappings=tuple(remaps.items()),
+            required=node.required,
+            respawn=node.respawn,
+            respawn_delay=node.respawn_delay,
+            env={k: substitute(v, args) for k, v in node.env.items()},
+        ))
+    return planned
+
+
+def command_line(node: PlannedNode, find_executable: Callable[[str, str], str], python: str) -> tuple[str, ...]:
+    """The command that starts a planned node: its program, then ``--ros-args`` with the
+    node name, parameters (files and ``-p`` values, in order) and remappings."""
+    if node.script is not None:
+        command = [python, str(node.script)]
+    else:
+        assert node.package is not None and node.executable is not None
+        command = [find_executable(node.package, node.executable)]
+    command += ["--ros-args", "-r", f"__node:={node.name}"]
+    for p in node.parameters:
+        if isinstance(p, Path):
+            command += ["--params-file", str(p)]
+        else:
+            for k, v in p.items():
+                command += ["-p", f"{k}:={_param_literal(v)}"]
+    for src, dst in node.remappings:
+        command += ["-r", f"{src}:={dst}"]
+    return tuple(command)
+
+
 def resolve_nodes(
     graph: Graph,
     args: dict[str, str],
@@ -327,50 +629,18 @@ def resolve_nodes(
     share_dir(package) -> the package's share directory (raises GraphError if unknown);
     find_executable(package, executable) -> path of its program (raises GraphError).
     """
-    if select:
-        unknown = [s for s in select if s not in graph.node_names]
-        if unknown:
-            raise GraphError(f"unknown node '{unknown[0]}'; nodes in {graph.path.name}: "
-                             f"{', '.join(graph.node_names)}")
-    resolved = []
-    for node in graph.nodes:
-        if select and node.name not in select:
-            continue
-        if not select and not node_enabled(node, args):
-            continue
-        if node.script is not None:
-            if not node.script.is_file():
-                raise GraphError(f"node {node.name}: script {node.script} does not exist")
-            command = [python, str(node.script)]
-        else:
-            assert node.package is not None and node.executable is not None
-            command = [find_executable(node.package, node.executable)]
-        command += ["--ros-args", "-r", f"__node:={node.name}"]
-        files = []
-        for p in node.parameters:
-            if isinstance(p, ParameterFile):
-                f = share_dir(p.package) / substitute(p.relative_path, args)
-                try:
-                    check_parameters_file(f)
-                except GraphError as exc:
-                    raise GraphError(f"node {node.name}: {exc}") from None
-                files.append(f)
-                command += ["--params-file", str(f)]
-            else:
-                for k, v in p.items():
-                    command += ["-p", f"{k}:={_param_literal(_typed(v, args))}"]
-        for src, dst in node.remappings:
-            command += ["-r", f"{substitute(src, args)}:={substitute(dst, args)}"]
-        resolved.append(ResolvedNode(
-            name=node.name,
-            command=tuple(command),
-            env={k: substitute(v, args) for k, v in node.env.items()},
-            required=node.required,
-            respawn=node.respawn,
-            respawn_delay=node.respawn_delay,
-            parameter_files=tuple(files),
-        ))
-    return resolved
+    return [
+        ResolvedNode(
+            name=n.name,
+            command=command_line(n, find_executable, python),
+            env=dict(n.env),
+            required=n.required,
+            respawn=n.respawn,
+            respawn_delay=n.respawn_delay,
+            parameter_files=n.parameter_files,
+        )
+        for n in plan_nodes(graph, args, select, share_dir)
+    ]
 
 
 def _typed(value: Any, args: dict[str, str]) -> Any:
