@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -76,6 +75,7 @@ def check_success(session) -> tuple[bool, str]:
 def main(argv: list[str] | None = None) -> int:
     from armbrain.cli import default_graph_path
     from armbrain.domains import free_domain
+    from armbrain.launcher import interrupt_and_wait
     from armbrain.operator import EXIT_OK, RosSession, run_task, wait_until
 
     parser = argparse.ArgumentParser(prog="armbrain-demo", description=__doc__.splitlines()[0])
@@ -132,13 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if all_ok else 1
     finally:
         session.close()
-        if graph.poll() is None:
-            graph.send_signal(signal.SIGINT)
-            try:
-                graph.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                graph.kill()
-                graph.wait()
+        interrupt_and_wait(graph)
         print(f"demo: the graph stopped (exit code {graph.returncode})", flush=True)
         lock.close()
 

@@ -28,6 +28,19 @@ VALID_DISCOVERY_RANGES = ("LOCALHOST", "SUBNET", "SYSTEM_DEFAULT", "OFF")
 MAX_DOMAIN_ID = 232
 
 
+def interrupt_and_wait(proc: subprocess.Popen, timeout: float = 30.0) -> int:
+    """Stop a process we started (an `armbrain launch` graph) the clean way: SIGINT, then
+    SIGKILL after `timeout` seconds. Returns its exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def check_domain_id(domain_id: int) -> int:
     if not 0 <= domain_id <= MAX_DOMAIN_ID:
         raise GraphError(f"ROS_DOMAIN_ID {domain_id} is out of range; valid: 0..{MAX_DOMAIN_ID}")

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from armbrain.launcher import interrupt_and_wait
+
 EXIT_OK, EXIT_BELOW_TARGET, EXIT_USAGE, EXIT_NO_GRAPH, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 SETTLE_S = 0.5  # sim s after a goal ends before judging, so objects come to rest
 FRESH_AFTER_RESET_S = 0.35  # sim s: perception/objects stamped this long after a reset show the new scene
@@ -209,13 +211,8 @@ class Worker(threading.Thread):
             self.session.close()
             self.session = None
         g, self.graph = self.graph, None
-        if g is not None and g.poll() is None:
-            g.send_signal(signal.SIGINT)
-            try:
-                g.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                g.kill()
-                g.wait()
+        if g is not None:
+            interrupt_and_wait(g)
 
     # -- waiting, with the graph's health checked
     def _wait(self, predicate, wall_timeout: float, what: str) -> None:
