@@ -154,6 +154,20 @@ def test_invalid_input(kin, wall_world):
     q[3] = 0.5
     res = planner.plan_to_configuration(qs, q)
     assert res.code is PlanCode.INVALID_INPUT and "panda_joint4 = 0.5000 rad is outside its limits" in res.message
+    start = qs.copy()
+    start[3] = kin.upper[3] + 0.05  # a start well past a limit is refused too
+    res = planner.plan_to_configuration(start, qs)
+    assert res.code is PlanCode.INVALID_INPUT and "start: panda_joint4" in res.message
+
+
+def test_a_measured_start_a_hair_past_a_limit_plans_from_the_limit(kin, wall_world):
+    cm, qs, _ = wall_world
+    planner = MotionPlanner(kin, cm)
+    start = qs.copy()
+    start[1] = kin.lower[1] - 2e-5  # the arm resting against joint 2's lower limit, as measured
+    res = planner.plan_to_configuration(start, qs)
+    assert res.success, res.message
+    assert res.path[0][1] == kin.lower[1]
 
 
 def test_no_path_to_an_enclosed_goal_is_time_bounded(kin):

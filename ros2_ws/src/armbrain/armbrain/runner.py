@@ -39,6 +39,7 @@ from typing import TextIO
 from armbrain.launcher import interrupt_and_wait
 
 EXIT_OK, EXIT_BELOW_TARGET, EXIT_USAGE, EXIT_NO_GRAPH, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+REAL_TIME_FACTOR = 0.0  # the sim's pace in campaigns (see --real-time-factor)
 SETTLE_S = 0.5  # sim s after a goal ends before judging, so objects come to rest
 FRESH_AFTER_RESET_S = 0.35  # sim s: perception/objects stamped this long after a reset show the new scene
 CLOCK_STALL_WALL_S = 60.0  # wall s without /clock progress: the sim hangs
@@ -151,7 +152,8 @@ class Worker(threading.Thread):
             log.flush()
             self.graph = subprocess.Popen(
                 [str(Path(sys.prefix) / "bin" / "armbrain"), "launch", "--graph", str(default_graph_path()),
-                 "--domain-id", str(self.domain), f"scenario:={scenario}", "seed:=0"],
+                 "--domain-id", str(self.domain), f"scenario:={scenario}", "seed:=0",
+                 f"real_time_factor:={self.opts.real_time_factor:g}"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         self.session = RosSession.open(f"armbrain_run_w{self.index}", self.domain)
         self._wire()
@@ -442,6 +444,9 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
         if opts.episodes < 1 or opts.workers < 1 or opts.seed < 0:
             raise CampaignError(f"--episodes and --workers must be >= 1 and --seed >= 0; got episodes "
                                 f"{opts.episodes}, workers {opts.workers}, seed {opts.seed}")
+        if not 0.0 <= opts.real_time_factor <= 100.0:
+            raise CampaignError(f"--real-time-factor must be 0 (as fast as possible) .. 100; "
+                                f"got {opts.real_time_factor}")
         if opts.deadline is not None and opts.deadline <= 0:
             raise CampaignError(f"--deadline must be > 0 sim seconds; got {opts.deadline}")
     except CampaignError as exc:
@@ -505,6 +510,7 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
                      "target": e.target} for e in entries}
     summary = summarize(episodes, info)
     result = {"scenario": str(opts.scenario), "seed": opts.seed, "workers": workers_n,
+              "real_time_factor": opts.real_time_factor,
               "episodes_per_scenario": opts.episodes, "interrupted": interrupted.is_set() or len(episodes) < total,
               "started": started, "wall_s_total": round(wall, 1),
               "episodes_per_minute": round(len(episodes) / wall * 60.0, 2) if wall > 0 else None,
@@ -574,6 +580,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="DIR", help="write an HTML report (and result.json, failure GIFs) here")
     p.add_argument("--json", metavar="PATH", help="write the whole result as JSON")
     p.add_argument("--record", action="store_true", help="record each episode's topics to MCAP (needs --report)")
+    p.add_argument("--real-time-factor", type=float, default=REAL_TIME_FACTOR,
+                   help=f"sim seconds per wall second (0: as fast as the CPU allows; default {REAL_TIME_FACTOR:g})")
     p.add_argument("--deadline", type=float, default=None,
                    help="sim seconds an episode may take (default 60 + 45 per object and goal)")
 

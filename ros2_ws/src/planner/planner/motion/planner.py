@@ -27,6 +27,9 @@ from planner.motion.rrt import make_segments_free, path_length, reduce_vertices,
 from planner.motion.timing import TimingError, TimingLimits, Trajectory, parameterize_segments, parameterize_smooth
 
 
+START_LIMIT_SLACK = 0.005  # rad: a start this close past a joint limit is taken as at the limit
+
+
 class PlanCode(StrEnum):
     SUCCESS = "SUCCESS"
     INVALID_INPUT = "INVALID_INPUT"          # wrong shape, not finite, outside the joint limits
@@ -144,6 +147,11 @@ class MotionPlanner:
             return None, f"{what} must have {k.dof} joint values, got shape {arr.shape}"
         if not np.all(np.isfinite(arr)):
             return None, f"{what} is not finite: {np.array2string(arr, precision=3)}"
+        if what == "start":
+            # A measured start may sit a hair past a limit (the arm rests against it, or the
+            # simulator's joint overshoots by micro-radians): plan from the limit itself.
+            near = (arr >= k.lower - START_LIMIT_SLACK) & (arr <= k.upper + START_LIMIT_SLACK)
+            arr = np.where(near, np.clip(arr, k.lower, k.upper), arr)
         out = np.flatnonzero((arr < k.lower - 1e-9) | (arr > k.upper + 1e-9))
         if out.size:
             j = int(out[0])
