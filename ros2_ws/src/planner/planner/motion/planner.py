@@ -26,7 +26,6 @@ from planner.motion.kinematics import Kinematics, rotation_angle
 from planner.motion.rrt import make_segments_free, path_length, reduce_vertices, rrt_connect, shortcut
 from planner.motion.timing import TimingError, TimingLimits, Trajectory, parameterize_segments, parameterize_smooth
 
-
 START_LIMIT_SLACK = 0.005  # rad: a start this close past a joint limit is taken as at the limit
 
 
