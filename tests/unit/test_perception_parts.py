@@ -20,8 +20,9 @@ from perception.core import (
     palette_model,
     white_balance_gains,
 )
-from perception.core.fitting import normalise_box_yaw
+from perception.core.fitting import _circle_fit, _rect_residuals, normalise_box_yaw
 from perception.core.landmarks import register_bin, visible_faces
+from perception.core.pipeline import _pixel_boxes
 from perception.sync import StampSync
 
 CFG = PerceptionConfig()
@@ -106,6 +107,56 @@ def test_bin_registration_recovers_a_planar_offset():
     assert np.median(np.linalg.norm(fixed[:600] - true[:600], axis=1)) < 0.0005
     assert math.degrees(reg.yaw) == pytest.approx(1.2, abs=0.05)
     assert register_bin(seen[:100], centre, 0.0, size, wall, camera) is None  # too little of the walls
+
+
+@pytest.mark.parametrize(("bin_yaw", "size"), [(0.5, (0.38, 0.22)), (-2.0, (0.30, 0.24))])
+def test_bin_registration_of_a_turned_oblong_bin(bin_yaw, size):
+    centre, wall, camera = np.array([0.45, 0.42]), 0.01, np.array([1.05, 0.0])
+    rng = np.random.default_rng(2)
+    pts = []
+    for point, normal, direction, half in visible_faces(centre, bin_yaw, size, wall, camera):
+        t = rng.uniform(-half, half, 150)
+        pts.append(point + t[:, None] * direction + rng.normal(0, 0.0005, (150, 1)) * normal)
+    true = np.concatenate(pts)
+    theta, shift = math.radians(-0.8), np.array([0.006, -0.009])
+    R = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    seen = (true - centre) @ R + centre - shift @ R
+    reg = register_bin(seen, centre, bin_yaw, size, wall, camera)
+    assert reg is not None and reg.lines == 4 and reg.inliers == len(true)
+    fixed = seen @ reg.T_fix[:2, :2].T + reg.T_fix[:2, 3]
+    assert np.median(np.linalg.norm(fixed - true, axis=1)) < 0.0005
+    assert math.degrees(reg.yaw) == pytest.approx(-0.8, abs=0.05)
+    assert reg.residual == pytest.approx(0.0005, rel=0.2)  # the faces' noise
+
+
+def test_rect_residuals_match_a_direct_computation():
+    rng = np.random.default_rng(3)
+    outline, extent = rng.normal(0, 0.02, (40, 2)), rng.normal(0, 0.02, (12, 2))
+    angles = np.radians([0.0, 10.0, 33.0, 89.0])
+    res, lo, hi = _rect_residuals(outline, extent, angles)
+    for k, a in enumerate(angles):
+        u_axis, v_axis = np.array([math.cos(a), math.sin(a)]), np.array([-math.sin(a), math.cos(a)])
+        eu, ev, ou, ov = extent @ u_axis, extent @ v_axis, outline @ u_axis, outline @ v_axis
+        d = np.min(np.abs([ou - eu.min(), ou - eu.max(), ov - ev.min(), ov - ev.max()]), axis=0)
+        assert res[k] == pytest.approx(d.mean(), abs=1e-12)
+        np.testing.assert_allclose([lo[k], hi[k], lo[4 + k], hi[4 + k]], [eu.min(), eu.max(), ev.min(), ev.max()],
+                                   atol=1e-12)
+
+
+def test_circle_fit_of_an_arc():
+    a = np.linspace(0.3, 2.5, 60)
+    xy = np.column_stack([0.41 + 0.025 * np.cos(a), -0.12 + 0.025 * np.sin(a)])
+    centre, radius = _circle_fit(xy)
+    np.testing.assert_allclose(centre, [0.41, -0.12], atol=1e-9)
+    assert radius == pytest.approx(0.025, abs=1e-9)
+    centre, radius = _circle_fit(np.column_stack([np.linspace(0, 1, 5), np.zeros(5)]))
+    assert radius == 0.0 and centre.tolist() == pytest.approx([0.5, 0.0])  # collinear: no circle
+
+
+def test_pixel_boxes_of_consecutive_runs():
+    v, u = np.array([5, 3, 9, 2, 2, 7]), np.array([1, 4, 0, 8, 6, 6])
+    assert _pixel_boxes(v, u, np.array([0, 3, 5])) == [(3, 9, 0, 4), (2, 2, 6, 8), (7, 7, 6, 6)]
+    assert _pixel_boxes(v, u, np.zeros(0, np.intp)) == []
 
 
 @pytest.mark.parametrize(("yaw", "sx", "sy", "expected"), [

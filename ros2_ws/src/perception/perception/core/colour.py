@@ -93,8 +93,8 @@ def classify_colours(rgb: np.ndarray, model: PaletteModel, *, min_chroma: float,
     is_chromatic = (sat * val >= min_chroma) & (sat >= min_saturation)
     hb = np.minimum((hue * (HUE_BINS / 360.0)).astype(np.int64), HUE_BINS - 1)
     vb = np.minimum((val * VALUE_BINS).astype(np.int64), VALUE_BINS - 1)
-    index = np.where(is_chromatic, model.hue_index[hb], model.value_index[vb])
-    error = np.where(is_chromatic, model.hue_error[hb], model.value_error[vb])
+    index = np.where(is_chromatic, model.hue_index.take(hb), model.value_index.take(vb))
+    error = np.where(is_chromatic, model.hue_error.take(hb), model.value_error.take(vb))
     if max_hue_error_deg is not None:
         index = np.where(is_chromatic & (error > max_hue_error_deg), -1, index)
     if max_value_error is not None:

@@ -61,35 +61,48 @@ def normalise_box_yaw(yaw: float, sx: float, sy: float) -> tuple[float, float, f
 
 
 def _circle_fit(xy: np.ndarray) -> tuple[np.ndarray, float]:
-    """Algebraic least-squares circle through (N, 2) points: centre (2,), radius."""
-    A = np.empty((len(xy), 3))
-    A[:, :2], A[:, 2] = xy, 1.0
-    b = (xy * xy).sum(axis=1)
-    try:
-        sol = np.linalg.solve(A.T @ A, A.T @ b)
-    except np.linalg.LinAlgError:
-        return xy.mean(axis=0), 0.0
-    centre = sol[:2] / 2.0
-    r = math.sqrt(max(sol[2] + centre @ centre, 0.0))
-    return centre, r
+    """Algebraic least-squares circle through (N, 2) points: centre (2,), radius.
+
+    Minimises sum (|p - centre|^2 - radius^2)^2 (Kasa); in coordinates relative to the mean
+    point the normal equations are 2 x 2: [[Suu, Suv], [Suv, Svv]] c = ([Suuu + Suvv,
+    Svvv + Suuv]) / 2, radius^2 = |c|^2 + (Suu + Svv) / N."""
+    n = len(xy)
+    mean = np.ones(n) @ xy / n  # the mean row, by BLAS
+    u, v = xy[:, 0] - mean[0], xy[:, 1] - mean[1]
+    uu, vv = u * u, v * v
+    suu, svv, suv = float(uu.sum()), float(vv.sum()), float(u @ v)
+    det = suu * svv - suv * suv
+    if not det > 0.0:
+        return mean, 0.0  # collinear (or fewer than three distinct) points
+    bu, bv = float((uu + vv) @ u) / 2.0, float((uu + vv) @ v) / 2.0
+    cu, cv = (svv * bu - suv * bv) / det, (suu * bv - suv * bu) / det
+    return mean + np.array([cu, cv]), math.sqrt(cu * cu + cv * cv + (suu + svv) / n)
 
 
 _COARSE = np.radians(np.arange(0.0, 90.0, 3.0))
 _FINE = np.radians(np.arange(-1.8, 1.81, 0.3))
 
 
-def _rect_residuals(outline: np.ndarray, extent: np.ndarray, angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _rect_residuals(outline: np.ndarray, extent: np.ndarray,
+                    angles: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean distance (A,) of the (N, 2) outline points to the nearest side of the rectangle of
-    each angle (A,) that bounds the (M, 2) extent points, and the bounds (A, 4) umin umax vmin vmax."""
-    c, s = np.cos(angles)[:, None], np.sin(angles)[:, None]
-    eu = extent[:, 0] * c + extent[:, 1] * s
-    ev = -extent[:, 0] * s + extent[:, 1] * c
-    b = np.stack([eu.min(axis=1), eu.max(axis=1), ev.min(axis=1), ev.max(axis=1)], axis=1)
-    ou = outline[:, 0] * c + outline[:, 1] * s
-    ov = -outline[:, 0] * s + outline[:, 1] * c
-    d = np.minimum(np.minimum(np.abs(ou - b[:, 0:1]), np.abs(ou - b[:, 1:2])),
-                   np.minimum(np.abs(ov - b[:, 2:3]), np.abs(ov - b[:, 3:4])))
-    return d.mean(axis=1), b
+    each angle (A,) that bounds the (M, 2) extent points, and the bounds lo, hi (2A,): along
+    each angle's u axis (cos, sin) in rows 0..A-1, along its v axis (-sin, cos) in rows A..2A-1."""
+    n = len(angles)
+    c, s = np.cos(angles), np.sin(angles)
+    axes = np.empty((2 * n, 2))
+    axes[:n, 0], axes[:n, 1], axes[n:, 0], axes[n:, 1] = c, s, -s, c
+    e = axes @ extent.T
+    lo, hi = e.min(axis=1), e.max(axis=1)
+    # Distance to the nearer of the two sides along each axis, | |x - mid| - half |, in place
+    # on one (2A, N) array: a handful of calls, whatever the number of angles.
+    d = axes @ outline.T
+    d -= ((lo + hi) / 2.0)[:, None]
+    np.abs(d, out=d)
+    d -= ((hi - lo) / 2.0)[:, None]
+    np.abs(d, out=d)
+    d = np.minimum(d[:n], d[n:], out=d[:n])
+    return np.add.reduce(d, axis=1) / len(outline), lo, hi
 
 
 def fit_shape(points: np.ndarray, rays: np.ndarray, camera: np.ndarray, outline_mask: np.ndarray, *,
@@ -118,36 +131,53 @@ def fit_shape(points: np.ndarray, rays: np.ndarray, camera: np.ndarray, outline_
     h_hi = float(np.partition(h, k90)[k90])
     top_mask = h >= h_hi - top_tolerance
     top = float(h[top_mask].mean())
-    top_mask = np.abs(h - top) <= top_tolerance
+    dh = np.abs(h - top)
+    top_mask = dh <= top_tolerance
     if np.count_nonzero(top_mask) < 5:
         top_mask = h >= h_hi - top_tolerance
     # Re-project only the surest top points (a side pixel just below the top edge would land
     # outside the footprint); side points are those clearly below the top band.
-    core = top_mask if core_tolerance is None else top_mask & (np.abs(h - top) <= core_tolerance)
+    core = top_mask if core_tolerance is None else top_mask & (dh <= core_tolerance)
     if np.count_nonzero(core) < 5:
         core = top_mask
-    # Row gathers with np.take and column-wise arithmetic: several times faster than
-    # boolean indexing and broadcasting on narrow (n, k) arrays.
-    r = np.take(rays, np.flatnonzero(core), axis=0)
-    s = (top - camera[2]) / r[:, 2]
-    top_xy = np.empty((len(r), 2))
-    top_xy[:, 0] = camera[0] + r[:, 0] * s
-    top_xy[:, 1] = camera[1] + r[:, 1] * s
-    side = ~top_mask & (h < top)
-    side_xy = np.take(points, np.flatnonzero(side), axis=0)[:, :2]
-    extent = np.concatenate([top_xy, side_xy])
-    outline = np.concatenate([top_xy[outline_mask[core]], side_xy])
-    if len(outline) < 5:
-        outline = extent
-    centre0 = np.ones(len(extent)) @ extent / len(extent)  # the mean row, by BLAS
-    if edge_mask is not None:
-        rim = np.concatenate([top_xy[edge_mask[core]], side_xy[edge_mask[side]]])
-        if len(rim) >= 3:
-            extent = rim
+    core_idx, side_idx = core.nonzero()[0], (~top_mask & (h < top)).nonzero()[0]
+    side_xy = points.take(side_idx, axis=0)[:, :2]
+    outline_side = np.arange(len(side_idx))
+    rim_side = None if edge_mask is None else edge_mask[side_idx].nonzero()[0]
+
+    def footprint(top_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """xy (k, 2): the top points top_idx re-projected (at the top height), then the side
+        points; the rows of xy on the outline, and on the rim (None without edge_mask). Row
+        gathers with take and column-wise arithmetic: several times faster than boolean
+        indexing and broadcasting on narrow (n, k) arrays."""
+        m = len(top_idx)
+        xy = np.empty((m + len(side_idx), 2))
+        r = rays.take(top_idx, axis=0)
+        s = (top - camera[2]) / r[:, 2]
+        xy[:m, 0] = camera[0] + r[:, 0] * s
+        xy[:m, 1] = camera[1] + r[:, 1] * s
+        xy[m:] = side_xy
+        outline_rows = np.concatenate([outline_mask[top_idx].nonzero()[0], m + outline_side])
+        rim_rows = None if edge_mask is None else np.concatenate([edge_mask[top_idx].nonzero()[0], m + rim_side])
+        return xy, outline_rows, rim_rows
+
+    # Only the side points and the top points on the image outline (edge or outline mask)
+    # bound the footprint; the other top points need no re-projection, unless the outline is
+    # too short (then every point is outline or extent).
+    if edge_mask is None:
+        xy, outline_rows, rim_rows = footprint(core_idx)
+    else:
+        xy, outline_rows, rim_rows = footprint(core_idx[edge_mask[core_idx] | outline_mask[core_idx]])
+        if len(outline_rows) < 5 or len(rim_rows) < 3:
+            xy, outline_rows, rim_rows = footprint(core_idx)
+    if len(outline_rows) < 5:
+        outline_rows = np.arange(len(xy))
+    extent = xy if rim_rows is None or len(rim_rows) < 3 else xy.take(rim_rows, axis=0)
+    centre0 = np.ones(len(extent)) @ extent / len(extent)  # an origin near the footprint's centre (BLAS mean)
     # Only the hull decides the bounds; a few hundred outline points decide the residuals.
     hull = cv2.convexHull(np.asarray(extent, np.float32))
     extent = hull.reshape(-1, 2).astype(np.float64) - centre0
-    outline = outline[::max(1, len(outline) // MAX_OUTLINE_POINTS)] - centre0
+    outline = xy.take(outline_rows[::max(1, len(outline_rows) // MAX_OUTLINE_POINTS)], axis=0) - centre0
     # Fast paths for an unoccluded outline: a box fills its minimum-area rectangle (only
     # the angle needs refining), a disc fills pi/4 of it (only the circle is fitted).
     # Anything else (a partly hidden top, an ambiguous fill) gets both models, fully searched.
@@ -163,11 +193,12 @@ def fit_shape(points: np.ndarray, rays: np.ndarray, camera: np.ndarray, outline_
     if clear_box:
         best = math.radians(rect_angle)
     else:
-        res, _ = _rect_residuals(outline, extent, _COARSE)
-        best = _COARSE[int(np.argmin(res))]
-    res_f, bounds = _rect_residuals(outline, extent, best + _FINE)
-    k = int(np.argmin(res_f))
-    rect_res, angle, (umin, umax, vmin, vmax) = float(res_f[k]), float(best + _FINE[k]), bounds[k]
+        res, _, _ = _rect_residuals(outline, extent, _COARSE)
+        best = _COARSE[int(res.argmin())]
+    res_f, lo, hi = _rect_residuals(outline, extent, best + _FINE)
+    k = int(res_f.argmin())
+    rect_res, angle = float(res_f[k]), float(best + _FINE[k])
+    umin, umax, vmin, vmax = float(lo[k]), float(hi[k]), float(lo[len(_FINE) + k]), float(hi[len(_FINE) + k])
     if clear_box:
         circ_res, boxness = math.inf, 1.0
     else:

@@ -67,7 +67,7 @@ def expected_table_plane(T_base_optical: np.ndarray) -> np.ndarray:
 
 def fit_plane_lstsq(points: np.ndarray, up: np.ndarray) -> np.ndarray:
     """Least-squares plane (4,) through (N, 3) points, normal oriented along `up`."""
-    c = points.mean(axis=0)
+    c = np.ones(len(points)) @ points / len(points)  # the mean row, by BLAS (numpy is slow on narrow arrays)
     q = points - c
     _, vecs = np.linalg.eigh(q.T @ q)
     n = vecs[:, 0]
@@ -110,28 +110,37 @@ def fit_plane_ransac(points: np.ndarray, rng: np.random.Generator, *, tolerance:
         return None
     up = prior[:3]
     idx = rng.integers(0, n_pts, size=(iterations, 3))
-    p0, p1, p2 = points[idx[:, 0]], points[idx[:, 1]], points[idx[:, 2]]
-    normals = np.cross(p1 - p0, p2 - p0)
-    norms = np.linalg.norm(normals, axis=1)
+    p0, p1, p2 = (points.take(idx[:, k], axis=0) for k in range(3))
+    a, b = p1 - p0, p2 - p0
+    normals = np.empty_like(a)  # a x b, as np.cross computes it (without its overhead)
+    normals[:, 0] = a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1]
+    normals[:, 1] = a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2]
+    normals[:, 2] = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    norms = np.sqrt(np.add.reduce(normals * normals, axis=1))  # np.linalg.norm(normals, axis=1)
     ok = norms > 1e-9
-    normals[ok] /= norms[ok, None]
-    normals[normals @ up < 0] *= -1.0
+    normals /= np.where(ok, norms, 1.0)[:, None]
+    normals *= np.where(normals @ up < 0, -1.0, 1.0)[:, None]  # towards the prior's side
     ds = -np.einsum("ij,ij->i", normals, p0)
     ok &= (normals @ up >= math.cos(max_tilt)) & (np.abs(ds - prior[3]) <= max_offset)
     if not ok.any():
         return None
     normals, ds = normals[ok], ds[ok]
     # Score on at most SCORE_POINTS points (the fraction of inliers is what counts).
-    scored = points if n_pts <= SCORE_POINTS else points[rng.choice(n_pts, SCORE_POINTS, replace=False)]
-    counts = (np.abs(scored.astype(np.float32) @ normals.T.astype(np.float32) + ds.astype(np.float32))
-              < tolerance).sum(axis=0)
-    best = int(np.argmax(counts))
+    scored = points if n_pts <= SCORE_POINTS else points.take(rng.choice(n_pts, SCORE_POINTS, replace=False),
+                                                          axis=0)
+    dist = scored.astype(np.float32) @ normals.T.astype(np.float32)
+    dist += ds.astype(np.float32)
+    np.abs(dist, out=dist)
+    # Inliers per hypothesis: a float32 matrix-vector product counts exactly, several times
+    # faster than summing the boolean matrix along axis 0.
+    counts = np.ones(len(scored), np.float32) @ (dist < tolerance).astype(np.float32)
+    best = int(counts.argmax())
     if counts[best] < min(50, len(scored) // 4):
         return None
     plane = np.array([*normals[best], ds[best]])
     inliers = np.abs(points @ plane[:3] + plane[3]) < tolerance
-    idx = np.flatnonzero(inliers)
-    plane = fit_plane_lstsq(points[idx[::max(1, len(idx) // REFINE_POINTS)]], up)
+    idx = inliers.nonzero()[0]
+    plane = fit_plane_lstsq(points.take(idx[::max(1, len(idx) // REFINE_POINTS)], axis=0), up)
     resid = points @ plane[:3] + plane[3]
     inliers = np.abs(resid) < tolerance
     if np.count_nonzero(inliers) < 50:
@@ -198,7 +207,7 @@ def corrected_camera_pose(T_base_optical: np.ndarray, plane_optical: np.ndarray)
     camera) horizontal, at the observed height above it; x, y kept."""
     R = T_base_optical[:3, :3]
     n_base = R @ plane_optical[:3]
-    axis = np.cross(n_base, E_Z)
+    axis = np.array([n_base[1], -n_base[0], 0.0])  # n_base x E_Z (np.cross's overhead is tens of us)
     s, c = float(np.linalg.norm(axis)), float(n_base @ E_Z)
     tilt = math.atan2(s, c)
     R_fix = axangle2mat(axis / s, tilt) if s > 1e-12 else np.eye(3)

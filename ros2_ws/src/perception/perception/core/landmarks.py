@@ -20,7 +20,7 @@ import numpy as np
 GATES = (0.04, 0.015, 0.006, 0.004)  # m, inlier distance per iteration
 MIN_POINTS_PER_LINE = 40
 MIN_LINES = 2  # non-parallel lines needed (x, y and yaw)
-_DAMPING = 1e-9 * np.eye(3)
+_DAMPING = 1e-9  # added to the normal equations' diagonal
 SEGMENT_MARGIN = 0.03  # m, how far beyond a face's ends a point may still belong to it
 
 
@@ -38,21 +38,30 @@ class BinRegistration:
     lines: int
 
 
+def _faces_in_bin_frame(centre: np.ndarray, yaw: float, outer_size, wall: float,
+                        camera_xy: np.ndarray) -> list[tuple[int, float, float, float]]:
+    """The four faces the camera sees, in the bin's frame (origin at its centre, x along
+    its yaw): (axis 0 | 1, sign +-1, offset m, half length m) for the face on the line
+    sign * l[axis] = offset. Order: +x, -x, +y, -y."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    d = camera_xy - centre
+    camera = (c * d[0] + s * d[1], -s * d[0] + c * d[1])
+    faces = []
+    for k in range(2):
+        half_out = outer_size[k] / 2.0
+        for sign in (1.0, -1.0):
+            # The outer face if the camera is outside the wall's plane, else the inner face.
+            offset = half_out if sign * camera[k] - half_out > 0 else half_out - wall
+            faces.append((k, sign, offset, outer_size[1 - k] / 2.0))
+    return faces
+
+
 def visible_faces(centre: np.ndarray, yaw: float, outer_size, wall: float, camera_xy: np.ndarray) -> list[tuple]:
     """The four faces the camera sees: (point (2,), unit normal (2,), direction (2,), half length m)."""
     c, s = math.cos(yaw), math.sin(yaw)
     axes = (np.array([c, s]), np.array([-s, c]))
-    faces = []
-    for k in range(2):
-        n_axis, t_axis = axes[k], axes[1 - k]
-        half_out = outer_size[k] / 2.0
-        for sign in (1.0, -1.0):
-            n = sign * n_axis
-            outer_point = centre + half_out * n
-            # The outer face if the camera is outside the wall's plane, else the inner face.
-            point = outer_point if (camera_xy - outer_point) @ n > 0 else centre + (half_out - wall) * n
-            faces.append((point, n, t_axis, outer_size[1 - k] / 2.0))
-    return faces
+    return [(centre + offset * (sign * axes[k]), sign * axes[k], axes[1 - k], half)
+            for k, sign, offset, half in _faces_in_bin_frame(centre, yaw, outer_size, wall, camera_xy)]
 
 
 def register_bin(xy: np.ndarray, centre, yaw: float, outer_size, wall: float, camera_xy: np.ndarray,
@@ -60,60 +69,67 @@ def register_bin(xy: np.ndarray, centre, yaw: float, outer_size, wall: float, ca
     """Register (N, 2) table-plane points of the bin's vertical faces (see the module
     docstring). None when fewer than MIN_LINES faces have MIN_POINTS_PER_LINE inliers."""
     centre = np.asarray(centre, dtype=float)
-    faces = visible_faces(centre, yaw, outer_size, wall, np.asarray(camera_xy, dtype=float))
-    normals = np.array([f[1] for f in faces])
-    offsets = np.array([f[1] @ f[0] for f in faces])
-    dirs = np.array([f[2] for f in faces])
-    mids = np.array([(f[2] @ f[0]) for f in faces])
-    halves = np.array([f[3] for f in faces])
-    # Distance to each face's line (columns 0-3) and position along it (4-7), in one product.
-    proj_x = np.concatenate([normals[:, 0], dirs[:, 0]])
-    proj_y = np.concatenate([normals[:, 1], dirs[:, 1]])
-    proj_0 = np.concatenate([offsets, mids])
-    reach = halves + SEGMENT_MARGIN
-    # Column by column: numpy is slow on narrow (N, 2) arrays (boolean row selection,
-    # reductions along axis 0), and these few hundred points are registered every frame.
-    x0 = xy[:, 0].astype(np.float64) - centre[0]
-    y0 = xy[:, 1].astype(np.float64) - centre[1]
-    rows = np.arange(len(xy))
-    theta, t = 0.0, np.zeros(2)
-    sel = np.zeros(0, np.intp)
-    face = np.zeros(len(xy), np.intp)
+    faces = _faces_in_bin_frame(centre, yaw, outer_size, wall, np.asarray(camera_xy, dtype=float))
+    # Worked in the bin's frame, where every face is an axis-parallel line (a rotation about
+    # the centre and a translation there are the same rotation and the translation turned
+    # by the bin's yaw in the table frame). Per axis the two faces' lines are at +off[+] and
+    # -off[-]: a point's nearer one is on its side of their midline `mid`, and its residual
+    # (along that face's outward normal) is |l - mid| - gap, gap = (off[+] + off[-]) / 2.
+    off = [f[2] for f in faces]  # +x, -x, +y, -y
+    mid_x, gap_x = (off[0] - off[1]) / 2.0, (off[0] + off[1]) / 2.0
+    mid_y, gap_y = (off[2] - off[3]) / 2.0, (off[2] + off[3]) / 2.0
+    reach_x, reach_y = faces[0][3] + SEGMENT_MARGIN, faces[2][3] + SEGMENT_MARGIN  # half lengths along the faces
+    cos_yaw, sin_yaw = math.cos(yaw), math.sin(yaw)
+    # Column by column: numpy is slow on narrow (N, k) arrays (boolean row selection,
+    # reductions along axis 1), and these several hundred points are registered every frame.
+    dx = xy[:, 0].astype(np.float64) - centre[0]
+    dy = xy[:, 1].astype(np.float64) - centre[1]
+    x0, y0 = cos_yaw * dx + sin_yaw * dy, -sin_yaw * dx + cos_yaw * dy
+    theta, tx, ty = 0.0, 0.0, 0.0  # the fix in the bin's frame
+    on_x = on_y = np.zeros(0, np.intp)
+    sx = sy = np.zeros(0)
     for gate in GATES:
         cth, sth = math.cos(theta), math.sin(theta)
-        px = cth * x0 - sth * y0 + (t[0] + centre[0])
-        py = sth * x0 + cth * y0 + (t[1] + centre[1])
-        both = np.abs(px[:, None] * proj_x + py[:, None] * proj_y - proj_0)  # (N, 8)
-        dist = both[:, :4]  # (N, 4)
-        dist[both[:, 4:] > reach] = np.inf
-        face = np.argmin(dist, axis=1)
-        sel = np.flatnonzero(dist[rows, face] < gate)
-        if len(sel) < MIN_POINTS_PER_LINE * MIN_LINES:
+        lx = cth * x0 - sth * y0 + tx
+        ly = sth * x0 + cth * y0 + ty
+        ex, ey = lx - mid_x, ly - mid_y
+        res_x, res_y = np.abs(ex) - gap_x, np.abs(ey) - gap_y
+        dist_x, dist_y = np.abs(res_x), np.abs(res_y)
+        dist_x[np.abs(ly) > reach_x] = np.inf  # beyond the face's ends
+        dist_y[np.abs(lx) > reach_y] = np.inf
+        on_x = ((dist_x <= dist_y) & (dist_x < gate)).nonzero()[0]  # inliers of an x face, of a y face
+        on_y = ((dist_y < dist_x) & (dist_y < gate)).nonzero()[0]
+        if len(on_x) + len(on_y) < MIN_POINTS_PER_LINE * MIN_LINES:
             return None
-        f = face[sel]
-        nx, ny = normals[f, 0], normals[f, 1]
-        sx, sy = px[sel], py[sel]
-        r = sx * nx + sy * ny - offsets[f]
-        qx, qy = sx - centre[0] - t[0], sy - centre[1] - t[1]  # rotated, relative to the centre
-        J = np.column_stack([nx * -qy + ny * qx, nx, ny])
-        try:
-            delta = np.linalg.solve(J.T @ J + _DAMPING, -J.T @ r)
-        except np.linalg.LinAlgError:
+        # Gauss-Newton on r = n . (R(theta) p0 + t) - offset, n = (sx, 0) or (0, sy):
+        # dr/dtheta = n . (-qy, qx) with q = R(theta) p0, dr/dt = n. The normal equations
+        # (damped) are [[a, b, c], [b, n_x, 0], [c, 0, n_y]] (theta, tx, ty) = -(g, hx, hy),
+        # since the x and y faces are perpendicular: solved by eliminating tx and ty.
+        sx, sy = np.sign(ex[on_x]), np.sign(ey[on_y])
+        jx, jy = -sx * (ly[on_x] - ty), sy * (lx[on_y] - tx)
+        rx, ry = res_x[on_x], res_y[on_y]
+        a = float(jx @ jx + jy @ jy) + _DAMPING
+        b, c, n_x, n_y = float(jx @ sx), float(jy @ sy), len(on_x) + _DAMPING, len(on_y) + _DAMPING
+        g, hx, hy = float(jx @ rx + jy @ ry), float(sx @ rx), float(sy @ ry)
+        schur = a - b * b / n_x - c * c / n_y
+        if not schur > 0.0:
             return None
-        theta += float(delta[0])
-        t = t + delta[1:]
-    counts = np.bincount(face[sel], minlength=4)
-    good = counts >= MIN_POINTS_PER_LINE
-    if good.sum() < MIN_LINES or not np.any(np.abs(normals[good] @ normals[good][0]) < 0.1):
+        d_theta = -(g - b * hx / n_x - c * hy / n_y) / schur
+        theta += d_theta
+        tx -= (hx + b * d_theta) / n_x
+        ty -= (hy + c * d_theta) / n_y
+    # Inliers per face (+x, -x, +y, -y); the signs are +-1 (a point on a midline is no inlier).
+    n_px, n_py = int(np.count_nonzero(sx > 0)), int(np.count_nonzero(sy > 0))
+    good = [n >= MIN_POINTS_PER_LINE for n in (n_px, len(on_x) - n_px, n_py, len(on_y) - n_py)]
+    if sum(good) < MIN_LINES or not ((good[0] or good[1]) and (good[2] or good[3])):
         return None  # one wall alone (or two parallel ones) cannot fix x, y and yaw
     cth, sth = math.cos(theta), math.sin(theta)
-    f = face[sel]
-    px = cth * x0[sel] - sth * y0[sel] + (t[0] + centre[0])
-    py = sth * x0[sel] + cth * y0[sel] + (t[1] + centre[1])
-    resid = float(np.sqrt(np.mean((px * normals[f, 0] + py * normals[f, 1] - offsets[f]) ** 2)))
+    rx = sx * (cth * x0[on_x] - sth * y0[on_x] + tx - mid_x) - gap_x
+    ry = sy * (sth * x0[on_y] + cth * y0[on_y] + ty - mid_y) - gap_y
+    resid = math.sqrt((rx @ rx + ry @ ry) / (len(rx) + len(ry)))
     R = np.array([[cth, -sth], [sth, cth]])
     T = np.eye(4)
     T[:2, :2] = R
-    T[:2, 3] = centre + t - R @ centre
-    return BinRegistration(T_fix=T, yaw=theta, translation=T[:2, 3].copy(), inliers=len(sel),
-                           residual=resid, lines=int(good.sum()))
+    T[:2, 3] = centre + np.array([cos_yaw * tx - sin_yaw * ty, sin_yaw * tx + cos_yaw * ty]) - R @ centre
+    return BinRegistration(T_fix=T, yaw=theta, translation=T[:2, 3].copy(), inliers=len(on_x) + len(on_y),
+                           residual=resid, lines=sum(good))
