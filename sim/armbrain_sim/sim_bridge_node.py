@@ -172,7 +172,19 @@ class SimBridgeNode(Node):
         def rng(lo: float, hi: float) -> list[FloatingPointRange]:
             return [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
 
-        d = self.declare_parameter
+        def d(name: str, default, descriptor: ParameterDescriptor) -> None:
+            if not isinstance(default, float):
+                self.declare_parameter(name, default, descriptor)
+                return
+            # A number parameter also takes an integer (`real_time_factor:=1` arrives as 1, as
+            # with ros2 launch): declared dynamically typed, range-checked here.
+            lo, hi = descriptor.floating_point_range[0].from_value, descriptor.floating_point_range[0].to_value
+            descriptor.dynamic_typing = True
+            descriptor.floating_point_range = []
+            value = self.declare_parameter(name, default, descriptor).value
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+                raise ValueError(f"parameter {name} = {value!r} is not valid; give a number in {lo:g}..{hi:g}")
+
         d("scenario", "one_cube.yaml", ParameterDescriptor(
             description="scenario YAML: a path, or a file name in sim/scenarios/", read_only=True))
         d("seed", 0, ParameterDescriptor(description="episode seed (every random draw)", read_only=True))
@@ -340,7 +352,8 @@ class SimBridgeNode(Node):
                     time.sleep(ahead)  # pacing to wall time on purpose (live use)
 
     def destroy_node(self) -> None:
-        self.world.close()
+        if hasattr(self, "world"):  # not when the constructor failed (e.g. a bad parameter)
+            self.world.close()
         super().destroy_node()
 
 

@@ -94,16 +94,17 @@ def main(argv: list[str] | None = None) -> int:
         graph = subprocess.Popen([armbrain, "launch", "--graph", str(default_graph_path()), "--domain-id",
                                   str(domain), f"scenario:={opts.scenario}", f"seed:={opts.seed}"],
                                  stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    session = RosSession.open("demo_observer", domain)
+    from rclpy.action import ActionClient
+
+    from brain_interfaces.action import ExecuteTask
+
+    session = RosSession.open("demo_observer", domain, start=False)
+    recorder = Recorder(session)
+    client = ActionClient(session.node, ExecuteTask, "planner/execute_task")
+    session.start()
     results = []
     t0 = time.monotonic()
     try:
-        recorder = Recorder(session)
-        from rclpy.action import ActionClient
-
-        from brain_interfaces.action import ExecuteTask
-
-        client = ActionClient(session.node, ExecuteTask, "planner/execute_task")
         if not client.wait_for_server(timeout_sec=120) or graph.poll() is not None:
             print(f"demo: error: the brain did not come up; see {log_path}", file=sys.stderr)
             return 1

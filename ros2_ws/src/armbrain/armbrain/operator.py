@@ -38,7 +38,11 @@ class RosSession:
     stop: threading.Event
 
     @classmethod
-    def open(cls, name: str, domain_id: int) -> RosSession:
+    def open(cls, name: str, domain_id: int, start: bool = True) -> RosSession:
+        """A node on `domain_id`, spun in a background thread. With start=False, create the
+        node's subscriptions, clients and action clients first and then call start(): the
+        executor must not meet an entity still being built (rclpy's ActionClient registers
+        itself before its constructor ends)."""
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
@@ -50,20 +54,26 @@ class RosSession:
         rclpy.init(context=context, domain_id=domain_id, signal_handler_options=rclpy.SignalHandlerOptions.NO)
         node = Node(name, context=context)
         executor = SingleThreadedExecutor(context=context)
-        executor.add_node(node)
         stop = threading.Event()
 
         def spin() -> None:
             while not stop.is_set():
                 executor.spin_once(timeout_sec=0.05)
 
-        thread = threading.Thread(target=spin, daemon=True)
-        thread.start()
-        return cls(context, node, executor, thread, stop)
+        session = cls(context, node, executor, threading.Thread(target=spin, daemon=True), stop)
+        if start:
+            session.start()
+        return session
+
+    def start(self) -> None:
+        """Begin spinning (once every entity of the node is created)."""
+        self.executor.add_node(self.node)
+        self.thread.start()
 
     def close(self) -> None:
         self.stop.set()
-        self.thread.join(timeout=5)
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
         self.executor.shutdown()
         self.node.destroy_node()
         self.context.try_shutdown()
@@ -122,11 +132,12 @@ def run_task(goal_text: str, domain_id: int, as_json: bool, timeout: float, out:
         print("armbrain task: error: the goal is empty; e.g. armbrain task \"put the red cube in the bin\"",
               file=err)
         return EXIT_USAGE
-    session = RosSession.open("armbrain_task", domain_id)
+    session = RosSession.open("armbrain_task", domain_id, start=False)
+    client = ActionClient(session.node, ExecuteTask, TASK_ACTION)
+    session.start()
     interrupted = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     try:
-        client = ActionClient(session.node, ExecuteTask, TASK_ACTION)
         if not client.wait_for_server(timeout_sec=min(timeout, 15.0)):
             print(f"armbrain task: error: no planner answers on '{TASK_ACTION}' (ROS_DOMAIN_ID {domain_id}); "
                   "is the brain running? start it with 'armbrain launch'", file=err)
@@ -196,11 +207,12 @@ def run_objects(domain_id: int, as_json: bool, timeout: float, out: TextIO = sys
 
     from brain_interfaces.msg import DetectedObjectArray
 
-    session = RosSession.open("armbrain_objects", domain_id)
+    session = RosSession.open("armbrain_objects", domain_id, start=False)
+    got: list = []
+    session.node.create_subscription(DetectedObjectArray, OBJECTS_TOPIC, got.append,
+                                     QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+    session.start()
     try:
-        got: list = []
-        session.node.create_subscription(DetectedObjectArray, OBJECTS_TOPIC, got.append,
-                                         QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
         if not wait_until(lambda: bool(got), timeout):
             print(f"armbrain objects: error: nothing on '{OBJECTS_TOPIC}' within {timeout:g} s "
                   f"(ROS_DOMAIN_ID {domain_id}); is perception running?", file=err)

@@ -153,17 +153,16 @@ class Worker(threading.Thread):
             self.graph = subprocess.Popen(
                 [str(Path(sys.prefix) / "bin" / "armbrain"), "launch", "--graph", str(default_graph_path()),
                  "--domain-id", str(self.domain), f"scenario:={scenario}", "seed:=0",
-                 f"real_time_factor:={self.opts.real_time_factor:g}"],
+                 f"real_time_factor:={float(self.opts.real_time_factor)!r}"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-        self.session = RosSession.open(f"armbrain_run_w{self.index}", self.domain)
+        self.session = RosSession.open(f"armbrain_run_w{self.index}", self.domain, start=False)
         self._wire()
-        deadline = time.monotonic() + START_TIMEOUT_WALL_S
-        if not self.task.wait_for_server(timeout_sec=START_TIMEOUT_WALL_S):
-            raise GraphDiedError(f"the planner did not come up within {START_TIMEOUT_WALL_S:g} s; see {log_path}")
-        for client, name in ((self.reset_client, "sim/reset"), (self.check_client, "sim/check_success"),
-                             (self.clear_bin_client, "planner/clear_bin")):
-            if not client.wait_for_service(timeout_sec=max(1.0, deadline - time.monotonic())):
-                raise GraphDiedError(f"{name} did not come up; see {log_path}")
+        self.session.start()
+        self.clock_wall = time.monotonic() + START_TIMEOUT_WALL_S  # no stall check while it starts
+        clients = (self.reset_client, self.check_client, self.clear_bin_client)
+        self._wait(lambda: self.task.server_is_ready() and all(c.service_is_ready() for c in clients),
+                   START_TIMEOUT_WALL_S, f"the graph to come up (see {log_path})")
+        self.clock_wall = time.monotonic()
 
     def _wire(self) -> None:
         from rclpy.action import ActionClient
@@ -358,6 +357,8 @@ class Worker(threading.Thread):
                 if self.graph is None:
                     try:
                         self._start(item.scenario.path)
+                    except EpisodeInterruptedError:
+                        return  # stopped while the graph was starting: the item was not run
                     except GraphDiedError as exc:
                         self._stop_graph()
                         if self.starts >= 3:
