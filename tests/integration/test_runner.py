@@ -124,8 +124,12 @@ def test_ctrl_c_stops_the_workers_and_writes_a_partial_result(tmp_path):
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=180)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        if proc.poll() is None:  # SIGTERM: the runner still stops its graphs
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     reader.join(timeout=10)
     assert proc.returncode == 130, out + "".join(lines)
     assert "interrupted" in "".join(lines)

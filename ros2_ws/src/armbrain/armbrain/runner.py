@@ -477,7 +477,9 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
     stop = threading.Event()
     workers = [Worker(i, items, results, stop, opts, report_dir, log_dir) for i in range(workers_n)]
     interrupted = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    # Ctrl-C and SIGTERM both stop the workers, which stop their graphs (those run in their own
+    # sessions, so a signal to this process alone must still end them).
+    previous = {sig: signal.signal(sig, lambda *_: interrupted.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     t0 = time.monotonic()
     episodes: list[dict] = []
@@ -500,7 +502,8 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
         stop.set()
         for w in workers:
             w.join(timeout=120)
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         progress.close()
     fatal = [w.fatal for w in workers if w.fatal]
     for f in fatal:
