@@ -11,6 +11,7 @@ from planner.motion.kinematics import Kinematics, rotation_angle
 from planner.motion.planner import MotionPlanner, PlanCode, PlannerConfig, densify, interpolate
 from planner.motion.robot_model import load_robot_model
 from planner.motion.rrt import make_segments_free, path_length, reduce_vertices, rrt_connect, shortcut
+from planner.motion.timing import TimingLimits
 
 HOME = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
 
@@ -168,6 +169,9 @@ def test_a_measured_start_a_hair_past_a_limit_plans_from_the_limit(kin, wall_wor
     res = planner.plan_to_configuration(start, qs)
     assert res.success, res.message
     assert res.path[0][1] == kin.lower[1]
+    # timed, it stays within the limits (an interpolant overshooting the limit is clipped)
+    traj = planner.time_parameterize(res, TimingLimits(kin.model.velocity, np.full(7, 7.5), np.full(7, 50.0), 0.8))
+    assert np.all(traj.positions >= kin.lower) and np.all(traj.positions <= kin.upper)
 
 
 def test_no_path_to_an_enclosed_goal_is_time_bounded(kin):

@@ -13,6 +13,7 @@ allowed (NO_PATH). Every call is time-bounded.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -293,6 +294,11 @@ class MotionPlanner:
         if not plan.success or plan.path is None:
             raise TimingError(f"no path to time: {plan.code.value}: {plan.message}")
         traj = (parameterize_smooth if plan.cartesian else parameterize_segments)(plan.path, limits, dt)
+        k = self.kinematics
+        clipped = np.clip(traj.positions, k.lower, k.upper)
+        if 0.0 < np.max(np.abs(clipped - traj.positions)) <= START_LIMIT_SLACK:
+            # the interpolant overshoots a waypoint that lies on a joint limit by a hair
+            traj = dataclasses.replace(traj, positions=clipped)
         ok, _, contacts = self.validate_path(traj.positions, collision or plan.collision)
         if not ok:
             raise TimingError(f"the timed trajectory leaves the verified path into a collision: "
