@@ -81,7 +81,7 @@ def test_config_file_loads_and_rejects_unknown_keys():
     assert cfg.margin == 0.01 and cfg.planner.validate_resolution == 0.01
     assert cfg.tolerances.timeout_scale == 1.2 and cfg.tolerances.timeout_margin == 0.5
     lim = cfg.timing_limits(Kinematics(load_robot_model()))
-    np.testing.assert_allclose(lim.max_velocity, 0.5 * np.array([2.175] * 4 + [2.61] * 3))
+    np.testing.assert_allclose(lim.max_velocity, 0.8 * np.array([2.175] * 4 + [2.61] * 3))  # velocity_scale 0.8
     assert [o.name for o in cfg.fixtures()][:2] == ["table", "bin_floor"]
     with pytest.raises(ValueError, match="unknown motion parameter\\(s\\) marign"):
         MotionConfig.from_dict({"marign": 0.02})
