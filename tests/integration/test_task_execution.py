@@ -15,7 +15,7 @@ SCENARIO = TESTS / "scenarios" / "two_cubes.yaml"
 class Operator:
     """An rclpy client on the test's domain: goals, resets, ground truth."""
 
-    def __init__(self, context):
+    def __init__(self, context, graph_output=lambda: ""):
 
         from rclpy.action import ActionClient
         from rclpy.node import Node
@@ -25,6 +25,7 @@ class Operator:
         from brain_interfaces.msg import DetectedObjectArray
         from brain_interfaces.srv import ResetSim
 
+        self.graph_output = graph_output
         self.node = Node("operator", context=context)
         self.task = ActionClient(self.node, ExecuteTask, "planner/execute_task")
         self.reset_client = self.node.create_client(ResetSim, "sim/reset")
@@ -52,7 +53,11 @@ class Operator:
 
         handle_box = []
         send = self.task.send_goal_async(ExecuteTask.Goal(command=command), feedback_callback=fb)
-        handle = wait_for(lambda: send.done() and send.result(), 30, f"goal '{command}' accepted")
+        try:
+            handle = wait_for(lambda: send.done() and send.result(), 90, f"goal '{command}' accepted")
+        except AssertionError:  # show what the graph was doing (seen once in 10+ runs on a loaded machine)
+            raise AssertionError(f"goal '{command}' got no answer in 90 s; graph output:\n"
+                                 + self.graph_output()[-4000:]) from None
         assert handle.accepted
         handle_box.append(handle)
         res = handle.get_result_async()
@@ -97,7 +102,7 @@ class Operator:
 @pytest.fixture
 def brain(launch, ros_context):
     run = launch(GRAPH, f"scenario:={SCENARIO}", "seed:=0")
-    op = Operator(ros_context)
+    op = Operator(ros_context, graph_output=lambda: run.output)
     yield run, op
     op.close()
     assert run.stop(timeout=60) == 0, run.output[-3000:]
