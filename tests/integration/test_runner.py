@@ -122,7 +122,7 @@ def test_ctrl_c_stops_the_workers_and_writes_a_partial_result(tmp_path):
     try:
         wait_for(lambda: any(" 1/20 " in line for line in lines), 300, "the first episode to end")
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=180)
+        out, err = proc.communicate(timeout=180)  # it reads stderr too, alongside the reader thread
     finally:
         if proc.poll() is None:  # SIGTERM: the runner still stops its graphs
             proc.terminate()
@@ -131,8 +131,9 @@ def test_ctrl_c_stops_the_workers_and_writes_a_partial_result(tmp_path):
             except subprocess.TimeoutExpired:
                 proc.kill()
     reader.join(timeout=10)
-    assert proc.returncode == 130, out + "".join(lines)
-    assert "interrupted" in "".join(lines)
+    said = "".join(lines) + (err or "")
+    assert proc.returncode == 130, out + said
+    assert "interrupted" in said
     result = json.loads(result_json.read_text())
     assert result["interrupted"] and 1 <= result["n_episodes"] < 20
     assert len(result["episodes"]) < 20
