@@ -67,6 +67,7 @@ def test_a_campaign_writes_json_report_and_recordings(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert tiny["sim_s"] > 0 and tiny["wall_s"] > 0 and tiny["attempts"] >= 1
     assert 0 < tiny["first_motion_wall_s"] < tiny["wall_s"]  # goal accepted -> first arm/gripper command
+    assert result["first_motion_wall_s_median"] > 0 and result["scenarios"]["tiny"]["first_motion_wall_s_median"] > 0
     assert {"approach", "close", "transfer", "release"} <= set(tiny["stage_durations"])
     assert result["scenarios"]["tiny"]["success_rate"] == 1.0
 

@@ -99,6 +99,7 @@ def _stats(episodes: list[Mapping]) -> dict:
         "ci95": [lo, hi],
         "sim_s_median": _median(e.get("sim_s") for e in episodes),
         "wall_s_median": _median(e.get("wall_s") for e in episodes),
+        "first_motion_wall_s_median": _median(e.get("first_motion_wall_s") for e in episodes),
         "failures_by_stage": counts(failure_stage),
         "failures_by_error": counts(failure_error),
     }
@@ -108,7 +109,7 @@ def summarize(episodes: list[dict], scenario_info: Mapping[str, Mapping] | None 
     """The summary fields of a campaign from its episode records.
 
     Returns n_episodes, successes, success_rate (None when no episode finished), ci95
-    (Wilson, [lo, hi]), sim_s_median, wall_s_median (seconds; None without data),
+    (Wilson, [lo, hi]), sim_s_median, wall_s_median, first_motion_wall_s_median (seconds; None without data),
     failures_by_stage and failures_by_error (name -> count, most frequent first; a failed
     episode without failed_stage counts under its cause), n_interrupted, and "scenarios":
     the same fields per scenario (in the order of `scenario_info`, then of first

@@ -243,11 +243,7 @@ class Worker(threading.Thread):
 
         from brain_interfaces.srv import ResetSim
 
-        rec = {"scenario": item.scenario.name, "index": item.index, "seed": item.seed,
-               "goal": "; ".join(item.scenario.goals), "success": False, "cause": "", "error_code": None,
-               "error_name": "", "failed_stage": "", "message": "", "attempts": 0, "sim_s": None,
-               "wall_s": None, "stage_durations": {}, "worker": self.index, "artifacts": {},
-               "first_motion_wall_s": None}
+        rec = self._record_of(item, "", "")
         reset = self._call(self.reset_client, ResetSim.Request(seed=item.seed, scenario=str(item.scenario.path)),
                            "sim/reset")
         if not reset.success:
@@ -389,10 +385,12 @@ class Worker(threading.Thread):
                 self._lock.close()
 
     def _record_of(self, item: Item, cause: str, message: str) -> dict:
+        """An episode's record, not yet judged (cause "") or failed with `cause`."""
         return {"scenario": item.scenario.name, "index": item.index, "seed": item.seed,
                 "goal": "; ".join(item.scenario.goals), "success": False, "cause": cause, "error_code": None,
                 "error_name": "", "failed_stage": "", "message": message, "attempts": 0,
-                "sim_s": None, "wall_s": None, "stage_durations": {}, "worker": self.index, "artifacts": {}}
+                "sim_s": None, "wall_s": None, "stage_durations": {}, "worker": self.index, "artifacts": {},
+                "first_motion_wall_s": None}
 
 
 # -- the campaign ---------------------------------------------------------------------------
@@ -519,7 +517,6 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
               "started": started, "wall_s_total": round(wall, 1),
               "episodes_per_minute": round(len(episodes) / wall * 60.0, 2) if wall > 0 else None,
               "targets": {e.name: e.target for e in entries if e.target is not None},
-              "first_motion_wall_s_median": _median([e.get("first_motion_wall_s") for e in episodes]),
               **summary, "episodes": episodes}
     if opts.json:
         Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
@@ -562,14 +559,6 @@ def print_summary(result: dict, out: TextIO) -> list[str]:
     if result["interrupted"]:
         print("interrupted: this is a partial result", file=out)
     return below
-
-
-def _median(values: list) -> float | None:
-    xs = sorted(v for v in values if v is not None)
-    if not xs:
-        return None
-    mid = len(xs) // 2
-    return round(xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2, 4)
 
 
 def _num(x) -> str:
