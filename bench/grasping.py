@@ -60,8 +60,8 @@ from armbrain_sim.kinematics import PandaKinematics  # noqa: E402
 from armbrain_sim.scenario import PALETTE, load_scenario  # noqa: E402
 from armbrain_sim.scene import ObjectInstance, SceneInstance, SuccessRule  # noqa: E402
 from armbrain_sim.world import SimWorld  # noqa: E402
+from brain_common.cell import Bin  # noqa: E402
 from grasping.core import (  # noqa: E402
-    BinModel,
     GraspCheckConfig,
     GraspMonitor,
     GraspState,
@@ -316,7 +316,7 @@ def plan_motion(arm: Arm, g: Grasp, rng: np.random.Generator) -> tuple[np.ndarra
 
 # -- strategies ------------------------------------------------------------------
 def plan_grasping(target: ObjectModel, neighbours: list[ObjectModel], world: SimWorld,
-                  cfg: SynthesisConfig, bin_model: BinModel) -> tuple[list[Grasp], tuple[float, ...], float, str]:
+                  cfg: SynthesisConfig, bin_model: Bin) -> tuple[list[Grasp], tuple[float, ...], float, str]:
     R_now = world.grasp_pose()[:3, :3]
     t0 = time.perf_counter()
     plan = plan_grasps(target, neighbours, bin_model, cfg, R_now)
@@ -354,7 +354,7 @@ class TrialResult:
 
 
 def run_strategy(world: SimWorld, scene: SceneInstance, target: ObjectModel | None, neighbours: list[ObjectModel],
-                 strategy: str, cfg: SynthesisConfig, bin_model: BinModel, kind: str,
+                 strategy: str, cfg: SynthesisConfig, bin_model: Bin, kind: str,
                  force: float = GRIP_FORCE) -> TrialResult:
     world.reset(scene)
     world.step(round(0.3 / world.dt))  # objects settle, as before the render
@@ -476,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     base = load_scenario(ROOT / "sim" / "scenarios" / "one_cube.yaml").sample(0)
     cfg = SynthesisConfig()
     b = base.bin
-    bin_model = BinModel(b.x, b.y, b.yaw, tuple(b.inner_size), b.wall_height, b.wall_thickness, b.floor_thickness)
+    bin_model = Bin(b.x, b.y, b.yaw, tuple(b.inner_size), b.wall_height, b.wall_thickness, b.floor_thickness)
     results: dict[str, list[TrialResult]] = {s: [] for s in STRATEGIES}
     notes: list[str] = []
     wall0 = time.perf_counter()

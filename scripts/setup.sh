@@ -20,7 +20,7 @@ PYTHON="${PYTHON:-python3.11}"
 STAMPS="$VENV/.armbrain"
 LOCK="${ARMBRAIN_LOCK:-$ROOT/requirements.lock}"
 # ament_python packages installed in editable mode (path relative to ROOT).
-PY_PACKAGES=(ros2_ws/src/armbrain ros2_ws/src/perception ros2_ws/src/grasping ros2_ws/src/planner sim)
+PY_PACKAGES=(ros2_ws/src/brain_common ros2_ws/src/armbrain ros2_ws/src/perception ros2_ws/src/grasping ros2_ws/src/planner sim)
 INTERFACES=ros2_ws/src/brain_interfaces
 
 say() { printf 'setup: %s\n' "$*"; }

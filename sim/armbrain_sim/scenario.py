@@ -38,6 +38,8 @@ from armbrain_sim.scene import (
     SuccessRule,
     TableSetup,
 )
+from brain_common.cell import LookAtError, default_cell, rotation_from_look_at
+from brain_common.palette import PALETTE as _PALETTE
 
 
 class ScenarioError(ValueError):
@@ -47,20 +49,8 @@ class ScenarioError(ValueError):
     """
 
 
-# Object colours (RGB 0..1). Saturated and far apart in hue (red 0°, orange ~29°,
-# yellow ~53°, green ~126°, cyan ~183°, blue ~227°, purple ~281°) plus white and black,
-# so that a hue shift of ±10° never turns one into another.
-PALETTE: dict[str, tuple[float, float, float]] = {
-    "red": (0.85, 0.10, 0.10),
-    "green": (0.10, 0.70, 0.15),
-    "blue": (0.10, 0.25, 0.85),
-    "yellow": (0.95, 0.85, 0.10),
-    "orange": (1.00, 0.50, 0.05),
-    "purple": (0.55, 0.15, 0.75),
-    "cyan": (0.10, 0.80, 0.85),
-    "white": (0.95, 0.95, 0.95),
-    "black": (0.08, 0.08, 0.08),
-}
+# Object colours (RGB 0..1): the one palette the brain names colours with.
+PALETTE = _PALETTE
 
 SHAPES = ("box", "cylinder")
 RENDERERS = ("auto", "egl", "tiny")
@@ -71,7 +61,6 @@ MASS_RANGE = (0.005, 2.0)  # kg
 DEFAULT_DENSITY = 500.0  # kg/m^3 (light wood): a 5 cm cube weighs 62.5 g
 MIN_GAP = 0.01  # m, free space between any two footprints (objects, bin, robot base)
 REACH_RADIUS = (0.3, 0.7)  # m, x/y distance of a randomly placed object's centre from the base
-ROBOT_BASE_RADIUS = 0.12  # m, keep-out circle of the Panda's base around the origin
 MAX_BIN_RADIUS = 0.8  # m, the bin centre must be within the Panda's reach
 VIEW_MARGIN = 0.05  # fraction of width/height: random objects' top faces stay this far inside the image
 DEFAULT_REGION = ((0.25, 0.75), (-0.45, 0.45))  # m, x and y ranges for random placement
@@ -81,9 +70,7 @@ PLACEMENT_TRIES = 200  # random poses tried per object
 LAYOUT_RESTARTS = 20  # whole layouts tried before a seed is declared impossible
 MAX_DISTRACTORS = 20
 
-DEFAULT_CAMERA_POSITION = (1.05, 0.0, 0.55)
-DEFAULT_CAMERA_LOOK_AT = (0.45, 0.0, 0.0)
-DEFAULT_CAMERA_UP = (0.0, 0.0, 1.0)
+DEFAULT_CAMERA_UP = (0.0, 0.0, 1.0)  # with camera.look_at: z up in the image
 DEFAULT_RESOLUTION = (640, 480)
 DEFAULT_FOV_Y_DEG = 50.0
 DEFAULT_NEAR = 0.05
@@ -382,8 +369,8 @@ class Scenario:
         """Why an object with footprint `fp` cannot stand there, or None if it can."""
         if not _on_table(fp, self.table):
             return f"is not fully on the table ({_table_bounds(self.table)})"
-        if _gap_if_below(fp, _circle(0.0, 0.0, ROBOT_BASE_RADIUS), MIN_GAP) is not None:
-            return (f"is inside the robot base's keep-out circle (radius {_fmt(ROBOT_BASE_RADIUS)} m "
+        if _gap_if_below(fp, _circle(0.0, 0.0, default_cell().base_keepout_radius), MIN_GAP) is not None:
+            return (f"is inside the robot base's keep-out circle (radius {_fmt(default_cell().base_keepout_radius)} m "
                     f"+ {_fmt(MIN_GAP)} m gap around x = 0, y = 0)")
         bin_gap = _gap_if_below(fp, _bin_footprint(self.bin), MIN_GAP)
         if bin_gap is not None:
@@ -729,7 +716,9 @@ class _Parser:
 
     def camera(self, value: Any) -> CameraSpec:
         m = self.mapping(value, "camera", CAMERA_KEYS)
-        position = np.array(self.vector(m.get("position", DEFAULT_CAMERA_POSITION), "camera.position", 3, -5.0, 5.0,
+        # Defaults: the cell's camera mount (brain_common.cell); a position alone keeps its orientation.
+        mount = default_cell().camera.T_base_optical()
+        position = np.array(self.vector(m.get("position", list(mount[:3, 3])), "camera.position", 3, -5.0, 5.0,
                                         "m", "x, y, z"))
         if "rpy_deg" in m:
             for k in ("look_at", "up"):
@@ -738,20 +727,17 @@ class _Parser:
             r, p, y = self.vector(m["rpy_deg"], "camera.rpy_deg", 3, -360.0, 360.0, "deg", "roll, pitch, yaw")
             R_base_body = euler2mat(math.radians(r), math.radians(p), math.radians(y), "sxyz")
             R = R_base_body @ R_BODY_OPTICAL
-        else:
-            look_at = np.array(self.vector(m.get("look_at", DEFAULT_CAMERA_LOOK_AT), "camera.look_at", 3, -5.0, 5.0,
-                                           "m", "x, y, z"))
+        elif "look_at" in m:
+            look_at = np.array(self.vector(m["look_at"], "camera.look_at", 3, -5.0, 5.0, "m", "x, y, z"))
             up = np.array(self.vector(m.get("up", DEFAULT_CAMERA_UP), "camera.up", 3, -1.0, 1.0, "", "x, y, z"))
-            z = look_at - position
-            if np.linalg.norm(z) < 1e-6:
-                raise self.error("camera.look_at", "equals camera.position; the camera must look somewhere else")
-            z = z / np.linalg.norm(z)
-            x = np.cross(z, up)
-            if np.linalg.norm(x) < 1e-6:
-                raise self.error("camera.up", f"{up.tolist()} is parallel to the view direction {z.round(3).tolist()}; "
-                                              f"choose an up vector across the view")
-            x = x / np.linalg.norm(x)
-            R = np.column_stack([x, np.cross(z, x), z])
+            try:
+                R = rotation_from_look_at(position, look_at, up)
+            except LookAtError as exc:
+                raise self.error(f"camera.{exc.field}", str(exc)) from None
+        else:
+            if "up" in m:
+                raise self.error("camera.up", "is used only with camera.look_at")
+            R = mount[:3, :3]
         T = np.eye(4)
         T[:3, :3] = R
         T[:3, 3] = position
@@ -810,9 +796,9 @@ class _Parser:
         if not _on_table(fp, table):
             raise self.error("bin", f"the bin (centre x {_fmt(x)}, y {_fmt(y)} m) is not fully on the table "
                                     f"({_table_bounds(table)})")
-        if _gap(fp, _circle(0.0, 0.0, ROBOT_BASE_RADIUS)) < MIN_GAP:
+        if _gap(fp, _circle(0.0, 0.0, default_cell().base_keepout_radius)) < MIN_GAP:
             raise self.error("bin", f"the bin overlaps the robot base's keep-out circle (radius "
-                                    f"{_fmt(ROBOT_BASE_RADIUS)} m around x = 0, y = 0)")
+                                    f"{_fmt(default_cell().base_keepout_radius)} m around x = 0, y = 0)")
         r = math.hypot(x, y)
         if r > MAX_BIN_RADIUS:
             raise self.error("bin", f"the bin centre is {r:.3f} m from the robot base; the arm reaches "

@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-BASE_FRAME = "panda_link0"
-CAMERA_FRAME = "camera_color_optical_frame"
+from brain_common.cell import default_cell
+from brain_common.robot import ARM_JOINTS, BASE_FRAME, FINGER_JOINTS
 
-ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+__all__ = ["ARM_JOINTS", "BASE_FRAME", "CAMERA_FRAME", "FINGER_JOINTS", "HOME_ARM", "MAX_GRIPPER_OPENING"]
+
+# The simulated cell is the default cell (brain_common.cell, config/robots/panda_sim.yaml):
+# scenarios vary it; its facts are not restated here.
+CAMERA_FRAME = default_cell().camera.frame
 # A comfortable start configuration above the table, gripper pointing down (radians).
 HOME_ARM = (0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785)
-MAX_GRIPPER_OPENING = 0.08  # m, distance between the finger pads (2 x 0.04 finger travel)
+MAX_GRIPPER_OPENING = default_cell().gripper.max_opening  # m between the finger pads (2 x finger travel)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -71,27 +74,29 @@ class LightSetup:
 
 @dataclass(frozen=True, slots=True)
 class TableSetup:
-    """Table top centred at (x, y) with its top surface at z = 0. size: (x, y) metres."""
+    """Table top centred at (x, y) with its top surface at z = 0. size: (x, y) metres.
+    Defaults: the default cell's table."""
 
-    x: float = 0.45
-    y: float = 0.0
-    size: tuple[float, float] = (1.0, 1.2)
-    thickness: float = 0.05
-    rgb: tuple[float, float, float] = (0.55, 0.45, 0.35)
+    x: float = field(default_factory=lambda: default_cell().table.x)
+    y: float = field(default_factory=lambda: default_cell().table.y)
+    size: tuple[float, float] = field(default_factory=lambda: default_cell().table.size)
+    thickness: float = field(default_factory=lambda: default_cell().table.thickness)
+    rgb: tuple[float, float, float] = field(default_factory=lambda: default_cell().table.paint)
 
 
 @dataclass(frozen=True, slots=True)
 class BinSetup:
     """Open tray standing on the table. (x, y): centre; inner size (x, y); walls of
-    `wall_height` and `wall_thickness`, floor of `floor_thickness`; yaw about z."""
+    `wall_height` and `wall_thickness`, floor of `floor_thickness`; yaw about z.
+    Defaults: the default cell's bin; rgb is the simulated tray's paint."""
 
-    x: float = 0.45
-    y: float = 0.42
-    yaw: float = 0.0
-    inner_size: tuple[float, float] = (0.36, 0.20)
-    wall_height: float = 0.06
-    wall_thickness: float = 0.01
-    floor_thickness: float = 0.005
+    x: float = field(default_factory=lambda: default_cell().bin.x)
+    y: float = field(default_factory=lambda: default_cell().bin.y)
+    yaw: float = field(default_factory=lambda: default_cell().bin.yaw)
+    inner_size: tuple[float, float] = field(default_factory=lambda: default_cell().bin.inner_size)
+    wall_height: float = field(default_factory=lambda: default_cell().bin.wall_height)
+    wall_thickness: float = field(default_factory=lambda: default_cell().bin.wall_thickness)
+    floor_thickness: float = field(default_factory=lambda: default_cell().bin.floor_thickness)
     rgb: tuple[float, float, float] = (0.35, 0.35, 0.38)
 
 

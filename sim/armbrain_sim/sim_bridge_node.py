@@ -39,7 +39,6 @@ from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from armbrain.node_runtime import run_node
 from armbrain_sim.scenario import ScenarioError, load_scenario
 from armbrain_sim.scene import ARM_JOINTS, MAX_GRIPPER_OPENING
 from armbrain_sim.trajectory import (
@@ -50,6 +49,7 @@ from armbrain_sim.trajectory import (
     check_trajectory,
 )
 from armbrain_sim.world import SimWorld
+from brain_common.runtime import run_node
 from brain_interfaces.msg import DetectedObject, DetectedObjectArray
 from brain_interfaces.srv import ResetSim
 

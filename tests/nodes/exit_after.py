@@ -6,7 +6,7 @@ import sys
 import rclpy
 from rclpy.node import Node
 
-from armbrain.node_runtime import run_node
+from brain_common.runtime import run_node
 
 
 class ExitAfter(Node):

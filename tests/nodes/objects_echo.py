@@ -3,7 +3,7 @@
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-from armbrain.node_runtime import run_node
+from brain_common.runtime import run_node
 from brain_interfaces.msg import DetectedObjectArray
 
 

@@ -12,7 +12,7 @@ from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 
-from armbrain.node_runtime import run_node
+from brain_common.runtime import run_node
 from brain_interfaces.action import ExecuteTask
 from brain_interfaces.msg import StageReport
 

@@ -24,6 +24,7 @@ from armbrain.graph import (
     resolve_arguments,
     resolve_nodes,
 )
+from brain_common.cell import load_cell
 from conftest import ROOT
 
 GRAPH = ROOT / "launch" / "graph.yaml"
@@ -75,11 +76,12 @@ def test_default_graph_is_the_simulated_panda_without_remappings():
     assert [n.name for n in nodes] == ["sim_bridge", "grasping", "perception", "planner"]
     sb, gr, pc, pl = nodes
     assert (sb.package, sb.executable) == ("armbrain_sim", "sim_bridge")
-    assert sb.parameters == (config("armbrain_sim", "sim_bridge.yaml"),
+    cell = {"cell_file": str((ROBOTS / "panda_sim.yaml").resolve())}  # every node reads the one Cell
+    assert sb.parameters == (config("armbrain_sim", "sim_bridge.yaml"), cell,
                              {"scenario": "one_cube.yaml", "seed": 0, "real_time_factor": 0.0})
-    assert pc.parameters == (config("perception", "perception.yaml"), {"use_sim_time": True})
-    assert gr.parameters == (config("grasping", "grasping.yaml"), {"use_sim_time": True})
-    assert pl.parameters == (config("planner", "planner.yaml"), {"use_sim_time": True})
+    assert pc.parameters == (config("perception", "perception.yaml"), cell, {"use_sim_time": True})
+    assert gr.parameters == (config("grasping", "grasping.yaml"), cell, {"use_sim_time": True})
+    assert pl.parameters == (config("planner", "planner.yaml"), cell, {"use_sim_time": True})
     # The camera-topic remappings of the graph map every name to itself by default: dropped.
     assert all(n.remappings == () for n in nodes)
     assert all(n.required and not n.respawn for n in nodes)
@@ -87,19 +89,20 @@ def test_default_graph_is_the_simulated_panda_without_remappings():
 
 def test_default_command_lines_are_those_of_the_graph_before_robot_configs():
     """`armbrain launch` with default arguments: the same processes, parameters and
-    topics as before robot configurations and camera arguments existed."""
+    topics as before robot configurations and camera arguments existed, plus the cell file."""
     g = load_graph(GRAPH)
     resolved = resolve_nodes(g, resolve_arguments(g, {}), None, share, lambda p, e: f"/opt/{p}/{e}", "py")
+    cell = ("-p", f"cell_file:='{(ROBOTS / 'panda_sim.yaml').resolve()}'")
     assert [r.command for r in resolved] == [
         ("/opt/armbrain_sim/sim_bridge", "--ros-args", "-r", "__node:=sim_bridge",
-         "--params-file", str(config("armbrain_sim", "sim_bridge.yaml")),
+         "--params-file", str(config("armbrain_sim", "sim_bridge.yaml")), *cell,
          "-p", "scenario:='one_cube.yaml'", "-p", "seed:=0", "-p", "real_time_factor:=0.0"),
         ("/opt/grasping/grasping", "--ros-args", "-r", "__node:=grasping",
-         "--params-file", str(config("grasping", "grasping.yaml")), "-p", "use_sim_time:=true"),
+         "--params-file", str(config("grasping", "grasping.yaml")), *cell, "-p", "use_sim_time:=true"),
         ("/opt/perception/perception", "--ros-args", "-r", "__node:=perception",
-         "--params-file", str(config("perception", "perception.yaml")), "-p", "use_sim_time:=true"),
+         "--params-file", str(config("perception", "perception.yaml")), *cell, "-p", "use_sim_time:=true"),
         ("/opt/planner/planner", "--ros-args", "-r", "__node:=planner",
-         "--params-file", str(config("planner", "planner.yaml")), "-p", "use_sim_time:=true"),
+         "--params-file", str(config("planner", "planner.yaml")), *cell, "-p", "use_sim_time:=true"),
     ]
     assert [r.env for r in resolved] == [{}, {}, {}, {}]
 
@@ -117,7 +120,7 @@ def test_camera_topic_arguments_remap_every_node_the_sim_bridge_included():
         ["sim_bridge", "grasping", "perception", "planner"], expected)
 
 
-def test_franka_example_sets_arguments_topics_and_camera_extrinsics():
+def test_franka_example_sets_arguments_topics_and_its_cell():
     g = load_graph(GRAPH)
     args = resolve_arguments(g, {"robot_config": "franka_example.yaml"})
     assert {k: args[k] for k in ("sim", "use_sim_time", "camera_color_topic", "camera_depth_topic")} == {
@@ -128,15 +131,13 @@ def test_franka_example_sets_arguments_topics_and_camera_extrinsics():
     assert list(nodes) == ["grasping", "perception", "planner"]  # real drivers: no sim bridge
     for n in nodes.values():
         assert dict(n.remappings) == {**REALSENSE, **FRANKA}, n.name
-    extrinsics = ROBOTS / "franka_example" / "camera_extrinsics.yaml"
-    # The robot's file comes after the package's and before the inline values (which win).
-    assert nodes["perception"].parameters == (config("perception", "perception.yaml"), extrinsics,
-                                              {"use_sim_time": False})
-    assert nodes["planner"].parameters == (config("planner", "planner.yaml"), {"use_sim_time": False})
-    values = yaml.safe_load(extrinsics.read_text())["perception"]["ros__parameters"]
-    assert len(values["camera_position"]) == 3 and len(values["camera_orientation"]) == 4
-    q = values["camera_orientation"]
-    assert abs(sum(v * v for v in q) - 1.0) < 1e-4, "camera_orientation must be a unit quaternion"
+    # Every node reads the cell (camera mount, bin, gripper, clearances) from the robot's file.
+    cell = {"cell_file": str((ROBOTS / "franka_example.yaml").resolve())}
+    assert nodes["perception"].parameters == (config("perception", "perception.yaml"), cell, {"use_sim_time": False})
+    assert nodes["planner"].parameters == (config("planner", "planner.yaml"), cell, {"use_sim_time": False})
+    mount = load_cell(ROBOTS / "franka_example.yaml").camera
+    assert mount.position == (1.10, -0.30, 0.65) and mount.frame == "camera_color_optical_frame"
+    assert abs(sum(v * v for v in mount.orientation) - 1.0) < 1e-4, "camera orientation must be a unit quaternion"
 
 
 def test_command_line_wins_over_the_robot_configuration():
@@ -236,7 +237,7 @@ def test_dry_run_prints_the_command_lines_and_starts_nothing(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("armbrain launch: sim_bridge not started")
     assert len(lines) == 2 and lines[1].startswith("perception: ")
-    assert "--params-file " + str(ROBOTS / "franka_example" / "camera_extrinsics.yaml") in lines[1]
+    assert "cell_file:=" in lines[1] and "franka_example.yaml" in lines[1]
     assert "-r arm_controller/joint_trajectory:=/panda_arm_controller/joint_trajectory" in lines[1]
 
 

@@ -12,7 +12,7 @@ from armbrain.graph import (
     resolve_arguments,
     resolve_nodes,
 )
-from armbrain.node_runtime import params_files_from_args
+from brain_common.runtime import params_files_from_args
 
 
 def write(tmp_path: Path, text: str, name: str = "graph.yaml") -> Path:

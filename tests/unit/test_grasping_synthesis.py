@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
+from brain_common.cell import default_cell
 from grasping.core import (
     PANDA_HAND,
-    BinModel,
     SynthesisConfig,
     make_object,
     plan_grasps,
@@ -83,7 +83,7 @@ def test_a_5cm_cube_gets_top_down_grasps_across_both_face_pairs():
 
 def test_the_score_is_in_0_1_and_ranked_best_first():
     plan = plan_grasps(box(0.45, 0.1, (0.03, 0.06, 0.04), yaw=1.0), [cube(0.45, -0.01, id="obj_9")],
-                       BinModel(), CFG, top_down_rotation(0.0))
+                       default_cell().bin, CFG, top_down_rotation(0.0))
     scores = [c.score for c in plan.candidates]
     assert scores == sorted(scores, reverse=True)
     assert all(0.0 <= s <= 1.0 for s in scores)
@@ -166,7 +166,7 @@ def test_no_collision_free_grasp_names_what_is_in_the_way():
 
 
 def test_bin_walls_are_obstacles():
-    b = BinModel()
+    b = default_cell().bin
     wall_y = b.y - b.inner_size[1] / 2.0 - b.wall_thickness  # the outer face nearest the robot's workspace
     target = cube(b.x, wall_y - 0.012 - 0.025)  # 1.2 cm from the wall
     with_bin = plan_grasps(target, [], b, CFG)
@@ -210,7 +210,7 @@ def test_a_cylinder_next_to_a_neighbour_gets_the_yaws_that_clear_it():
 def test_synthesis_is_deterministic():
     args = (box(0.45, 0.1, (0.03, 0.06, 0.07), yaw=0.7), [cube(0.5, 0.17, id="obj_9"),
                                                          cylinder(0.38, 0.1, 0.03, 0.03, id="obj_8")],
-            BinModel(), CFG, top_down_rotation(0.2))
+            default_cell().bin, CFG, top_down_rotation(0.2))
     a, b = plan_grasps(*args), plan_grasps(*args)
     assert a.message == b.message and len(a.candidates) == len(b.candidates) > 0
     for ca, cb in zip(a.candidates, b.candidates, strict=True):
@@ -240,7 +240,7 @@ def test_a_grasp_blocked_by_something_low_is_raised_over_it():
     # A 3.5 cm tall box 1.5 cm from the bin's outer wall (6 cm): grasps shifted towards the
     # wall would put the palm (3.9 cm above the grasp frame) into it; raised, the pads
     # still hold the upper part of the box.
-    b = BinModel()
+    b = default_cell().bin
     wall_y = b.y - b.inner_size[1] / 2.0 - b.wall_thickness
     target = box(b.x, wall_y - 0.015 - 0.02, (0.03, 0.04, 0.035), yaw=0.0)
     plan = plan_grasps(target, [], b, CFG)
@@ -274,7 +274,7 @@ def test_fingertips_stay_above_the_surface_under_the_object():
             assert tip >= CFG.table_clearance - 1e-12
             assert c.position[2] + PANDA_HAND.hand_offset >= h + CFG.hand_clearance - 1e-12  # palm above the top
     # an object standing on the bin floor: the surface is the floor
-    b = BinModel()
+    b = default_cell().bin
     inside = make_object("obj_5", "box", (b.x, b.y, b.floor_thickness + 0.01), (0.03, 0.03, 0.02), math.pi / 4.0,
                          "red box")  # diagonal: the 21 cm long hand fits in the 20 cm bin only so
     plan = plan_grasps(inside, [], b, CFG)

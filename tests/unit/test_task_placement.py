@@ -1,15 +1,16 @@
 """planner.task.placement: goal-time feasibility and placement poses."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from brain_common.cell import default_cell
 from planner.task.goals import GoalError, Target
 from planner.task.placement import (
     FINGER_HALF_WIDTH,
     FINGER_SPAN,
-    BinModel,
     Workspace,
     WorldObject,
     bin_slot,
@@ -25,15 +26,16 @@ def cube(id_, x, y, side=0.05, colour="red", shape="box"):
     return WorldObject(id_, f"{colour} cube", colour, shape, (x, y, side / 2), 0.0, (side, side, side))
 
 
-BIN = BinModel()
+BIN = default_cell().bin
 WS = Workspace()
 
 
 def test_graspable():
-    check_graspable(cube("obj_1", 0.5, 0, 0.05))
+    check_graspable(cube("obj_1", 0.5, 0, 0.05), default_cell().gripper)
     with pytest.raises(GoalError) as e:
-        check_graspable(WorldObject("obj_2", "blue box", "blue", "box", (0.5, 0, 0.03), 0, (0.095, 0.12, 0.06)))
-    assert str(e.value) == "blue box (obj_2) is 9.5 cm wide; the gripper opens 8 cm"
+        check_graspable(WorldObject("obj_2", "blue box", "blue", "box", (0.5, 0, 0.03), 0, (0.095, 0.12, 0.06)),
+                        default_cell().gripper)
+    assert str(e.value) == "blue box (obj_2) is 9.5 cm wide; the gripper opens 8 cm and needs 8 mm of slack"
 
 
 @pytest.mark.parametrize(("xy", "message"), [
@@ -61,7 +63,7 @@ def test_stack_targets():
 def test_bin_slots_pack_a_row_along_the_bin_and_report_full():
     # fingers along the bin's v axis (they span +-7.7 cm in the collision model): one row of
     # 5 cm cubes along u in a 20 cm bin, three of them
-    SMALL = BinModel(inner_size=(0.20, 0.20))
+    SMALL = replace(default_cell().bin, inner_size=(0.20, 0.20))
     slots = []
     for _ in range(3):
         slot = bin_slot(0.05, 0.05, SMALL, slots)
@@ -76,17 +78,17 @@ def test_bin_slots_pack_a_row_along_the_bin_and_report_full():
             if a is not b:
                 assert a.clear_of(b, 0.012 - 1e-9)
     # the default 36 cm x 20 cm bin takes five
-    LONG = BinModel()
+    LONG = default_cell().bin
     slots = []
     while (slot := bin_slot(0.05, 0.05, LONG, slots)) is not None:
         slots.append(slot)
     assert len(slots) == 5
     # too big for any bin of 10 cm
-    assert bin_slot(0.08, 0.08, BinModel(inner_size=(0.1, 0.1)), []) is None
+    assert bin_slot(0.08, 0.08, replace(default_cell().bin, inner_size=(0.1, 0.1)), []) is None
 
 
 def test_bin_slots_pack_mixed_sizes_densely():
-    WIDE = BinModel(inner_size=(0.36, 0.36))
+    WIDE = replace(default_cell().bin, inner_size=(0.36, 0.36))
     sizes = [(0.06, 0.06), (0.03, 0.04), (0.05, 0.05), (0.04, 0.03), (0.06, 0.06), (0.05, 0.06), (0.04, 0.04)]
     slots = []
     for along, across in sizes:

@@ -8,9 +8,10 @@ where the hand is (into the bin when above it, off the table's object list).
 import numpy as np
 import pytest
 
+from brain_common.cell import default_cell
 from planner.motion.config import MotionConfig, build_motion
 from planner.task.goals import parse_goal
-from planner.task.placement import BinModel, Workspace, WorldObject
+from planner.task.placement import Workspace, WorldObject
 from planner.task.runner import STAGES, Grasp, GripperOutcome, RunnerConfig, TaskRunner
 
 CONFIG = MotionConfig(tune_allocator=False)
@@ -65,7 +66,7 @@ class FakePorts:
         if width > 0.0:
             if self.held is not None:
                 x, y = self._hand_xy()
-                if not BinModel().contains(x, y):
+                if not default_cell().bin.contains(x, y):
                     o = self.held
                     self.objects_.append(WorldObject(o.id, o.label, o.colour, o.shape, (x, y, 0.025), 0.0, o.size))
                 else:
@@ -105,7 +106,7 @@ class FakePorts:
 
 
 def run(ports, text, bin_items=None, **cfg):
-    runner = TaskRunner(ports, PLANNER, FIXTURES, LIMITS, RunnerConfig(**cfg), BinModel(), Workspace(),
+    runner = TaskRunner(ports, PLANNER, FIXTURES, LIMITS, RunnerConfig(**cfg), default_cell().bin, Workspace(),
                         bin_items=bin_items)
     return runner.run(parse_goal(text))
 

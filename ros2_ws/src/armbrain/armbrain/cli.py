@@ -27,6 +27,7 @@ from armbrain.graph import (
     resolve_nodes,
 )
 from armbrain.launcher import DEFAULT_DISCOVERY_RANGE, VALID_DISCOVERY_RANGES, Launcher, ros_environment
+from brain_common.share import share_dir as _share_dir
 
 GRAPH_RELATIVE = Path("launch") / "graph.yaml"
 
@@ -51,14 +52,10 @@ def default_graph_path() -> Path:
 
 
 def share_dir(package: str) -> Path:
-    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
     try:
-        return Path(get_package_share_directory(package))
-    except PackageNotFoundError:
-        prefixes = os.environ.get("AMENT_PREFIX_PATH", "")
-        raise GraphError(f"package '{package}' is not installed (not in the ament index of "
-                         f"AMENT_PREFIX_PATH={prefixes!r}); run 'make setup'") from None
+        return _share_dir(package)
+    except LookupError as exc:
+        raise GraphError(str(exc)) from None
 
 
 def find_executable(package: str, executable: str) -> str:

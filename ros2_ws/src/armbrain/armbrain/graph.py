@@ -56,6 +56,9 @@ from typing import Any
 
 import yaml
 
+from brain_common.cell import cell_from_dict
+from brain_common.runtime import check_parameters_file as _check_parameters_file
+
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
 _ARG_RE = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
@@ -67,7 +70,8 @@ _NODE_KEYS = {
 _ARG_KEYS = {"default", "choices", "description"}
 _TOP_KEYS = ("arguments", "nodes", "remappings", "robot_config")
 _ROBOT_KEYS = {"argument", "directory"}
-_ROBOT_CONFIG_KEYS = ("description", "arguments", "remappings", "parameters")
+_ROBOT_CONFIG_KEYS = ("description", "arguments", "remappings", "parameters", "cell")
+CELL_PARAMETER = "cell_file"  # every node is given its robot configuration's path, to read the Cell from
 
 
 class GraphError(ValueError):
@@ -142,6 +146,7 @@ class RobotConfig:
     arguments: dict[str, str]
     remappings: tuple[tuple[str, str], ...]
     parameters: dict[str, tuple[Path, ...]]
+    has_cell: bool = False
 
 
 @dataclass(frozen=True)
@@ -418,7 +423,9 @@ def load_robot_config(path: Path, graph: Graph) -> RobotConfig:
         remappings:                # the brain's name -> this robot's, for every node
           arm_controller/joint_trajectory: /panda_arm_controller/joint_trajectory
         parameters:                # node -> extra parameters files, relative to this file
-          perception: [franka_example/camera_extrinsics.yaml]
+          perception: [my_cell/perception_tuning.yaml]
+        cell: {...}                # the work cell (brain_common.cell.load_cell): checked here,
+                                   # read by every node from this file (parameter cell_file)
     """
     where = str(path)
     try:
@@ -468,8 +475,15 @@ def load_robot_config(path: Path, graph: Graph) -> RobotConfig:
                 "expected a list of parameters files")
         parameters[str(node)] = tuple((path.parent / f).resolve() for f in files)
 
+    if "cell" in data:
+        try:
+            cell_from_dict(data["cell"], where)
+        except ValueError as exc:
+            raise GraphError(str(exc)) from None
+
     description = data.get("description", "")
-    return RobotConfig(path, str(description), arguments, tuple(remappings), parameters)
+    return RobotConfig(path, str(description), arguments, tuple(remappings), parameters,
+                       has_cell="cell" in data)
 
 
 def robot_config_for(graph: Graph, args: dict[str, str]) -> RobotConfig | None:
@@ -501,29 +515,12 @@ def node_enabled(node: NodeSpec, args: dict[str, str]) -> bool:
 
 
 def check_parameters_file(path: Path) -> None:
-    """Raise GraphError unless `path` is a readable ROS 2 parameters file.
-
-    Valid: a YAML mapping ``<node name or /**>: {ros__parameters: {...}}``.
-    """
+    """Raise GraphError unless `path` is a readable ROS 2 parameters file
+    (brain_common.runtime.check_parameters_file)."""
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise GraphError(f"parameters file {path} does not exist") from None
-    except OSError as exc:
-        raise GraphError(f"parameters file {path} cannot be read ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise GraphError(f"parameters file {path} is not valid YAML{at}: "
-                         f"{getattr(exc, 'problem', None) or exc}") from None
-    if not isinstance(data, dict) or not data:
-        raise GraphError(f"parameters file {path} must map node names to "
-                         "{ros__parameters: {...}}; got " + type(data).__name__)
-    for key, section in data.items():
-        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
-            raise GraphError(f"parameters file {path}: '{key}' must contain a 'ros__parameters' mapping")
+        _check_parameters_file(path)
+    except ValueError as exc:
+        raise GraphError(str(exc)) from None
 
 
 def check_selection(graph: Graph, select: list[str] | None) -> None:
@@ -565,11 +562,14 @@ def plan_nodes(
                 params.append(files[-1])
             else:
                 params.append({k: _typed(v, args) for k, v in p.items()})
-        extra = list(robot.parameters.get(node.name, ())) if robot is not None else []
-        if extra:  # after the node's own files, before its inline values (which always win)
+        extra: list[Path | dict[str, Any]] = list(robot.parameters.get(node.name, ())) if robot is not None else []
+        files += [p for p in extra if isinstance(p, Path)]
+        if robot is not None and robot.has_cell:  # every node reads the one Cell from this file
+            extra.append({CELL_PARAMETER: str(robot.path)})
+        if extra:  # after the node's own files, before its inline values (rcl: a -p before a
+            # --params-file loses to it, so values come after every file)
             last_file = max((i for i, p in enumerate(params) if isinstance(p, Path)), default=-1)
             params[last_file + 1:last_file + 1] = extra
-            files += extra
         for f in files:
             try:
                 check_parameters_file(f)

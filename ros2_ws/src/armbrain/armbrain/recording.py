@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from brain_common.share import share_dir as _share_dir
+
 # Topics recorded by default (relative names, resolved in the recording node's namespace).
 # /clock is left out: the bag's log times are wall clock, and the sim's time is in every
 # message's header.
@@ -84,14 +86,7 @@ LOG_THROTTLE_S = 5.0
 # Message definitions (rosbag2 "ros2msg" text) from the ament index
 
 
-def _share_dir(package: str) -> Path:
-    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
 
-    try:
-        return Path(get_package_share_directory(package))
-    except (PackageNotFoundError, LookupError, ValueError) as exc:
-        raise LookupError(f"interface package {package!r} is not installed (not in the ament index: "
-                          f"is AMENT_PREFIX_PATH set to the venv?)") from exc
 
 
 def _split_type(type_name: str) -> tuple[str, str, str]:

@@ -50,14 +50,14 @@ from rclpy.task import Future
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 
-from armbrain.node_runtime import run_node
+from brain_common.cell import Bin, cell_for
+from brain_common.runtime import run_node
 from brain_interfaces.action import GripperCommand
 from brain_interfaces.msg import DetectedObjectArray
 from brain_interfaces.srv import PlanGrasps
 from grasping.conversions import msg_from_candidate, object_from_msg
 from grasping.core import (
     PANDA_HAND,
-    BinModel,
     FingerMotion,
     GraspCheckConfig,
     GraspEvent,
@@ -65,7 +65,6 @@ from grasping.core import (
     GripperConfig,
     Outcome,
     SynthesisConfig,
-    check_bin,
     check_gripper_goal,
     grasp_pose_from_joints,
     plan_grasps,
@@ -79,7 +78,7 @@ class GraspingParams:
     """Everything the node is configured with (config/grasping.yaml)."""
 
     synthesis: SynthesisConfig
-    bin: BinModel | None
+    bin: Bin | None
     gripper: GripperConfig
     check: GraspCheckConfig
     feedback_period: float
@@ -129,32 +128,15 @@ class GraspingNode(Node):
 
         specs: dict[str, tuple[object, str, dict]] = {
             # synthesis
-            "max_opening": (PANDA_HAND.max_opening, "largest finger opening, m", rng(0.01, 0.3)),
             "open_margin": (0.02, "opening beyond the object's width when approaching, m", rng(0.001, 0.1)),
-            "min_open_margin": (0.008, "least opening beyond the object's width, m (wider objects are refused)",
-                                rng(0.0005, 0.1)),
             "grasp_depth": (0.025, "top-down grasp frame below the object's top, m", rng(0.001, 0.1)),
-            "table_clearance": (0.012, "fingertips above the surface under the object, m", rng(0.0005, 0.05)),
             "hand_clearance": (0.005, "palm from the object, m", rng(0.0005, 0.05)),
             "min_contact": (0.008, "least pad overlap with the object's height, m", rng(0.001, 0.05)),
-            "min_finger_clearance": (0.004, "least distance of fingers and hand from perceived neighbours, m",
-                                     rng(0.0, 0.05)),
-            "min_static_clearance": (0.002, "least distance of fingers and hand from the bin (configured), m",
-                                     rng(0.0, 0.05)),
             "pre_grasp_distance": (0.10, "straight approach length, m", rng(0.01, 0.3)),
             "cylinder_yaw_step_deg": (30.0, "yaw spacing of cylinder grasps, deg", rng(5.0, 90.0)),
             "tall_height": (0.065, "objects at least this tall also get side grasps, m", rng(0.01, 0.5)),
             "side_max_angle_deg": (60.0, "side approaches within this angle of the base-to-object direction, deg",
                                    rng(0.0, 90.0)),
-            # bin
-            "use_bin": (True, "treat the bin's walls and floor as obstacles", {}),
-            "bin_x": (0.45, "bin centre x, base frame, m", rng(-2.0, 2.0)),
-            "bin_y": (0.42, "bin centre y, base frame, m", rng(-2.0, 2.0)),
-            "bin_yaw": (0.0, "bin yaw about z, rad", rng(-math.pi, math.pi)),
-            "bin_inner_size": ([0.36, 0.20], "bin inner size (x, y), m", {}),
-            "bin_wall_height": (0.06, "bin wall height, m", rng(0.001, 0.5)),
-            "bin_wall_thickness": (0.01, "bin wall thickness, m", rng(0.001, 0.1)),
-            "bin_floor_thickness": (0.005, "bin floor thickness, m", rng(0.0005, 0.1)),
             # gripper action
             "default_effort": (20.0, "force for goals with max_effort 0, N", rng(1.0, 70.0)),
             "max_effort": (70.0, "largest force a goal may ask, N", rng(1.0, 70.0)),
@@ -186,28 +168,23 @@ class GraspingNode(Node):
         def g(name: str):
             return self.get_parameter(name).value
 
+        self.declare_parameter("cell_file", "", ParameterDescriptor(
+            description="robot configuration whose `cell` describes the work cell (bin prior, gripper, "
+                        "clearances); empty = the default cell", read_only=True))
+        cell = cell_for(str(g("cell_file")))
+        cl = cell.clearances
         synthesis = SynthesisConfig(
-            gripper=dataclasses.replace(PANDA_HAND, max_opening=float(g("max_opening"))),
-            open_margin=float(g("open_margin")), min_open_margin=float(g("min_open_margin")),
-            grasp_depth=float(g("grasp_depth")), table_clearance=float(g("table_clearance")),
+            gripper=dataclasses.replace(PANDA_HAND, max_opening=cell.gripper.max_opening),
+            open_margin=float(g("open_margin")), min_open_margin=cell.gripper.grip_margin,
+            grasp_depth=float(g("grasp_depth")), table_clearance=cl.fingertip,
             hand_clearance=float(g("hand_clearance")), min_contact=float(g("min_contact")),
-            min_finger_clearance=float(g("min_finger_clearance")),
-            min_static_clearance=float(g("min_static_clearance")),
+            min_finger_clearance=cl.neighbour, min_static_clearance=cl.contact,
             pre_grasp_distance=float(g("pre_grasp_distance")), offsets=int(g("offsets")),
             cylinder_yaw_step_deg=float(g("cylinder_yaw_step_deg")), tall_height=float(g("tall_height")),
             side_max_angle_deg=float(g("side_max_angle_deg")))
-        inner = [float(v) for v in g("bin_inner_size")]
-        if len(inner) != 2:
-            raise ValueError(f"bin_inner_size must have 2 values (x, y) in metres, got {inner}")
-        bin_model = None
-        if g("use_bin"):
-            bin_model = BinModel(x=float(g("bin_x")), y=float(g("bin_y")), yaw=float(g("bin_yaw")),
-                                 inner_size=(inner[0], inner[1]), wall_height=float(g("bin_wall_height")),
-                                 wall_thickness=float(g("bin_wall_thickness")),
-                                 floor_thickness=float(g("bin_floor_thickness")))
-            check_bin(bin_model)
+        bin_model = cell.bin  # the prior; perception's bin replaces it when seen
         gripper = GripperConfig(
-            max_opening=float(g("max_opening")), max_effort=float(g("max_effort")),
+            max_opening=cell.gripper.max_opening, max_effort=float(g("max_effort")),
             default_effort=float(g("default_effort")), reached_tolerance=float(g("reached_tolerance")),
             still_tolerance=float(g("still_tolerance")), settle_time=float(g("settle_time")),
             no_motion_time=float(g("no_motion_time")), timeout=float(g("gripper_timeout")))

@@ -36,7 +36,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from armbrain.node_runtime import run_node
+from brain_common.cell import cell_for
+from brain_common.runtime import run_node
 from brain_interfaces.msg import DetectedObjectArray
 from perception.conversions import (
     debug_image,
@@ -48,7 +49,7 @@ from perception.conversions import (
     objects_msg_from_result,
     rgb_from_msg,
 )
-from perception.core import PALETTE, Perception, PerceptionConfig
+from perception.core import Perception, PerceptionConfig, config_from_cell
 from perception.sync import StampSync, SyncedFrame
 
 RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
@@ -99,25 +100,14 @@ class PerceptionNode(Node):
                 desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
             return self.declare_parameter(name, default, desc).value
 
-        base_frame = p("base_frame", "panda_link0", "frame of the published poses (the robot base)", read_only=True)
+        cell_file = p("cell_file", "", "robot configuration whose `cell` describes the work cell (camera mount, "
+                      "table, bin, robot base: the priors perception refines); empty = the default cell",
+                      read_only=True)
+        cell = cell_for(cell_file)
         rate = p("rate", 0.0, "most image pairs processed per second of stamp time; 0 = every pair", 0.0, 100.0)
         queue = p("sync_queue", 10, "image stamps kept waiting for their partner", 1, 100)
-        position = p("camera_position", list(d.camera_position),
-                     "camera optical centre in base_frame [x, y, z], m (the configured extrinsic)")
-        orientation = p("camera_orientation", list(d.camera_quaternion),
-                        "camera optical frame orientation in base_frame, quaternion [x, y, z, w] "
-                        "(optical frame: z forward, x right, y down)")
-        names = p("palette_names", [n for n, _ in PALETTE], "colour names objects are labelled with")
-        rgb = p("palette_rgb", [float(v) for _, c in PALETTE for v in c],
-                "palette colours, r g b (0..1) per name, flattened in the order of palette_names")
-        if len(rgb) != 3 * len(names):
-            raise ValueError(f"palette_rgb has {len(rgb)} values; palette_names has {len(names)} names, "
-                             f"so 3 x {len(names)} = {3 * len(names)} are needed")
-        palette = tuple((str(n), (float(rgb[3 * i]), float(rgb[3 * i + 1]), float(rgb[3 * i + 2])))
-                        for i, n in enumerate(names))
-        config = PerceptionConfig(
-            camera_position=tuple(float(v) for v in position),
-            camera_quaternion=tuple(float(v) for v in orientation),
+        config = config_from_cell(
+            cell,
             correct_camera_bump=p("correct_camera_bump", d.correct_camera_bump,
                                   "correct the camera pose from the table plane (height, roll, pitch) and the "
                                   "bin's walls (x, y, yaw) before computing object poses"),
@@ -132,22 +122,11 @@ class PerceptionNode(Node):
             min_object_size=p("min_object_size", d.min_object_size, "smallest accepted footprint side, m",
                               0.005, 0.2),
             max_object_size=p("max_object_size", d.max_object_size, "largest accepted footprint side, m", 0.02, 0.5),
-            table_rgb=tuple(float(v) for v in p("table_rgb", list(d.table_rgb),
-                                                "table top paint [r, g, b] 0..1 (white balance reference)")),
-            palette=palette,
-            bin_center=tuple(float(v) for v in p("bin_center", list(d.bin_center),
-                                                 "bin centre [x, y] in base_frame, m")),
-            bin_yaw=math.radians(p("bin_yaw_deg", math.degrees(d.bin_yaw), "bin yaw about z, deg", -180.0, 180.0)),
-            bin_size=tuple(float(v) for v in p("bin_size", list(d.bin_size),
-                                               "bin outer footprint [x, y], m; [0, 0] disables the bin")),
-            bin_wall_height=p("bin_wall_height", d.bin_wall_height, "bin wall height, m", 0.005, 0.5),
-            bin_wall_thickness=p("bin_wall_thickness", d.bin_wall_thickness, "bin wall thickness, m", 0.001, 0.1),
-            robot_exclusion_radius=p("robot_exclusion_radius", d.robot_exclusion_radius,
-                                     "nothing within this distance of the base origin is an object, m", 0.0, 1.0),
             track_gate=p("track_gate", d.track_gate, "largest move of a tracked object between frames, m", 0.005, 1.0),
             track_memory=p("track_memory", d.track_memory, "seconds a lost object's id is kept for re-identification",
                            0.1, 3600.0),
         )
+        base_frame = cell.base_frame
         return config, str(base_frame), float(rate), int(queue)
 
     # -- input -------------------------------------------------------------------

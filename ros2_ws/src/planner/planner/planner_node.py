@@ -34,14 +34,15 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from transforms3d.quaternions import quat2mat
 
-from armbrain.node_runtime import run_node
+from brain_common.cell import Cell, cell_for
+from brain_common.runtime import run_node
 from brain_interfaces.action import ExecuteTask, GripperCommand
 from brain_interfaces.msg import DetectedObjectArray, ObjectOutcome, StageReport
 from brain_interfaces.srv import PlanGrasps
 from planner.motion.config import MotionConfig, build_motion
 from planner.motion.execution import TrajectoryExecutor
 from planner.task.goals import GoalError, ObjectRef, Target, goal_from_fields, parse_goal
-from planner.task.placement import BinItem, BinModel, Workspace, WorldObject
+from planner.task.placement import BinItem, Workspace, WorldObject
 from planner.task.runner import Grasp, GripperOutcome, RunnerConfig, TaskOutcome, TaskRunner
 
 RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
@@ -199,13 +200,14 @@ class RosPorts:
 class PlannerNode(Node):
     def __init__(self) -> None:
         super().__init__("planner", automatically_declare_parameters_from_overrides=True)
+        cell_file = self.get_parameter("cell_file").value if self.has_parameter("cell_file") else ""
+        self.cell = cell_for(str(cell_file))
         motion = self.get_parameters_by_prefix("motion")
         task = self.get_parameters_by_prefix("task")
-        self.motion_config = MotionConfig.from_dict({k: p.value for k, p in motion.items()})
-        self.runner_config = self._runner_config({k: p.value for k, p in task.items()})
+        self.motion_config = MotionConfig.from_dict({k: p.value for k, p in motion.items()}, self.cell)
+        self.runner_config = self._runner_config({k: p.value for k, p in task.items()}, self.cell)
         mc = self.motion_config
-        self.bin = BinModel(mc.bin_center[0], mc.bin_center[1], mc.bin_yaw, mc.bin_inner_size, 0.005,
-                            mc.bin_wall_height)
+        self.bin = self.cell.bin  # the prior; perception's bin replaces it when seen
         self.workspace = Workspace()
         self.bin_items: list[BinItem] = []  # what this node put in the bin since the last clear_bin
         self.kinematics, self.fixtures, self.planner = build_motion(mc, rng=np.random.default_rng(0))
@@ -239,14 +241,15 @@ class PlannerNode(Node):
         return response
 
     @staticmethod
-    def _runner_config(d: dict) -> RunnerConfig:
-        known = {f.name for f in fields(RunnerConfig)}
+    def _runner_config(d: dict, cell: Cell) -> RunnerConfig:
+        known = {f.name for f in fields(RunnerConfig)} - {"contact_margin", "release_width", "gripper"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown task parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
         if "home" in d:
             d["home"] = tuple(float(v) for v in d["home"])
-        cfg = RunnerConfig(**d)
+        cfg = RunnerConfig(**d, contact_margin=cell.clearances.contact, release_width=cell.gripper.max_opening,
+                           gripper=cell.gripper)
         if cfg.max_attempts < 1 or cfg.perception_max_age <= 0:
             raise ValueError(f"task: max_attempts must be >= 1 and perception_max_age > 0, got {cfg}")
         return cfg

@@ -10,7 +10,7 @@ from grasping.core.gripper_motion import (
     check_gripper_goal,
 )
 from grasping.core.panda_fk import grasp_pose_from_joints
-from grasping.core.scene import BinModel, ObjectModel, Obstacle, check_bin, check_object, make_object
+from grasping.core.scene import ObjectModel, Obstacle, bin_obstacles, check_object, make_object
 from grasping.core.synthesis import (
     TYPE_SIDE,
     TYPE_TOP,
@@ -27,7 +27,6 @@ __all__ = [
     "PANDA_HAND",
     "TYPE_SIDE",
     "TYPE_TOP",
-    "BinModel",
     "FingerMotion",
     "GraspCandidate",
     "GraspCheckConfig",
@@ -43,7 +42,7 @@ __all__ = [
     "Outcome",
     "Rejection",
     "SynthesisConfig",
-    "check_bin",
+    "bin_obstacles",
     "check_gripper_goal",
     "check_object",
     "grasp_pose_from_joints",

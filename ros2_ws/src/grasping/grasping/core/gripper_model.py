@@ -21,7 +21,9 @@ frame, hand 0.04 m above it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from brain_common.cell import default_cell
 
 # A box in the grasp frame: ((x_min, y_min, z_min), (x_max, y_max, z_max)), metres.
 LocalBox = tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -47,7 +49,7 @@ class GripperModel:
         wrist_depth its extent along z.
     """
 
-    max_opening: float = 0.08
+    max_opening: float = field(default_factory=lambda: default_cell().gripper.max_opening)
     finger_width: float = 0.021
     finger_thickness: float = 0.0264
     finger_root: float = 0.0466

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+
+from brain_common.cell import default_cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +29,7 @@ class GripperConfig:
     timeout: a command not finished after this long ends as timed out.
     """
 
-    max_opening: float = 0.08
+    max_opening: float = field(default_factory=lambda: default_cell().gripper.max_opening)
     max_effort: float = 70.0
     default_effort: float = 20.0
     reached_tolerance: float = 0.002

@@ -12,6 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from brain_common.cell import Bin
 from grasping.core.geometry import Prism, cylinder, rectangle
 
 SHAPES = ("box", "cylinder", "unknown")
@@ -95,46 +96,18 @@ def object_prism(obj: ObjectModel) -> Prism:
     return rectangle((cx, cy), obj.axis(0), obj.size[0] / 2.0, obj.size[1] / 2.0, obj.bottom, obj.top)
 
 
-@dataclass(frozen=True, slots=True)
-class BinModel:
-    """The open tray (defaults: the sim's default bin, armbrain_sim.scene.BinSetup).
-
-    (x, y): centre, base frame, metres; yaw about z, radians; inner_size (x, y) metres;
-    walls of wall_height and wall_thickness standing on the table, floor of floor_thickness.
-    """
-
-    x: float = 0.45
-    y: float = 0.42
-    yaw: float = 0.0
-    inner_size: tuple[float, float] = (0.36, 0.20)
-    wall_height: float = 0.06
-    wall_thickness: float = 0.01
-    floor_thickness: float = 0.005
-
-    def obstacles(self) -> list[Obstacle]:
-        """The four walls and the floor as obstacles."""
-        ix, iy = self.inner_size
-        wt = self.wall_thickness
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
-        out = []
-        for (u, v), (hx, hy) in ((((ix + wt) / 2.0, 0.0), (wt / 2.0, iy / 2.0 + wt)),
-                                 ((-(ix + wt) / 2.0, 0.0), (wt / 2.0, iy / 2.0 + wt)),
-                                 ((0.0, (iy + wt) / 2.0), (ix / 2.0, wt / 2.0)),
-                                 ((0.0, -(iy + wt) / 2.0), (ix / 2.0, wt / 2.0))):
-            centre = (self.x + c * u - s * v, self.y + s * u + c * v)
-            out.append(Obstacle("the bin wall", rectangle(centre, (c, s), hx, hy, 0.0, self.wall_height), True))
-        out.append(Obstacle("the bin floor", rectangle((self.x, self.y), (c, s), ix / 2.0, iy / 2.0, 0.0,
-                                                       self.floor_thickness), True))
-        return out
-
-
-def check_bin(b: BinModel) -> None:
-    """Raise ValueError naming the bad field of a bin description."""
-    for name in ("x", "y", "yaw"):
-        if not math.isfinite(getattr(b, name)):
-            raise ValueError(f"bin {name} {getattr(b, name)} is not finite")
-    if len(b.inner_size) != 2 or not all(v > 0.0 for v in b.inner_size):
-        raise ValueError(f"bin inner_size {b.inner_size} must be 2 numbers > 0 (m)")
-    for name in ("wall_height", "wall_thickness", "floor_thickness"):
-        if not getattr(b, name) > 0.0:
-            raise ValueError(f"bin {name} {getattr(b, name)} must be > 0 (m)")
+def bin_obstacles(b: Bin) -> list[Obstacle]:
+    """The bin's four walls and its floor as static obstacles (the cell's Bin, prior or perceived)."""
+    ix, iy = b.inner_size
+    wt = b.wall_thickness
+    c, s = math.cos(b.yaw), math.sin(b.yaw)
+    out = []
+    for (u, v), (hx, hy) in ((((ix + wt) / 2.0, 0.0), (wt / 2.0, iy / 2.0 + wt)),
+                             ((-(ix + wt) / 2.0, 0.0), (wt / 2.0, iy / 2.0 + wt)),
+                             ((0.0, (iy + wt) / 2.0), (ix / 2.0, wt / 2.0)),
+                             ((0.0, -(iy + wt) / 2.0), (ix / 2.0, wt / 2.0))):
+        centre = b.to_base(u, v)
+        out.append(Obstacle("the bin wall", rectangle(centre, (c, s), hx, hy, 0.0, b.wall_height), True))
+    out.append(Obstacle("the bin floor", rectangle((b.x, b.y), (c, s), ix / 2.0, iy / 2.0, 0.0, b.floor_thickness),
+                        True))
+    return out

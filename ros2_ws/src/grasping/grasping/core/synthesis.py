@@ -38,9 +38,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from brain_common.cell import Bin, default_cell
 from grasping.core.geometry import Prism, prism_distance, rectangle, translated
 from grasping.core.gripper_model import PANDA_HAND, GripperModel, LocalBox
-from grasping.core.scene import BinModel, ObjectModel, Obstacle, check_object
+from grasping.core.scene import ObjectModel, Obstacle, bin_obstacles, check_object
 
 TABLE = Obstacle("the table", Prism((), (0.0, 0.0), 0.0, -1.0, 0.0))  # stands for the surface in rejections
 
@@ -74,13 +75,13 @@ class SynthesisConfig:
 
     gripper: GripperModel = PANDA_HAND
     open_margin: float = 0.02
-    min_open_margin: float = 0.008
+    min_open_margin: float = field(default_factory=lambda: default_cell().gripper.grip_margin)
     grasp_depth: float = 0.025
-    table_clearance: float = 0.012
+    table_clearance: float = field(default_factory=lambda: default_cell().clearances.fingertip)
     hand_clearance: float = 0.005
     min_contact: float = 0.008
-    min_finger_clearance: float = 0.004
-    min_static_clearance: float = 0.002
+    min_finger_clearance: float = field(default_factory=lambda: default_cell().clearances.neighbour)
+    min_static_clearance: float = field(default_factory=lambda: default_cell().clearances.contact)
     clearance_cap: float = 0.03
     pre_grasp_distance: float = 0.10
     offsets: int = 2
@@ -258,7 +259,7 @@ class _Pose:
 
 
 class _Synthesis:
-    def __init__(self, obj: ObjectModel, neighbours: Sequence[ObjectModel], bin_model: BinModel | None,
+    def __init__(self, obj: ObjectModel, neighbours: Sequence[ObjectModel], bin_model: Bin | None,
                  cfg: SynthesisConfig, reference_rotation: np.ndarray | None) -> None:
         from grasping.core.scene import object_prism
 
@@ -266,7 +267,7 @@ class _Synthesis:
         self.R_ref = None if reference_rotation is None else np.asarray(reference_rotation, dtype=float)
         self.obstacles: list[Obstacle] = [Obstacle(n.name, object_prism(n)) for n in neighbours if n.id != obj.id]
         if bin_model is not None:
-            self.obstacles += bin_model.obstacles()
+            self.obstacles += bin_obstacles(bin_model)
         self.support = max(0.0, obj.bottom)
         self._prism_cache: dict[tuple[bytes, float], list[Prism]] = {}
         self._wrist_cache: dict[bytes, float] = {}
@@ -526,7 +527,7 @@ class _Synthesis:
         return f"no collision-free grasp for {obj.name}: " + "; ".join(reasons)
 
 
-def plan_grasps(obj: ObjectModel, neighbours: Sequence[ObjectModel] = (), bin_model: BinModel | None = None,
+def plan_grasps(obj: ObjectModel, neighbours: Sequence[ObjectModel] = (), bin_model: Bin | None = None,
                 config: SynthesisConfig | None = None, reference_rotation: np.ndarray | None = None,
                 max_candidates: int = 0) -> GraspPlan:
     """Ranked grasps for `obj` among `neighbours` (other objects; one with obj's id is

@@ -8,11 +8,10 @@ Pure Python (numpy, OpenCV, transforms3d); no ROS imports. Entry point::
 
 from perception.core.colour import UNKNOWN, classify_colours, hsv_from_rgb, palette_model, white_balance_gains
 from perception.core.config import (
-    DEFAULT_CAMERA_POSITION,
-    DEFAULT_CAMERA_QUATERNION,
     PALETTE,
     PerceptionConfig,
     check_config,
+    config_from_cell,
 )
 from perception.core.geometry import (
     CameraCorrection,
@@ -27,8 +26,6 @@ from perception.core.pipeline import ObjectEstimate, Perception, PerceptionResul
 from perception.core.tracking import Detection, Track, Tracker
 
 __all__ = [
-    "DEFAULT_CAMERA_POSITION",
-    "DEFAULT_CAMERA_QUATERNION",
     "PALETTE",
     "UNKNOWN",
     "CameraCorrection",
@@ -43,6 +40,7 @@ __all__ = [
     "check_config",
     "check_frame",
     "classify_colours",
+    "config_from_cell",
     "corrected_camera_pose",
     "expected_table_plane",
     "fit_plane_ransac",

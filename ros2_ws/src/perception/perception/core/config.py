@@ -8,35 +8,27 @@ table top at z = 0); the camera optical frame is z forward, x right, y down.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 import numpy as np
 
-# The perception palette: the paint colours perception names, RGB 0..1. They are
-# saturated and far apart in hue (red 0°, orange ~28°, yellow ~53°, green ~126°,
-# cyan ~183°, blue ~227°, purple ~281°) plus white and black. A colour is named by its
-# hue (chromatic entries) or its brightness (white, black) after white balance against
-# the table (see colour.py), so the values describe the paint, not one lighting.
-# They match the simulator's paints (armbrain_sim.scenario.PALETTE); this is a separate
-# definition on purpose: perception must not depend on the simulator.
-PALETTE: tuple[tuple[str, tuple[float, float, float]], ...] = (
-    ("red", (0.85, 0.10, 0.10)),
-    ("green", (0.10, 0.70, 0.15)),
-    ("blue", (0.10, 0.25, 0.85)),
-    ("yellow", (0.95, 0.85, 0.10)),
-    ("orange", (1.00, 0.50, 0.05)),
-    ("purple", (0.55, 0.15, 0.75)),
-    ("cyan", (0.10, 0.80, 0.85)),
-    ("white", (0.95, 0.95, 0.95)),
-    ("black", (0.08, 0.08, 0.08)),
-)
+from brain_common.cell import Cell, default_cell
+from brain_common.palette import PALETTE as _PALETTE
 
-# The default camera: at (1.05, 0, 0.55) m looking at (0.45, 0, 0) with +z up in the
-# image, i.e. the simulator's default camera (scenario defaults). Orientation of the
-# optical frame in the base frame as a quaternion (x, y, z, w); the same as the camera
-# body (x forward, y left, z up) at roll 0, pitch 42.51 deg (down), yaw 180 deg.
-DEFAULT_CAMERA_POSITION = (1.05, 0.0, 0.55)
-DEFAULT_CAMERA_QUATERNION = (-0.6472489143516091, -0.6472489143516091, 0.2847259083235375, 0.2847259083235375)
+# The palette perception names colours with (brain_common.palette: one palette for the
+# brain and the simulator's paints). A colour is named by its hue (chromatic entries) or
+# its brightness (white, black) after white balance (see colour.py), so the values
+# describe the paint, not one lighting.
+PALETTE: tuple[tuple[str, tuple[float, float, float]], ...] = tuple(_PALETTE.items())
+
+
+# The cell's priors (bin, table paint, camera mount, robot base) come from the one Cell
+# (brain_common.cell, config/robots/<cell>.yaml): config_from_cell builds a config for a
+# cell; the defaults below read the default cell.
+def _cell_default(read: Callable[[Cell], Any]) -> Any:
+    return field(default_factory=lambda: read(default_cell()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +84,8 @@ class PerceptionConfig:
         match one lost object).
     """
 
-    camera_position: tuple[float, float, float] = DEFAULT_CAMERA_POSITION
-    camera_quaternion: tuple[float, float, float, float] = DEFAULT_CAMERA_QUATERNION
+    camera_position: tuple[float, float, float] = _cell_default(lambda c: c.camera.position)
+    camera_quaternion: tuple[float, float, float, float] = _cell_default(lambda c: c.camera.orientation)
     correct_camera_bump: bool = True
     bump_height_threshold: float = 0.005
     bump_angle_threshold_deg: float = 0.5
@@ -112,18 +104,18 @@ class PerceptionConfig:
     max_object_size: float = 0.10
     min_pixels: int = 30
     grid_resolution: float = 0.002
-    robot_exclusion_radius: float = 0.12
+    robot_exclusion_radius: float = _cell_default(lambda c: c.base_keepout_radius)
     robot_attach_distance: float = 0.03
-    bin_center: tuple[float, float] = (0.45, 0.42)
-    bin_yaw: float = 0.0
-    bin_size: tuple[float, float] = (0.38, 0.22)
+    bin_center: tuple[float, float] = _cell_default(lambda c: (c.bin.x, c.bin.y))
+    bin_yaw: float = _cell_default(lambda c: c.bin.yaw)
+    bin_size: tuple[float, float] = _cell_default(lambda c: c.bin.outer_size)
     bin_margin: float = 0.01
-    bin_wall_height: float = 0.06
-    bin_wall_thickness: float = 0.01
+    bin_wall_height: float = _cell_default(lambda c: c.bin.wall_height)
+    bin_wall_thickness: float = _cell_default(lambda c: c.bin.wall_thickness)
     register_bin: bool = True
 
     palette: tuple[tuple[str, tuple[float, float, float]], ...] = PALETTE
-    table_rgb: tuple[float, float, float] = (0.55, 0.45, 0.35)
+    table_rgb: tuple[float, float, float] = _cell_default(lambda c: c.table.paint)
     white_balance: bool = True
     max_cast: float = 0.3
     min_chroma: float = 0.12
@@ -201,3 +193,15 @@ def check_config(cfg: PerceptionConfig) -> PerceptionConfig:
     if len(cfg.table_rgb) != 3 or not all(0.0 < c <= 1.0 for c in cfg.table_rgb):
         raise ValueError(f"PerceptionConfig.table_rgb must be (r, g, b) each in (0, 1], got {cfg.table_rgb!r}")
     return cfg
+
+
+def config_from_cell(cell: Cell, **tunables: Any) -> PerceptionConfig:
+    """A checked PerceptionConfig whose priors (camera mount, table paint, bin, robot base)
+    are those of `cell`; `tunables` set the other fields."""
+    b = cell.bin
+    return check_config(replace(
+        PerceptionConfig(**tunables),
+        camera_position=cell.camera.position, camera_quaternion=cell.camera.orientation,
+        table_rgb=cell.table.paint, robot_exclusion_radius=cell.base_keepout_radius,
+        bin_center=(b.x, b.y), bin_yaw=b.yaw, bin_size=b.outer_size, bin_wall_height=b.wall_height,
+        bin_wall_thickness=b.wall_thickness))

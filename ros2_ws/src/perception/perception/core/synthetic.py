@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perception.core.config import DEFAULT_CAMERA_POSITION, DEFAULT_CAMERA_QUATERNION
+from brain_common.cell import default_cell
 
 LIGHT = np.array([0.3, 0.2, 1.0]) / np.linalg.norm([0.3, 0.2, 1.0])
 AMBIENT, DIFFUSE = 0.6, 0.35
@@ -43,15 +43,9 @@ class Solid:
 def default_camera() -> tuple[np.ndarray, np.ndarray]:
     """(K (3, 3) for 640 x 480 with a 50 deg vertical field of view, T_base_optical (4, 4))
     of the simulator's default camera."""
-    from transforms3d.quaternions import quat2mat
-
     f = 240.0 / math.tan(math.radians(25.0))
     K = np.array([[f, 0.0, 319.5], [0.0, f, 239.5], [0.0, 0.0, 1.0]])
-    x, y, z, w = DEFAULT_CAMERA_QUATERNION
-    T = np.eye(4)
-    T[:3, :3] = quat2mat([w, x, y, z])
-    T[:3, 3] = DEFAULT_CAMERA_POSITION
-    return K, T
+    return K, default_cell().camera.T_base_optical()
 
 
 def _box_hit(o: np.ndarray, d: np.ndarray, solid: Solid) -> tuple[np.ndarray, np.ndarray]:

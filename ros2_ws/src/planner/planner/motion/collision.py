@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brain_common.cell import Bin, Table, default_cell
 from planner.motion.kinematics import Kinematics
 from planner.motion.robot_model import RobotModel
 from planner.motion.sphere_fit import fit_robot, geometry_hash, link_hull_points
@@ -107,16 +108,18 @@ def pose_from_position_yaw(position, yaw: float = 0.0) -> np.ndarray:
     return T
 
 
-def table_obstacle(center_xy=(0.45, 0.0), size_xy=(1.0, 1.2), thickness: float = 0.05) -> Obstacle:
-    """The table: a slab whose top surface is z = 0 (the base frame's origin plane)."""
-    return Obstacle.box("table", (size_xy[0], size_xy[1], thickness), (center_xy[0], center_xy[1], -thickness / 2.0))
+def table_obstacle(table: Table | None = None) -> Obstacle:
+    """The table (default: the default cell's): a slab whose top surface is z = 0."""
+    t = table if table is not None else default_cell().table
+    return Obstacle.box("table", (t.size[0], t.size[1], t.thickness), (t.x, t.y, -t.thickness / 2.0))
 
 
-def bin_obstacles(center_xy=(0.45, 0.42), yaw: float = 0.0, inner_size=(0.36, 0.20), wall_height: float = 0.06,
-                  wall_thickness: float = 0.01, floor_thickness: float = 0.005) -> list[Obstacle]:
-    """An open tray standing on the table: floor and four walls as boxes named bin_*."""
-    ix, iy = inner_size
-    wt, wh, ft = wall_thickness, wall_height, floor_thickness
+def bin_obstacles(bin_: Bin | None = None) -> list[Obstacle]:
+    """The open tray (default: the default cell's prior): floor and four walls as boxes
+    named bin_*, group "bin"."""
+    b = bin_ if bin_ is not None else default_cell().bin
+    ix, iy = b.inner_size
+    wt, wh, ft = b.wall_thickness, b.wall_height, b.floor_thickness
     parts = {  # name: (size, centre in the bin frame)
         "bin_floor": ((ix, iy, ft), (0.0, 0.0, ft / 2.0)),
         "bin_wall_px": ((wt, iy + 2 * wt, wh), (ix / 2.0 + wt / 2.0, 0.0, wh / 2.0)),
@@ -124,7 +127,7 @@ def bin_obstacles(center_xy=(0.45, 0.42), yaw: float = 0.0, inner_size=(0.36, 0.
         "bin_wall_py": ((ix, wt, wh), (0.0, iy / 2.0 + wt / 2.0, wh / 2.0)),
         "bin_wall_ny": ((ix, wt, wh), (0.0, -iy / 2.0 - wt / 2.0, wh / 2.0)),
     }
-    T_bin = pose_from_position_yaw((center_xy[0], center_xy[1], 0.0), yaw)
+    T_bin = pose_from_position_yaw((b.x, b.y, 0.0), b.yaw)
     out = []
     for name, (size, c) in parts.items():
         T = T_bin @ pose_from_position_yaw(c)

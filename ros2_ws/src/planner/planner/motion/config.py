@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from brain_common.cell import Bin, Cell, default_cell
 from planner.motion.collision import CollisionModel, Obstacle, bin_obstacles, table_obstacle
 from planner.motion.kinematics import Kinematics
 from planner.motion.monitor import Tolerances
@@ -30,26 +31,25 @@ class MotionConfig:
     """Everything the motion layer is configured with (see config/planner.yaml)."""
 
     planner: PlannerConfig = field(default_factory=PlannerConfig)
-    margin: float = 0.01
+    cell: Cell = field(default_factory=default_cell)  # table, bin (prior), clearances: brain_common.cell
     self_margin: float = 0.0
     tune_allocator: bool = True
-    table_center: tuple[float, float] = (0.45, 0.0)
-    table_size: tuple[float, float] = (1.0, 1.2)
-    bin_center: tuple[float, float] = (0.45, 0.42)
-    bin_yaw: float = 0.0
-    bin_inner_size: tuple[float, float] = (0.36, 0.20)
-    bin_wall_height: float = 0.06
-    bin_wall_thickness: float = 0.01
-    velocity_scale: float = 0.5
-    acceleration_limits: tuple[float, ...] = (3.75, 1.875, 2.5, 3.125, 3.75, 5.0, 5.0)
+    velocity_scale: float = 0.8
+    acceleration_limits: tuple[float, ...] = (7.5, 3.75, 5.0, 6.25, 7.5, 10.0, 10.0)
     jerk_limits: tuple[float, ...] = (50.0,) * 7
     trajectory_dt: float = 0.01
     tolerances: Tolerances = field(default_factory=Tolerances)
     start_delay: float = 0.2
 
+    @property
+    def margin(self) -> float:
+        """m every robot sphere keeps from obstacles on free motions (the cell's clearances.motion)."""
+        return self.cell.clearances.motion
+
     @staticmethod
-    def from_dict(d: dict) -> MotionConfig:
-        """From the `motion` parameter group; unknown keys raise ValueError naming them."""
+    def from_dict(d: dict, cell: Cell | None = None) -> MotionConfig:
+        """From the `motion` parameter group and the cell (default: the default cell);
+        unknown keys raise ValueError naming them."""
         d = dict(d or {})
         planner_kw = {k: d.pop(k) for k in list(d) if k in PLANNER_KEYS}
         tol_kw = {}
@@ -57,20 +57,21 @@ class MotionConfig:
                           ("timeout_scale", "timeout_scale"), ("timeout_margin", "timeout_margin")):
             if key in d:
                 tol_kw[name] = float(d.pop(key))
-        known = {f.name for f in fields(MotionConfig)} - {"planner", "tolerances"}
+        known = {f.name for f in fields(MotionConfig)} - {"planner", "tolerances", "cell"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown motion parameter(s) {', '.join(unknown)}; valid: "
                              f"{', '.join(sorted(known | PLANNER_KEYS))}")
-        for k in ("table_center", "table_size", "bin_center", "bin_inner_size", "acceleration_limits", "jerk_limits"):
+        for k in ("acceleration_limits", "jerk_limits"):
             if k in d:
                 d[k] = tuple(float(v) for v in d[k])
-        cfg = MotionConfig(planner=PlannerConfig(**planner_kw), tolerances=Tolerances(**tol_kw), **d)
+        cfg = MotionConfig(planner=PlannerConfig(**planner_kw), tolerances=Tolerances(**tol_kw),
+                           cell=cell if cell is not None else default_cell(), **d)
         cfg.check()
         return cfg
 
     def check(self) -> None:
-        for name in ("margin", "bin_wall_height", "bin_wall_thickness", "trajectory_dt", "start_delay"):
+        for name in ("trajectory_dt", "start_delay"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"motion config: {name} must be a finite number > 0, got {v!r}")
@@ -88,21 +89,19 @@ class MotionConfig:
         return TimingLimits(kinematics.model.velocity.copy(), np.asarray(self.acceleration_limits),
                             np.asarray(self.jerk_limits), self.velocity_scale)
 
-    def fixtures(self) -> list[Obstacle]:
-        """The table and the bin: fixed furniture known by configuration (not perceived)."""
-        return [table_obstacle(self.table_center, self.table_size),
-                *bin_obstacles(self.bin_center, self.bin_yaw, self.bin_inner_size, self.bin_wall_height,
-                               self.bin_wall_thickness)]
+    def fixtures(self, bin_: Bin | None = None) -> list[Obstacle]:
+        """The table (described) and the bin: `bin_` as perceived, or the cell's prior."""
+        return [table_obstacle(self.cell.table), *bin_obstacles(bin_ if bin_ is not None else self.cell.bin)]
 
 
-def load_motion_config(path: str | Path, node_name: str = "planner") -> MotionConfig:
+def load_motion_config(path: str | Path, node_name: str = "planner", cell: Cell | None = None) -> MotionConfig:
     """MotionConfig from a ROS parameters file (``<node>: ros__parameters: motion: {...}``)."""
     data = yaml.safe_load(Path(path).read_text()) or {}
     try:
         group = data[node_name]["ros__parameters"].get("motion", {})
     except (KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: no {node_name}.ros__parameters section") from exc
-    return MotionConfig.from_dict(group)
+    return MotionConfig.from_dict(group, cell)
 
 
 def build_motion(config: MotionConfig, rng: np.random.Generator | None = None,

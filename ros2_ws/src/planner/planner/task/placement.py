@@ -9,15 +9,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from brain_common.cell import Bin, Gripper
 from planner.task.goals import GoalError, Target
 
-MAX_GRIPPER_OPENING = 0.08  # m between the pads (Panda hand)
 FINGER_REACH = 0.025  # m a finger (with the opening slack) sticks out beyond the gripped faces
 # The fingers as the motion layer's collision model sees them (it covers each finger over its
 # whole travel, so the fingers span the full opening whatever the grip; from the grasp centre):
 FINGER_SPAN = 0.077  # m along the closing axis, either side
 FINGER_HALF_WIDTH = 0.022  # m across it
-GRIP_MARGIN = 0.008  # m: an object must be this much narrower than the opening (as grasping checks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,31 +48,6 @@ class WorldObject:
 
 
 @dataclass(frozen=True, slots=True)
-class BinModel:
-    """The bin: centre (x, y), yaw, inner size (x, y), floor top height and wall height."""
-
-    x: float = 0.45
-    y: float = 0.42
-    yaw: float = 0.0
-    inner_size: tuple[float, float] = (0.36, 0.20)
-    floor_z: float = 0.005
-    wall_height: float = 0.06
-
-    def to_local(self, x: float, y: float) -> tuple[float, float]:
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
-        dx, dy = x - self.x, y - self.y
-        return c * dx + s * dy, -s * dx + c * dy
-
-    def to_base(self, u: float, v: float) -> tuple[float, float]:
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
-        return self.x + c * u - s * v, self.y + s * u + c * v
-
-    def contains(self, x: float, y: float, margin: float = 0.0) -> bool:
-        u, v = self.to_local(x, y)
-        return abs(u) <= self.inner_size[0] / 2 - margin and abs(v) <= self.inner_size[1] / 2 - margin
-
-
-@dataclass(frozen=True, slots=True)
 class Workspace:
     """Where the arm can place on the table: radial reach from the base (metres)."""
 
@@ -82,16 +56,16 @@ class Workspace:
     finger_clearance: float = 0.025  # m of free space a finger needs beside an object
 
 
-def check_graspable(obj: WorldObject) -> None:
-    """GoalError (INVALID_GOAL) when the gripper cannot span the object."""
+def check_graspable(obj: WorldObject, gripper: Gripper) -> None:
+    """GoalError (INVALID_GOAL) when the gripper cannot span the object with its margin."""
     width = obj.grip_width
-    if width > MAX_GRIPPER_OPENING - GRIP_MARGIN:
+    if width > gripper.max_opening - gripper.grip_margin:
         raise GoalError(f"{obj.label} ({obj.id}) is {width * 100:.1f} cm wide; the gripper opens "
-                        f"{MAX_GRIPPER_OPENING * 100:.0f} cm")
+                        f"{gripper.max_opening * 100:.0f} cm and needs {gripper.grip_margin * 1000:.0f} mm of slack")
 
 
 def check_position_target(xy: tuple[float, float], obj: WorldObject, others: Sequence[WorldObject],
-                          bin_: BinModel, ws: Workspace) -> None:
+                          bin_: Bin, ws: Workspace) -> None:
     """GoalError when (x, y) is out of reach, in the bin or occupied."""
     r = math.hypot(*xy)
     if not ws.min_reach <= r <= ws.max_reach:
@@ -146,7 +120,7 @@ def held_extents(obj: WorldObject, closing_xy: Sequence[float]) -> tuple[float, 
     return obj.size[0] * c + obj.size[1] * s, obj.size[0] * s + obj.size[1] * c
 
 
-def bin_slot(along: float, across: float, bin_: BinModel, occupied: Sequence[BinItem],
+def bin_slot(along: float, across: float, bin_: Bin, occupied: Sequence[BinItem],
              clearance: float = 0.012, height: float = 0.0) -> BinItem | None:
     """Where in the bin to put an object whose extent is `along` the fingers' closing axis
     and `across` it, when it is lowered with the closing axis along the bin's v axis.
@@ -179,7 +153,7 @@ def bin_slot(along: float, across: float, bin_: BinModel, occupied: Sequence[Bin
     return None
 
 
-def place_pose(target: Target, obj: WorldObject, base: WorldObject | None, bin_: BinModel,
+def place_pose(target: Target, obj: WorldObject, base: WorldObject | None, bin_: Bin,
                bin_occupied: Sequence[BinItem], closing_xy: Sequence[float] = (0.0, 1.0),
                ) -> tuple[float, float, float]:
     """Centre (x, y, z) where `obj` should rest: on the bin floor, on top of `base`, or on the

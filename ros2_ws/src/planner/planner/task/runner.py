@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from brain_common.cell import Bin, Gripper, default_cell
 from planner.motion.collision import AttachedObject, CollisionModel, Obstacle
 from planner.motion.planner import MotionPlanner, PlanResult
 from planner.motion.timing import TimingError, TimingLimits, Trajectory
@@ -35,7 +36,6 @@ from planner.task.goals import (
 )
 from planner.task.placement import (
     BinItem,
-    BinModel,
     Workspace,
     WorldObject,
     check_graspable,
@@ -97,11 +97,14 @@ class RunnerConfig:
     bin_drop_height: float = 0.03     # m: into the bin, release this far above its floor, so the
                                       # hand (wide along the closing axis) stays over the walls
     retreat_height: float = 0.10      # m straight up after releasing
-    release_width: float = 0.08       # m largest opening to release (and to recover)
+    release_width: float = field(default_factory=lambda: default_cell().gripper.max_opening)
+                                      # m largest opening to release (and to recover): the cell's gripper
     release_gap: float = 0.01         # m: at a release the pads open this far off each gripped face
     verify_tolerance: float = 0.03    # m: placed object within this of the target (x, y)
-    contact_margin: float = 0.003     # m: clearance kept on the short straight moves next to contact
-                                      # (descend to the grasp, lift, lower to place, retreat)
+    contact_margin: float = field(default_factory=lambda: default_cell().clearances.contact)
+                                      # m: clearance kept on the short straight moves next to contact
+                                      # (descend, lift, place, retreat): the cell's clearances.contact
+    gripper: Gripper = field(default_factory=lambda: default_cell().gripper)
     home: tuple[float, ...] = (0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785)
 
 
@@ -162,7 +165,7 @@ class TaskRunner:
     """Carries out one TaskGoal through `ports` with the motion layer."""
 
     def __init__(self, ports: Ports, planner: MotionPlanner, fixtures: CollisionModel, limits: TimingLimits,
-                 config: RunnerConfig, bin_: BinModel, workspace: Workspace, log=None,
+                 config: RunnerConfig, bin_: Bin, workspace: Workspace, log=None,
                  bin_items: list[BinItem] | None = None) -> None:
         self.p, self.planner, self.fixtures, self.limits = ports, planner, fixtures, limits
         self.cfg, self.bin, self.ws = config, bin_, workspace
@@ -351,7 +354,7 @@ class TaskRunner:
             if goal.action in ("pick_place", "pick"):
                 assert goal.object is not None
                 obj = by_id[resolve(goal.object, seen, self._gripper_xy())[0].id]
-                check_graspable(obj)
+                check_graspable(obj, self.cfg.gripper)
                 target_obj = None
                 if goal.target is not None and goal.target.kind == "object":
                     assert goal.target.object is not None
@@ -365,10 +368,10 @@ class TaskRunner:
             if goal.action == "place_all":
                 assert goal.object is not None
                 for s in resolve(goal.object, seen, self._gripper_xy()):
-                    check_graspable(by_id[s.id])
+                    check_graspable(by_id[s.id], self.cfg.gripper)
             if goal.action == "clear_table":
                 for o in objects:
-                    check_graspable(o)
+                    check_graspable(o, self.cfg.gripper)
             return None, None
         except ResolveError as exc:
             raise StageError("select", "OBJECT_NOT_FOUND", str(exc)) from None

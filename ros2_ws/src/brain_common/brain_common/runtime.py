@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
-from armbrain.graph import GraphError, check_parameters_file
+import yaml
 
 
 def params_files_from_args(argv: list[str]) -> list[str]:
@@ -29,6 +30,32 @@ def params_files_from_args(argv: list[str]) -> list[str]:
         elif in_ros and a == "--params-file" and i + 1 < len(argv):
             files.append(argv[i + 1])
     return files
+
+
+def check_parameters_file(path: Path) -> None:
+    """Raise ValueError (naming the file and the problem) unless `path` is a readable ROS 2 parameters file.
+
+    Valid: a YAML mapping ``<node name or /**>: {ros__parameters: {...}}``.
+    """
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ValueError(f"parameters file {path} does not exist") from None
+    except OSError as exc:
+        raise ValueError(f"parameters file {path} cannot be read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ValueError(f"parameters file {path} is not valid YAML{at}: "
+                         f"{getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict) or not data:
+        raise ValueError(f"parameters file {path} must map node names to "
+                         "{ros__parameters: {...}}; got " + type(data).__name__)
+    for key, section in data.items():
+        if not isinstance(section, dict) or not isinstance(section.get("ros__parameters"), dict):
+            raise ValueError(f"parameters file {path}: '{key}' must contain a 'ros__parameters' mapping")
 
 
 def _fail(name: str, message: str) -> int:
@@ -68,7 +95,7 @@ def run_node(node_factory: Callable[[], object], args: list[str] | None = None,
     for f in params_files_from_args(argv):
         try:
             check_parameters_file(Path(f))
-        except GraphError as exc:
+        except ValueError as exc:
             return _fail(name, str(exc))
     try:
         rclpy.init(args=argv)

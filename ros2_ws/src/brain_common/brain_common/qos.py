@@ -1,0 +1,14 @@
+"""The QoS profiles of armbrain, named once (CONVENTIONS.md, section 2).
+
+- camera streams: ``SENSOR_DATA`` (rclpy's qos_profile_sensor_data: best effort, depth 5);
+- detections, joint states, commands: ``RELIABLE_10``;
+- static or state-like things (a grasp state, a latched scene, /tf_static): ``LATCHED``
+  (reliable, transient local, depth 1: a late subscriber gets the current value at once).
+"""
+
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+
+SENSOR_DATA = qos_profile_sensor_data
+RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
+LATCHED = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
+                     durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
