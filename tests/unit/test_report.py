@@ -78,6 +78,8 @@ def test_summarize_counts_rates_medians_and_failures():
     assert s["sim_s_median"] == 11.0 and s["wall_s_median"] == 5.5  # the interrupted episode is left out
     assert s["failures_by_stage"] == {"grasp": 1, "timeout": 1, "wrong_result": 1}
     assert s["failures_by_error"] == {"GRASP_LOST": 1, "timeout": 1, "wrong_result": 1}
+    assert s["false_success"] == 1  # the wrong_result episode: reported success, ground truth disagreed
+    assert s["scenarios"]["stack"]["false_success"] == 1 and s["scenarios"]["one_cube"]["false_success"] == 0
     assert list(s["scenarios"]) == ["stack", "unused", "one_cube"]  # given order, then first appearance
     one = s["scenarios"]["one_cube"]
     assert (one["n_episodes"], one["successes"], one["success_rate"]) == (3, 2, pytest.approx(2 / 3))

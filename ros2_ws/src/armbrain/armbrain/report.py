@@ -102,6 +102,8 @@ def _stats(episodes: list[Mapping]) -> dict:
         "first_motion_wall_s_median": _median(e.get("first_motion_wall_s") for e in episodes),
         "failures_by_stage": counts(failure_stage),
         "failures_by_error": counts(failure_error),
+        # The worst outcome: the brain reported success, the simulator's ground truth disagrees.
+        "false_success": sum(1 for e in failed if e.get("cause") == "wrong_result"),
     }
 
 
@@ -111,7 +113,8 @@ def summarize(episodes: list[dict], scenario_info: Mapping[str, Mapping] | None 
     Returns n_episodes, successes, success_rate (None when no episode finished), ci95
     (Wilson, [lo, hi]), sim_s_median, wall_s_median, first_motion_wall_s_median (seconds; None without data),
     failures_by_stage and failures_by_error (name -> count, most frequent first; a failed
-    episode without failed_stage counts under its cause), n_interrupted, and "scenarios":
+    episode without failed_stage counts under its cause), false_success (episodes whose
+    goals all reported success while ground truth disagrees), n_interrupted, and "scenarios":
     the same fields per scenario (in the order of `scenario_info`, then of first
     appearance), each merged over scenario_info[name] (file, description, goal ...).
     Interrupted episodes count only in n_interrupted.
@@ -457,7 +460,8 @@ def render_html(result: Mapping, report_dir: Path, plots: Mapping[str, Path | No
              ("wall time", _duration(result.get("wall_s_total"))),
              ("throughput", "—" if _number(result.get("episodes_per_minute")) is None
               else f"{result['episodes_per_minute']:.1f} episodes/min"),
-             ("median cycle", f"{_secs(get('sim_s_median'))} sim · {_secs(get('wall_s_median'))} wall")]
+             ("median cycle", f"{_secs(get('sim_s_median'))} sim · {_secs(get('wall_s_median'))} wall"),
+             ("false successes", f"{int(get('false_success') or 0)} (reported success, ground truth disagrees)")]
     add(f"<div class='hero'><div class='rate{verdict}'>{big}</div><div class='facts'><table>"
         + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in facts) + "</table></div></div>")
 
@@ -482,7 +486,9 @@ def render_html(result: Mapping, report_dir: Path, plots: Mapping[str, Path | No
                 f"<td class='num'>{_pct(s.get('success_rate'))}</td><td class='num'>{_ci(s.get('ci95'))}</td>"
                 + (f"<td class='num'>{_pct(targets.get(name))}</td>" if targets else "")
                 + f"<td class='num'>{_secs(s.get('sim_s_median'))}</td><td class='num'>{_secs(s.get('wall_s_median'))}"
-                f"</td><td>{_e(f'{top[0]} ({top[1]})') if top else '—'}</td></tr>")
+                f"</td><td class='num{' fail' if s.get('false_success') else ''}'>"
+                f"{int(s.get('false_success') or 0)}</td>"
+                f"<td>{_e(f'{top[0]} ({top[1]})') if top else '—'}</td></tr>")
         add(f"<table class='data'>{head}{''.join(rows)}</table>")
     else:
         add("<p class='muted'>No scenario ran.</p>")

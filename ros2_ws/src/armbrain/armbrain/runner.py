@@ -536,7 +536,7 @@ def print_summary(result: dict, out: TextIO) -> list[str]:
     """A table per scenario; returns the names of the scenarios below their target."""
     below = []
     print(f"\n{'scenario':<28} {'episodes':>8} {'success':>8} {'rate':>7}  {'95% CI':<15} {'target':>6} "
-          f"{'sim s':>6} {'wall s':>6}", file=out)
+          f"{'sim s':>6} {'wall s':>6} {'false ok':>8}", file=out)
     for name, s in result["scenarios"].items():
         rate, ci, target = s.get("success_rate"), s.get("ci95"), s.get("target")
         miss = target is not None and rate is not None and rate < target
@@ -546,13 +546,16 @@ def print_summary(result: dict, out: TextIO) -> list[str]:
         print(f"{name:<28} {s.get('n_episodes', 0):>8} {s.get('successes', 0):>8} "
               f"{'-' if rate is None else f'{rate * 100:.1f}%':>7}  {ci_text:<15} "
               f"{'-' if target is None else f'{target * 100:.0f}%':>6} {_num(s.get('sim_s_median')):>6} "
-              f"{_num(s.get('wall_s_median')):>6}{'  BELOW TARGET' if miss else ''}", file=out)
+              f"{_num(s.get('wall_s_median')):>6} {s.get('false_success', 0):>8}"
+              f"{'  BELOW TARGET' if miss else ''}", file=out)
     rate = result.get("success_rate")
     print(f"\nall: {result.get('successes', 0)}/{result.get('n_episodes', 0)} "
           f"({'-' if rate is None else f'{rate * 100:.1f}%'}) in {result['wall_s_total']:.0f} s wall, "
           f"{result['episodes_per_minute']} episodes/min with {result['workers']} worker(s); median sim s per "
           f"episode {_num(result.get('sim_s_median'))}, goal accepted -> first motion command "
           f"{_num((result.get('first_motion_wall_s_median') or math.nan) * 1000)} ms wall (median)", file=out)
+    print(f"false successes (the brain reported success, ground truth disagrees): "
+          f"{result.get('false_success', 0)}", file=out)
     fails = Counter(result.get("failures_by_stage", {}))
     if fails:
         print("failures by stage: " + ", ".join(f"{k} {v}" for k, v in fails.most_common()), file=out)
