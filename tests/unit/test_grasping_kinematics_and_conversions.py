@@ -67,3 +67,25 @@ def test_object_from_msg_and_candidate_to_msg():
     assert out.grasp_type == "top" and out.object_width == pytest.approx(0.05)
     assert out.gripper_width == pytest.approx(0.07) and out.score == pytest.approx(best.score)
     assert out.pre_grasp_distance == pytest.approx(0.10)
+
+
+def test_bin_from_msg_uses_the_perceived_bin_and_the_prior_only_when_unseen():
+    import math
+
+    from brain_common.cell import default_cell
+    from brain_interfaces.msg import DetectedBin
+    from grasping.conversions import bin_from_msg
+
+    prior = default_cell().bin
+    m = DetectedBin(seen=True, source="perceived", wall_thickness=0.012)
+    m.pose.position.x, m.pose.position.y = 0.40, -0.38
+    m.pose.orientation.z, m.pose.orientation.w = math.sin(math.radians(15)), math.cos(math.radians(15))
+    m.inner_size.x, m.inner_size.y, m.inner_size.z = 0.25, 0.15, 0.07
+    b = bin_from_msg(m, prior)
+    assert (b.x, b.y, b.inner_size, b.wall_height, b.wall_thickness) == (0.40, -0.38, (0.25, 0.15), 0.07, 0.012)
+    assert math.degrees(b.yaw) == pytest.approx(30.0)
+    assert b.floor_thickness == prior.floor_thickness  # a camera cannot see it: the prior's
+    m.seen = False
+    assert bin_from_msg(m, prior) is prior
+    m.seen, m.inner_size.x = True, float("nan")
+    assert bin_from_msg(m, prior) is prior

@@ -5,6 +5,9 @@ the gripper holds the object under the hand (or nothing); opening drops the held
 where the hand is (into the bin when above it, off the table's object list).
 """
 
+import dataclasses
+import math
+
 import numpy as np
 import pytest
 
@@ -12,7 +15,7 @@ from brain_common.cell import default_cell
 from planner.motion.config import MotionConfig, build_motion
 from planner.task.goals import parse_goal
 from planner.task.placement import Workspace, WorldObject
-from planner.task.runner import STAGES, Grasp, GripperOutcome, RunnerConfig, TaskRunner
+from planner.task.runner import STAGES, BinView, Grasp, GripperOutcome, RunnerConfig, TaskRunner
 
 CONFIG = MotionConfig(tune_allocator=False)
 KIN, FIXTURES, PLANNER = build_motion(CONFIG, rng=np.random.default_rng(1))
@@ -25,7 +28,7 @@ def cube(id_, colour, x, y):
 
 
 class FakePorts:
-    def __init__(self, objects, *, empty_closes=0, cancel_at=None):
+    def __init__(self, objects, *, empty_closes=0, cancel_at=None, bin_=None, bin_seen=True, hide_contents=False):
         self.objects_ = list(objects)
         self.q = HOME.copy()
         self.t = 0.0
@@ -37,12 +40,24 @@ class FakePorts:
         self.stopped = False
         self.fb = []
         self.in_bin = []  # (x, y) of the releases over the bin
+        self.in_bin_objects = []  # (object, x, y) released over the bin
+        self.bin_ = bin_ if bin_ is not None else default_cell().bin  # where the bin really is
+        self.bin_seen = bin_seen
+        self.hide_contents = hide_contents  # the camera cannot see into the bin
 
     def now(self):
         return self.t
 
     def objects(self, max_age, timeout):
         return list(self.objects_)
+
+    def bin_view(self, max_age, timeout, newer_than=None):
+        """The bin seen where configured (unless `bin_` says otherwise), holding what was released over it."""
+        if self.bin_seen is False:
+            return BinView(self.bin_, False, (), self.t)
+        contents = tuple(WorldObject(f"in_{k}", o.label, o.colour, o.shape, (x, y, 0.03), 0.0, o.size)
+                         for k, (o, x, y) in enumerate(self.in_bin_objects) if not self.hide_contents)
+        return BinView(self.bin_, True, contents, self.t)
 
     def joints(self):
         return self.q.copy()
@@ -66,11 +81,12 @@ class FakePorts:
         if width > 0.0:
             if self.held is not None:
                 x, y = self._hand_xy()
-                if not default_cell().bin.contains(x, y):
+                if not self.bin_.contains(x, y):
                     o = self.held
                     self.objects_.append(WorldObject(o.id, o.label, o.colour, o.shape, (x, y, 0.025), 0.0, o.size))
                 else:
                     self.in_bin.append((x, y))
+                    self.in_bin_objects.append((self.held, x, y))
                 self.held = None
             return GripperOutcome(width, True, False, "reached")
         if self.empty_closes > 0:
@@ -120,6 +136,51 @@ def test_pick_and_place_into_the_bin_runs_every_stage_in_order():
     assert [o.id for o in ports.objects_] == ["obj_2"]  # red went into the bin
     progress = [p for *_, p in ports.fb]
     assert progress == sorted(progress) and progress[0] >= 0 and progress[-1] < 1
+
+
+def test_a_moved_bin_is_used_where_perception_sees_it():
+    """The configured bin is a prior: the cube goes where the bin is seen, and the success
+    comes from seeing it there."""
+    moved = dataclasses.replace(default_cell().bin, x=0.45, y=-0.42, yaw=math.radians(30))
+    ports = FakePorts([cube("obj_1", "red", 0.5, 0.1)], bin_=moved)
+    out = run(ports, "put the red cube in the bin")
+    assert out.success, out.message
+    assert len(ports.in_bin) == 1 and moved.contains(*ports.in_bin[0], margin=0.02)
+    assert not default_cell().bin.contains(*ports.in_bin[0])
+
+
+def test_a_bin_placement_is_judged_from_a_fresh_view_never_from_the_plan():
+    # Perception reports the bin where it was configured, but the tray is really elsewhere:
+    # the cube lands on the table. The task must not report SUCCESS.
+    elsewhere = dataclasses.replace(default_cell().bin, x=0.45, y=-0.42)
+    ports = FakePorts([cube("obj_1", "red", 0.5, 0.0)], bin_=elsewhere)
+    ports.bin_view = lambda max_age, timeout, newer_than=None: BinView(default_cell().bin, True, (), ports.t)
+    out = run(ports, "put the red cube in the bin")
+    assert not out.success and out.error == "PLACE_FAILED" and out.failed_stage == "verify_placed"
+    assert "still on the table" in out.message
+
+
+def test_an_unseen_bin_cannot_confirm_a_placement():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], bin_seen=False)
+    out = run(ports, "put the red cube in the bin")
+    assert not out.success and out.error == "PLACE_FAILED" and out.failed_stage == "verify_placed"
+    assert "cannot confirm red cube is in the bin: the bin is not seen" in out.message
+
+
+def test_an_object_hidden_in_the_bin_counts_when_the_table_lost_it_and_the_bin_holds_more():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], hide_contents=True)
+    out = run(ports, "put the red cube in the bin")
+    assert not out.success and out.error == "PLACE_FAILED"
+    assert "red cube is not seen in the bin (it holds: nothing) nor on the table" in out.message
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)])
+    ports.bin_view_orig = ports.bin_view
+
+    def blurred(max_age, timeout, newer_than=None):  # sees something new in the bin, but not its colour
+        v = ports.bin_view_orig(max_age, timeout, newer_than)
+        return dataclasses.replace(v, contents=tuple(dataclasses.replace(c, colour="unknown") for c in v.contents))
+    ports.bin_view = blurred
+    out = run(ports, "put the red cube in the bin")
+    assert out.success, out.message
 
 
 def test_missing_object_is_refused_before_anything_moves():

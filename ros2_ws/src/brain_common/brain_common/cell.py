@@ -163,6 +163,15 @@ class Cell:
     clearances: Clearances
 
 
+def perceived_bin(prior: Bin, x: float, y: float, yaw: float, inner_size: Sequence[float], wall_height: float,
+                  wall_thickness: float) -> Bin:
+    """The bin as perceived, with what a camera cannot see (the floor's thickness) and any
+    value not measured (<= 0) taken from the prior."""
+    return Bin(float(x), float(y), float(yaw), (float(inner_size[0]), float(inner_size[1])),
+               float(wall_height) if wall_height > 0 else prior.wall_height,
+               float(wall_thickness) if wall_thickness > 0 else prior.wall_thickness, prior.floor_thickness)
+
+
 # -- validation ------------------------------------------------------------------------
 
 def _finite(where: str, value: float) -> None:

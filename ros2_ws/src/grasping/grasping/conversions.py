@@ -8,7 +8,8 @@ import numpy as np
 from geometry_msgs.msg import Pose
 from transforms3d.quaternions import mat2quat
 
-from brain_interfaces.msg import DetectedObject, GraspCandidate
+from brain_common.cell import Bin, perceived_bin
+from brain_interfaces.msg import DetectedBin, DetectedObject, GraspCandidate
 from grasping.core import GraspCandidate as CoreCandidate
 from grasping.core import ObjectModel, make_object
 
@@ -34,6 +35,17 @@ def object_from_msg(msg: DetectedObject) -> ObjectModel:
         raise ValueError(f"{msg.label or msg.id or 'object'}: orientation is not a valid quaternion")
     yaw = yaw_from_quaternion(q.x / norm, q.y / norm, q.z / norm, q.w / norm)
     return make_object(msg.id, msg.shape or "unknown", (p.x, p.y, p.z), (s.x, s.y, s.z), yaw, msg.label)
+
+
+def bin_from_msg(msg: DetectedBin, prior: Bin) -> Bin:
+    """The bin perception sees (DetectedBin), or `prior` when it is not seen or its values
+    are not finite."""
+    p, q, s = msg.pose.position, msg.pose.orientation, msg.inner_size
+    values = (p.x, p.y, q.x, q.y, q.z, q.w, s.x, s.y, s.z, msg.wall_thickness)
+    if not msg.seen or not all(math.isfinite(v) for v in values) or min(s.x, s.y) <= 0.0:
+        return prior
+    yaw = yaw_from_quaternion(q.x, q.y, q.z, q.w)
+    return perceived_bin(prior, p.x, p.y, yaw, (s.x, s.y), s.z, msg.wall_thickness)
 
 
 def pose_msg(position: np.ndarray, rotation: np.ndarray) -> Pose:

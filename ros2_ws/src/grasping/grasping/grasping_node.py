@@ -55,7 +55,7 @@ from brain_common.runtime import run_node
 from brain_interfaces.action import GripperCommand
 from brain_interfaces.msg import DetectedObjectArray
 from brain_interfaces.srv import PlanGrasps
-from grasping.conversions import msg_from_candidate, object_from_msg
+from grasping.conversions import bin_from_msg, msg_from_candidate, object_from_msg
 from grasping.core import (
     PANDA_HAND,
     FingerMotion,
@@ -299,7 +299,13 @@ class GraspingNode(Node):
         reference = None
         if self._arm_q is not None:
             reference = grasp_pose_from_joints(self._arm_q)[:3, :3]
-        plan = plan_grasps(target, neighbours, self.params.bin, self.params.synthesis, reference,
+        # The bin where perception sees it in the same frame as the objects; the configured
+        # bin only when it is not seen.
+        scene = self._objects
+        bin_model = self.params.bin
+        if bin_model is not None and scene is not None:
+            bin_model = bin_from_msg(scene.bin, bin_model)
+        plan = plan_grasps(target, neighbours, bin_model, self.params.synthesis, reference,
                            int(request.max_candidates))
         response.success, response.message = plan.success, plan.message
         response.candidates = [msg_from_candidate(c) for c in plan.candidates]

@@ -34,7 +34,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from transforms3d.quaternions import quat2mat
 
-from brain_common.cell import Cell, cell_for
+from brain_common.cell import Bin, Cell, cell_for, perceived_bin
 from brain_common.runtime import run_node
 from brain_interfaces.action import ExecuteTask, GripperCommand
 from brain_interfaces.msg import DetectedObjectArray, ObjectOutcome, StageReport
@@ -43,7 +43,7 @@ from planner.motion.config import MotionConfig, build_motion
 from planner.motion.execution import TrajectoryExecutor
 from planner.task.goals import GoalError, ObjectRef, Target, goal_from_fields, parse_goal
 from planner.task.placement import BinItem, Workspace, WorldObject
-from planner.task.runner import Grasp, GripperOutcome, RunnerConfig, TaskOutcome, TaskRunner
+from planner.task.runner import BinView, Grasp, GripperOutcome, RunnerConfig, TaskOutcome, TaskRunner
 
 RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
@@ -66,6 +66,21 @@ def world_object_from_msg(o) -> WorldObject:
     colour = o.color_name
     return WorldObject(o.id, o.label or o.id, colour, o.shape, (o.pose.position.x, o.pose.position.y,
                        o.pose.position.z), yaw, (o.size.x, o.size.y, o.size.z))
+
+
+def bin_view_from_msg(msg, prior: Bin) -> BinView:
+    """BinView of a DetectedObjectArray: the perceived bin (its floor thickness, which a
+    camera cannot see, from the prior) or the prior when not seen; its contents."""
+    b = msg.bin
+    stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    contents = tuple(world_object_from_msg(o) for o in b.contents)
+    if not b.seen:
+        return BinView(prior, False, contents, stamp)
+    q = b.pose.orientation
+    R = quat2mat([q.w, q.x, q.y, q.z])
+    return BinView(perceived_bin(prior, b.pose.position.x, b.pose.position.y, math.atan2(R[1, 0], R[0, 0]),
+                                 (b.inner_size.x, b.inner_size.y), b.inner_size.z, b.wall_thickness),
+                   True, contents, stamp)
 
 
 def grasp_from_msg(c) -> Grasp:
@@ -137,6 +152,20 @@ class RosPorts:
                 stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
                 if self.now() - stamp <= max_age:
                     return [world_object_from_msg(o) for o in msg.objects]
+            if self.now() - t0 >= timeout or self.canceled():
+                return None
+            with self.n.objects_arrived:
+                self.n.objects_arrived.wait(WAIT_SLICE)
+
+    def bin_view(self, max_age: float, timeout: float, newer_than: float | None = None) -> BinView | None:
+        t0 = self.now()
+        while True:
+            with self.n.lock:
+                msg = self.n.latest_objects
+            if msg is not None:
+                stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+                if self.now() - stamp <= max_age and (newer_than is None or stamp > newer_than):
+                    return bin_view_from_msg(msg, self.n.bin)
             if self.now() - t0 >= timeout or self.canceled():
                 return None
             with self.n.objects_arrived:
@@ -319,7 +348,10 @@ class PlannerNode(Node):
         runner = TaskRunner(ports, self.planner, self.fixtures, self.limits, cfg, self.bin, self.workspace,
                             log=self.get_logger().info, bin_items=self.bin_items)
         self.get_logger().info(f"goal: {goal.describe()}")
-        return runner.run(goal)
+        try:
+            return runner.run(goal)
+        finally:
+            self.bin = runner.bin  # where the bin was last seen: the next goal starts from there
 
     @staticmethod
     def _result_msg(o: TaskOutcome) -> ExecuteTask.Result:

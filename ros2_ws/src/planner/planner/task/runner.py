@@ -22,7 +22,7 @@ from typing import Protocol
 import numpy as np
 
 from brain_common.cell import Bin, Gripper, default_cell
-from planner.motion.collision import AttachedObject, CollisionModel, Obstacle
+from planner.motion.collision import AttachedObject, CollisionModel, Obstacle, bin_obstacles
 from planner.motion.planner import MotionPlanner, PlanResult
 from planner.motion.timing import TimingError, TimingLimits, Trajectory
 from planner.task.goals import (
@@ -45,6 +45,7 @@ from planner.task.placement import (
     place_pose,
 )
 
+BIN_MOVED = 0.03  # m: a bin perceived this far from where it was last is a moved bin (more than its jitter)
 BLOCKED_ERRORS = ("NO_PATH", "NO_IK", "NO_GRASP")  # may clear up once neighbours are gone
 BIN_WALLS = ("bin_wall_px", "bin_wall_nx", "bin_wall_py", "bin_wall_ny")  # motion.collision.bin_obstacles
 STAGES = ("perceive", "select", "plan_grasps", "plan_approach", "open", "approach", "close", "verify_held",
@@ -71,9 +72,21 @@ class GripperOutcome:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class BinView:
+    """What perception saw of the bin in one frame: `bin` as perceived (or the configured
+    prior when not `seen`), the objects seen inside its rim, and the frame's stamp (s)."""
+
+    bin: Bin
+    seen: bool
+    contents: tuple[WorldObject, ...]
+    stamp: float
+
+
 class Ports(Protocol):
     def now(self) -> float: ...
     def objects(self, max_age: float, timeout: float) -> list[WorldObject] | None: ...
+    def bin_view(self, max_age: float, timeout: float, newer_than: float | None = None) -> BinView | None: ...
     def joints(self) -> np.ndarray | None: ...
     def plan_grasps(self, obj: WorldObject) -> tuple[list[Grasp], str]: ...
     def gripper(self, width: float) -> GripperOutcome: ...
@@ -177,6 +190,7 @@ class TaskRunner:
         self.holding: WorldObject | None = None
         self._progress = 0.0  # of the whole task, 0..1, before the current object
         self._share = 1.0  # of the whole task the current object stands for
+        self._bin_contents: int | None = None  # objects seen in the bin when last looked at
         self._object, self._attempt = "", 0
 
     # -- stage bookkeeping -------------------------------------------------------------
@@ -207,6 +221,29 @@ class TaskRunner:
                                f"no perception/objects newer than {self.cfg.perception_max_age:g} s arrived within "
                                f"{self.cfg.perception_timeout:g} s; is perception running?")
         return objs
+
+    def _look_at_bin(self) -> None:
+        """Use the bin where perception sees it (the configured bin is only the prior), and
+        note what it holds, so that a placement can be judged against a fresh view."""
+        view = self.p.bin_view(self.cfg.perception_max_age, self.cfg.perception_timeout)
+        if view is None or not view.seen:
+            self.log("the bin is not seen: planning with its configured pose; a placement into it is "
+                     "confirmed only once it is seen")
+            self._bin_contents = None
+            return
+        b, prior = view.bin, self.bin
+        moved = math.hypot(b.x - prior.x, b.y - prior.y)
+        if moved > BIN_MOVED or abs(b.inner_size[0] - prior.inner_size[0]) > 0.01 \
+                or abs(b.inner_size[1] - prior.inner_size[1]) > 0.01:
+            self.log(f"bin perceived at ({b.x:.3f}, {b.y:.3f}) m, yaw {math.degrees(b.yaw):.0f} deg, inside "
+                     f"{b.inner_size[0]:.2f} x {b.inner_size[1]:.2f} m ({moved * 100:.0f} cm from the configured "
+                     "pose): using the perceived bin")
+            if moved > BIN_MOVED:
+                self.bin_items.clear()  # what was remembered in it belongs to where it was
+        self.bin = b
+        self.fixtures = self.fixtures.with_obstacles(
+            [*(o for o in self.fixtures.obstacles if o.group != "bin"), *bin_obstacles(b)])
+        self._bin_contents = len(view.contents)
 
     def _gripper_xy(self) -> tuple[float, float]:
         q = self.p.joints()
@@ -287,6 +324,7 @@ class TaskRunner:
     def _run(self, goal: TaskGoal, results: list[ObjectResult]) -> TaskOutcome:
         self._object, self._attempt = "", 0
         objects = self._stage("perceive", self.perceive)
+        self._look_at_bin()
         first, target_obj = self._stage("select", self._select_first, goal, objects)
         if goal.action in ("pick_place", "pick"):
             assert first is not None
@@ -560,6 +598,34 @@ class TaskRunner:
             self.bin_items.append(BinItem(u, v, across / 2, along / 2, obj.size[2]))
         self._stage("verify_placed", self._verify_placed, obj, target, (x, y, z))
 
+    def _verify_in_bin(self, obj: WorldObject) -> None:
+        """Judge a placement into the bin from a view taken after the arm left (never from
+        the plan): the object seen inside the tray's rim, or gone from the table while the
+        tray holds more than before."""
+        t_left = self.p.now()
+        view = self.p.bin_view(self.cfg.perception_max_age, self.cfg.perception_timeout, newer_than=t_left)
+        if view is None:
+            raise StageError("verify_placed", "STALE_PERCEPTION", f"no view of the bin newer than the release "
+                             f"arrived within {self.cfg.perception_timeout:g} s; cannot confirm {obj.label} is in it")
+        if not view.seen:
+            raise StageError("verify_placed", "PLACE_FAILED", f"cannot confirm {obj.label} is in the bin: the bin "
+                             "is not seen (occluded or out of the camera's view)")
+        objects = self.perceive()
+        still = [o for o in objects if o.id == obj.id]
+        inside = [c for c in view.contents if c.colour == obj.colour and view.bin.contains(c.position[0],
+                                                                                            c.position[1])]
+        grew = self._bin_contents is not None and len(view.contents) > self._bin_contents
+        self._bin_contents = len(view.contents)
+        if inside or (grew and not still):
+            return
+        if still:
+            o = still[0]
+            raise StageError("verify_placed", "PLACE_FAILED", f"{obj.label} is still on the table at "
+                               f"({o.position[0]:.2f}, {o.position[1]:.2f}), not in the bin")
+        seen = ", ".join(c.label for c in view.contents) or "nothing"
+        raise StageError("verify_placed", "PLACE_FAILED", f"{obj.label} is not seen in the bin (it holds: {seen}) "
+                         "nor on the table")
+
     def _place_closing_axis(self, T_now: np.ndarray, target: Target) -> tuple[float, float]:
         """The fingers' closing axis (base frame, horizontal) at the release: along the bin's v
         axis for the bin, where bin_slot packs objects; else the grasp's own."""
@@ -597,15 +663,10 @@ class TaskRunner:
         self._run_plan("home", self.planner.plan_to_configuration(q, home, cm), cm)
 
     def _verify_placed(self, obj: WorldObject, target: Target, xyz) -> None:
-        objects = self.perceive()
         if target.kind == "bin":
-            # perception reports nothing inside the bin: the object must be gone from the table
-            still = [o for o in objects if o.id == obj.id]
-            if still:
-                o = still[0]
-                raise StageError("verify_placed", "PLACE_FAILED", f"{obj.label} is still on the table at "
-                                   f"({o.position[0]:.2f}, {o.position[1]:.2f}), not in the bin")
+            self._verify_in_bin(obj)
             return
+        objects = self.perceive()
         near = [o for o in objects if math.hypot(o.position[0] - xyz[0], o.position[1] - xyz[1])
                 <= self.cfg.verify_tolerance and abs(o.position[2] - xyz[2]) <= self.cfg.verify_tolerance
                 and o.colour == obj.colour]
