@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-GRID = 0.005  # m: cell of the coarse top-down raster the bin is searched on
+GRID = 0.0025  # m: cell of the top-down raster the bin is searched on (objects 1 cm away stay apart)
 RIM_BAND = 0.03  # m from the outline: a bin's points (walls and rim) lie within this
 MIN_RIM_FRACTION = 0.7  # of a candidate's points in the rim band (hollow)
 MAX_INTERIOR_FILL = 0.35  # fraction of the interior's cells occupied (objects in the bin)
@@ -187,15 +187,25 @@ def fit_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side
     if sum(seen) < MIN_WALLS:
         return None
     if not all(seen):
-        # A wall out of the image (or hidden): that side's extent is the prior's.
+        # A wall out of the image (or hidden): that side's extent is one of the prior's sides
+        # (never less than what is seen). Which one: the other when the perpendicular extent is
+        # measured (both its walls seen) and matches a prior side; else the one along the
+        # local axis nearest the prior's axes.
         k = math.floor((yaw - prior.yaw + math.pi / 4.0) / (math.pi / 2.0))
-        prior_outer = prior.outer_size if k % 2 == 0 else prior.outer_size[::-1]
+        prior_outer = list(prior.outer_size if k % 2 == 0 else prior.outer_size[::-1])
+        for axis in (0, 1):
+            other = 1 - axis
+            if seen[2 * other] and seen[2 * other + 1] and not (seen[2 * axis] and seen[2 * axis + 1]):
+                measured = edges[2 * other] - edges[2 * other + 1]
+                a, b = prior.outer_size
+                prior_outer[axis] = b if abs(measured - a) < abs(measured - b) else a
         for axis in (0, 1):
             plus, minus = seen[2 * axis], seen[2 * axis + 1]
+            extent = max(prior_outer[axis], edges[2 * axis] - edges[2 * axis + 1])
             if plus and not minus:
-                edges[2 * axis + 1] = edges[2 * axis] - prior_outer[axis]
+                edges[2 * axis + 1] = edges[2 * axis] - extent
             elif minus and not plus:
-                edges[2 * axis] = edges[2 * axis + 1] + prior_outer[axis]
+                edges[2 * axis] = edges[2 * axis + 1] + extent
         mu2, mv2 = (edges[0] + edges[1]) / 2.0, (edges[2] + edges[3]) / 2.0
         half = ((edges[0] - edges[1]) / 2.0, (edges[2] - edges[3]) / 2.0)
         centre = (cx + c * mu2 - s * mv2, cy + s * mu2 + c * mv2)
@@ -236,7 +246,7 @@ def find_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_sid
     grid = np.zeros(shape, np.uint8)
     np.put(grid, cell, 1)
     grid = cv2.dilate(grid, np.ones((3, 3), np.uint8))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=4)
     span = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT]) * GRID
     candidates = [k for k in range(1, n) if span[k] >= min_side]
     if not candidates:

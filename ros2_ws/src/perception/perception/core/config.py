@@ -111,6 +111,9 @@ class PerceptionConfig:
         match table_rgb is not that paint.
       min_reference_pixels: sampled robot pixels needed to use its white links as the
         illuminant reference.
+      robot_base_footprint: (x_min, x_max, y_min, y_max) m, the robot base link's footprint
+        (panda_link0's bounding box grown by 7 mm; it reaches 16 cm behind the origin, beyond
+        robot_exclusion_radius): nothing there is an object. All zeros disables it.
     """
 
     camera_position: tuple[float, float, float] = DEFAULT_CAMERA_POSITION
@@ -167,6 +170,7 @@ class PerceptionConfig:
     table_prior_tolerance: float = 0.04
     max_brightness_gain: float = 2.5
     min_reference_pixels: int = 50
+    robot_base_footprint: tuple[float, float, float, float] = (-0.165, 0.085, -0.105, 0.105)
 
     def T_base_optical(self) -> np.ndarray:  # noqa: N802 (frames named as in CONVENTIONS.md)
         """(4, 4) the configured camera pose (optical frame in the base frame)."""
@@ -236,6 +240,11 @@ def check_config(cfg: PerceptionConfig) -> PerceptionConfig:
             raise ValueError(f"PerceptionConfig.palette: {name} = {rgb!r}; expected (r, g, b) each in 0..1")
     if len(cfg.table_rgb) != 3 or not all(0.0 < c <= 1.0 for c in cfg.table_rgb):
         raise ValueError(f"PerceptionConfig.table_rgb must be (r, g, b) each in (0, 1], got {cfg.table_rgb!r}")
+    fp = cfg.robot_base_footprint
+    if len(fp) != 4 or not all(isinstance(v, int | float) and math.isfinite(v) for v in fp) \
+            or fp[0] > fp[1] or fp[2] > fp[3]:
+        raise ValueError(f"PerceptionConfig.robot_base_footprint must be (x_min, x_max, y_min, y_max) m with "
+                         f"min <= max, got {fp!r}")
     if cfg.bin_max_side <= cfg.bin_min_side:
         raise ValueError(f"PerceptionConfig.bin_max_side ({cfg.bin_max_side} m) must exceed bin_min_side "
                          f"({cfg.bin_min_side} m)")

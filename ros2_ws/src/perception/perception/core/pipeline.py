@@ -523,7 +523,7 @@ class Perception:
 
     def _where(self, x: np.ndarray, y: np.ndarray, bin_est: BinEstimate | None) -> np.ndarray:
         """(N,) uint8 ON_TABLE, IN_BIN or EXCLUDED for base-frame points (x, y (N,) m): on the
-        robot's base (robot_exclusion_radius) or the bin's walls (its outer footprint grown by
+        robot's base (robot_exclusion_radius, robot_base_footprint) or the bin's walls (its outer footprint grown by
         bin_margin, minus its inside shrunk by bin_contents_margin) they are excluded."""
         c = self.config
         where = np.zeros(len(x), np.uint8)
@@ -536,6 +536,9 @@ class Perception:
             where[(au <= hi[0]) & (av <= hi[1])] = IN_BIN
         if c.robot_exclusion_radius > 0:
             where[x ** 2 + y ** 2 <= c.robot_exclusion_radius ** 2] = EXCLUDED
+        x0, x1, y0, y1 = c.robot_base_footprint
+        if x1 > x0 and y1 > y0:
+            where[(x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)] = EXCLUDED
         return where
 
     def _objects_among(self, sub: np.ndarray, P, vs, us, zc, cls, rgb01, height, depth_f, rx, ry, R_to, t_to, K,
