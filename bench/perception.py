@@ -184,8 +184,8 @@ def random_objects(rng: np.random.Generator, base: SceneInstance, K: np.ndarray,
             partner = None
             if all_placed and rng.random() < TOUCH_PROBABILITY:
                 partner = all_placed[int(rng.integers(len(all_placed)))]
-                if colour == partner.colour_name and len(names) > 1:
-                    continue
+                if colour == partner.colour_name:
+                    continue  # (touching objects of one colour are one segment: not this bench's question)
                 yaw = partner.yaw if partner.shape == "box" else float(rng.uniform(-np.pi, np.pi))
                 axis = int(rng.integers(2))
                 sign = 1.0 if rng.random() < 0.5 else -1.0
@@ -245,9 +245,23 @@ def in_bin_object(rng: np.random.Generator, base: SceneInstance, K: np.ndarray) 
         colour = names[int(rng.integers(len(names)))]
         o = ObjectInstance("in_bin", shape, (side, side, side), PALETTE[colour], colour, 0.05,
                            (b.x + c * u - s * v, b.y + s * u + c * v), float(rng.uniform(-np.pi, np.pi)))
-        if _in_view(o, base.camera.T_base_optical_nominal, K, base.camera.width, base.camera.height):
+        if _in_view(o, base.camera.T_base_optical_nominal, K, base.camera.width, base.camera.height) \
+                and _over_walls(o, b, base.camera.T_base_optical_nominal[:3, 3]):
             return o
     return None
+
+
+def _over_walls(o: ObjectInstance, b, camera: np.ndarray) -> bool:
+    """The camera's line of sight to the top centre of `o` (inside the bin) passes 5 mm above the walls."""
+    c, s = math.cos(b.yaw), math.sin(b.yaw)
+    top = np.array([o.position[0], o.position[1], o.size[2]])
+    d = np.asarray(camera, dtype=float) - top
+    du, dv = c * d[0] + s * d[1], -s * d[0] + c * d[1]  # direction in the bin's frame
+    pu = c * (top[0] - b.x) + s * (top[1] - b.y)
+    pv = -s * (top[0] - b.x) + c * (top[1] - b.y)
+    ts = [(np.sign(dd) * b.inner_size[k] / 2 - pp) / dd for k, (dd, pp) in enumerate(((du, pu), (dv, pv))) if dd]
+    t = min(ts)  # where the sight line leaves the inside
+    return top[2] + t * d[2] > b.wall_height + 0.005
 
 
 def scene_for(base: SceneInstance, seed: int, condition: str, K: np.ndarray) -> SceneInstance:
