@@ -403,7 +403,8 @@ class Score:
         ok = len(contents) == 1 and len(hits) == 1 and hits[0].colour_name == inside.colour_name
         self.contents_ok += ok
         if not ok:
-            self.failures.append(f"seed {seed}: bin contents {[(o.label, np.round(o.position[:2], 3).tolist()) for o in contents]}"
+            seen = [(o.label, np.round(o.position[:2], 3).tolist()) for o in contents]
+            self.failures.append(f"seed {seed}: bin contents {seen}"
                                  f", expected {inside.colour_name} {inside.shape} at {np.round(xy, 3).tolist()}")
 
     def add(self, scene: SceneInstance, truth: dict, objects: list, seed: int) -> None:

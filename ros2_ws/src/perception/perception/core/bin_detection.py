@@ -254,7 +254,8 @@ def find_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_sid
     lab = labels.take(cell)
     for k in sorted(candidates, key=lambda k: -stats[k, cv2.CC_STAT_AREA]):
         idx = (lab == k).nonzero()[0]
-        est = fit_bin(points[idx[::max(1, len(idx) // max_points)]], prior, min_side=min_side, max_side=max_side, max_wall_height=max_wall_height)
+        est = fit_bin(points[idx[::max(1, len(idx) // max_points)]], prior, min_side=min_side, max_side=max_side,
+                      max_wall_height=max_wall_height)
         if est is not None:
             return est, idx
     return None, np.zeros(0, np.intp)

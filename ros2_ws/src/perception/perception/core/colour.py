@@ -180,7 +180,7 @@ def estimate_white_balance(table_observed: np.ndarray, table_prior: np.ndarray, 
     if plausible and spread <= max_cast:
         gains = np.clip(g_prior, 0.2, 5.0)
         return WhiteBalance(gains, "table_prior", obs * gains)
-    hue, sat, val, chroma = hsv_from_rgb(obs[None, :])
+    _, sat, _, _ = hsv_from_rgb(obs[None, :])
     if float(sat[0]) < 0.25:
         g = np.clip(obs.mean() / obs, 0.2, 5.0)
         return WhiteBalance(g, "table_neutral", np.clip(obs * g, 0.0, 1.0),

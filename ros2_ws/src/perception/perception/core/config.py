@@ -249,7 +249,8 @@ def check_config(cfg: PerceptionConfig) -> PerceptionConfig:
         raise ValueError(f"PerceptionConfig.bin_max_side ({cfg.bin_max_side} m) must exceed bin_min_side "
                          f"({cfg.bin_min_side} m)")
     if not (isinstance(cfg.bin_contents_margin, int | float) and 0.0 <= cfg.bin_contents_margin < 0.05):
-        raise ValueError(f"PerceptionConfig.bin_contents_margin must be in [0, 0.05) m, got {cfg.bin_contents_margin!r}")
+        raise ValueError(f"PerceptionConfig.bin_contents_margin must be in [0, 0.05) m, "
+                         f"got {cfg.bin_contents_margin!r}")
     if not (isinstance(cfg.max_brightness_gain, int | float) and cfg.max_brightness_gain > 1.0):
         raise ValueError(f"PerceptionConfig.max_brightness_gain must be > 1, got {cfg.max_brightness_gain!r}")
     if not (isinstance(cfg.min_reference_pixels, int) and cfg.min_reference_pixels >= 3):

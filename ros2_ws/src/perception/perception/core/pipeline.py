@@ -79,7 +79,7 @@ _EYE3 = np.eye(3)
 _ROTATION_TOLERANCE = 1e-4 + 1e-5 * _EYE3  # of R R^T - I
 STACK_MIN_STEP = 0.015  # m: an object whose top is this much above another's, over it, stands on it
 ON_TABLE, IN_BIN, EXCLUDED = 0, 1, 2  # where a candidate point is (Perception._where)
-ROBOT_STRIDE = 4  # px between the sampled pixels of the robot's white-balance reference
+ROBOT_STRIDE = 4  # px between the sampled pixels of the robot's white-balance reference (at 640 px wide)
 BIN_FIT_POINTS = 4000  # at most this many points of a bin candidate are fitted
 
 
@@ -485,10 +485,10 @@ class Perception:
 
     def _robot_white(self, rgb: np.ndarray, height: np.ndarray) -> np.ndarray | None:
         """(3,) median colour (0..1) of the brighter half of the robot's pixels (above max_height:
-        only the arm is that tall; sampled every ROBOT_STRIDE px), or None when fewer than
+        only the arm is that tall; sampled every ROBOT_STRIDE px at 640 px wide), or None when fewer than
         min_reference_pixels are seen. The Panda's links are white: an achromatic reference."""
         c = self.config
-        s = ROBOT_STRIDE
+        s = max(1, ROBOT_STRIDE * rgb.shape[1] // 640)  # as many samples at any resolution
         with np.errstate(invalid="ignore"):
             robot = height[s // 2::s, s // 2::s] >= c.max_height
         n = int(np.count_nonzero(robot))
@@ -754,7 +754,8 @@ class Perception:
                 d, dyaw = bin_pose_error(bin_est, self._bin_prior)
                 warnings.append(f"bin seen at ({bin_est.center[0]:.3f}, {bin_est.center[1]:.3f}) m, yaw "
                                 f"{math.degrees(bin_est.yaw):.1f} deg, inner {bin_est.inner_size[0] * 100:.1f} x "
-                                f"{bin_est.inner_size[1] * 100:.1f} cm: {d * 100:.1f} cm / {math.degrees(dyaw):.1f} deg "
+                                f"{bin_est.inner_size[1] * 100:.1f} cm: {d * 100:.1f} cm / "
+                                f"{math.degrees(dyaw):.1f} deg "
                                 f"from its configured pose; using the seen bin; camera x, y, yaw not corrected from it")
         R_to, t_to = T_table_optical[:3, :3], T_table_optical[:3, 3]
         if correction is not None and correction.bumped:
