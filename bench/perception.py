@@ -75,7 +75,8 @@ from armbrain_sim.world import SimWorld, yaw_from_quaternion  # noqa: E402
 from perception.core import Perception, PerceptionConfig  # noqa: E402
 
 CONDITIONS = ("nominal", "brightness", "colour_cast", "hue_shift", "rgb_noise", "depth_noise", "depth_dropout",
-              "distractors", "camera_bump", "bin_moved", "bin_nudged", "bin_rotated", "bin_resized", "table_black", "table_white",
+              "distractors", "camera_bump", "bin_moved", "bin_nudged", "bin_rotated", "bin_resized", "table_black",
+              "table_white",
               "table_grey", "table_wood", "tinted_light", "side_camera", "small_objects", "large_objects",
               "white_on_white")
 CELL_CONDITIONS = CONDITIONS[CONDITIONS.index("bin_moved"):]  # the cell differs from its configuration
