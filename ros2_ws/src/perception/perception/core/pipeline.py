@@ -9,14 +9,19 @@ Steps of ``process`` (one frame; Perception.last_timings has the seconds per sta
    configured camera pose predicts, refined by least squares. Its inliers' spread is the
    depth noise; above 0.8 mm the depth is median-filtered (3 x 3) before segmentation.
 2. Camera pose: the configured pose turned and lifted so the observed plane is z = 0
-   (geometry.camera_correction: height, roll, pitch); then, if the bin's walls are seen,
-   turned about the vertical and shifted so they fall on the bin's configured footprint
-   (landmarks.py: x, y, yaw). Reported always; used when correct_camera_bump.
-3. White balance against the table's observed colour (colour.py).
+   (geometry.camera_correction: height, roll, pitch); then, if the bin is perceived
+   (bin_detection.py) within what a bump explains of its configured pose, turned about
+   the vertical and shifted so its walls fall on the configured footprint (landmarks.py:
+   x, y, yaw); a bin seen farther away has moved and corrects nothing. Reported always;
+   used when correct_camera_bump.
+3. White balance (colour.estimate_white_balance): the table's observed colour, and the
+   robot's white links as an achromatic reference telling the table's paint (table_rgb
+   is its prior) from the light's tint.
 4. Geometry first: every pixel's height above the plane; the points between
-   min_object_height and max_height, outside the robot base's circle and the bin's
-   footprint (grown by bin_margin), are projected onto the table and rasterised on a
-   top-down grid; connected cells are one segment. Objects more than a few millimetres
+   min_object_height and max_height, outside the robot base and the bin's walls (its
+   footprint grown by bin_margin), are projected onto the table and rasterised on a
+   top-down grid; connected cells are one segment. Points inside the bin's walls are
+   segmented alike, apart: they are the bin's contents. Objects more than a few millimetres
    apart are separate, even where one hides part of the other in the image.
 5. A segment whose pixels touch (in the image, with a depth step below
    robot_attach_distance) pixels above max_height is part of the robot arm, or held by
