@@ -14,8 +14,23 @@ Conditions: nominal, then each perturbation of the scenario schema alone: bright
 x0.6..1.4, colour cast 0.85..1.15 per channel, hue shift -10..10 deg, pixel noise sigma 5,
 depth noise sigma 2 mm, 5 % dropped depth, three distractor objects added, camera
 bumped by 2 cm and 2 deg (random direction and axis). Values are drawn per scene.
+Then the cell differs from the configuration perception is given (PerceptionConfig()'s
+bin and table are the defaults; only the camera pose is passed exactly, as a
+calibration would): the bin moved to the robot's other side (0.45, -0.42); the bin
+nudged 3 cm (0.45, 0.45: within what a camera bump explains, so taken for one); the bin
+rotated (centre (0.50, 0.36), yaw 30..90 deg); the bin resized (inner 0.25 x 0.15 m);
+the table near-black (0.06), white (0.95), grey (0.5), wood (0.62, 0.42, 0.22); the
+wood table under a tinted light (light colour (1, 0.80..0.95, 0.65..0.85)); a side
+camera mount (at (0.45, -0.80, 0.65) looking at (0.45, 0.05, 0)); 2 cm cubes only;
+8 cm cubes only; white objects only on the white table.
+In every scene one more object (a 3..5 cm cube or cylinder of a random palette colour)
+stands inside the bin, where the camera sees it (a separate random stream: the table
+layout is that of the other conditions); it must be in bin_contents, not in objects.
 
-Figures per condition: recall, precision (a detection matches a true object within
+Figures per condition: the bin's pose error (centre cm, yaw deg modulo 90, inner size
+cm; median / p95; the share of frames where it was perceived), the bin-contents check
+(the in-bin object reported in bin_contents with its colour within 3 cm, and nothing
+else there), recall, precision (a detection matches a true object within
 3 cm in xy, one to one), colour and shape accuracy of the matches, position error of the
 centre (median / p95 mm), yaw error of boxes (median deg, modulo 90 deg for square
 footprints and 180 deg otherwise), size error (median / p95 of the mean absolute error
@@ -41,6 +56,7 @@ import json
 import math
 import shlex
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -59,7 +75,19 @@ from armbrain_sim.world import SimWorld, yaw_from_quaternion  # noqa: E402
 from perception.core import Perception, PerceptionConfig  # noqa: E402
 
 CONDITIONS = ("nominal", "brightness", "colour_cast", "hue_shift", "rgb_noise", "depth_noise", "depth_dropout",
-              "distractors", "camera_bump")
+              "distractors", "camera_bump", "bin_moved", "bin_nudged", "bin_rotated", "bin_resized", "table_black",
+              "table_white",
+              "table_grey", "table_wood", "tinted_light", "side_camera", "small_objects", "large_objects",
+              "white_on_white")
+CELL_CONDITIONS = CONDITIONS[CONDITIONS.index("bin_moved"):]  # the cell differs from its configuration
+TABLE_COLOURS = {"table_black": (0.06, 0.06, 0.06), "table_white": (0.95, 0.95, 0.95),
+                 "table_grey": (0.5, 0.5, 0.5), "table_wood": (0.62, 0.42, 0.22), "tinted_light": (0.62, 0.42, 0.22),
+                 "white_on_white": (0.95, 0.95, 0.95)}
+SIDE_CAMERA_YAML = """
+name: side_camera
+camera: {position: [0.45, -0.80, 0.65], look_at: [0.45, 0.05, 0.0]}
+objects: [{size: 0.05, colour: red}]
+"""
 MATCH_RADIUS = 0.03  # m, xy
 LATENCY_REPEATS = 3
 SIDE = (0.02, 0.08)  # m
@@ -71,7 +99,8 @@ MIN_GAP = 0.01  # m between other objects, and to the bin and the robot base
 TARGETS = {"nominal": {"recall": 0.995, "precision": 0.995, "colour_accuracy": 0.99, "shape_accuracy": 0.99,
                        "position_median_mm": 3.0, "position_p95_mm": 6.0, "yaw_median_deg": 3.0,
                        "latency_median_ms": 5.0},
-           "perturbation": {"recall": 0.98, "position_median_mm": 5.0}}
+           "perturbation": {"recall": 0.98, "position_median_mm": 5.0},
+           "cell": {"recall": 0.99, "position_median_mm": 3.0, "bin_contents_ok": 0.99}}
 
 
 def flush_c_stdio() -> None:
@@ -136,14 +165,18 @@ def _placeable(o: ObjectInstance, placed: list[ObjectInstance], partner: ObjectI
 
 
 def random_objects(rng: np.random.Generator, base: SceneInstance, K: np.ndarray, count: int,
-                   placed: list[ObjectInstance], prefix: str = "obj") -> list[ObjectInstance]:
-    """`count` random objects added to `placed` (see the module docstring), or fewer if no room."""
-    names = list(PALETTE)
+                   placed: list[ObjectInstance], prefix: str = "obj", side: tuple[float, float] | None = None,
+                   colours: list[str] | None = None) -> list[ObjectInstance]:
+    """`count` random objects added to `placed` (see the module docstring), or fewer if no room.
+    side: every side of every object (cubes only) instead of random sizes; colours: the palette names drawn from."""
+    names = colours or list(PALETTE)
     out: list[ObjectInstance] = []
     for _ in range(count):
         for _try in range(300):
             shape = "box" if rng.random() < 0.6 else "cylinder"
-            if shape == "box":
+            if side is not None:
+                shape, size = "box", (float(side),) * 3
+            elif shape == "box":
                 size = tuple(float(v) for v in rng.uniform(*SIDE, size=3))
             else:
                 d, h = rng.uniform(*SIDE, size=2)
@@ -154,7 +187,7 @@ def random_objects(rng: np.random.Generator, base: SceneInstance, K: np.ndarray,
             if all_placed and rng.random() < TOUCH_PROBABILITY:
                 partner = all_placed[int(rng.integers(len(all_placed)))]
                 if colour == partner.colour_name:
-                    continue
+                    continue  # (touching objects of one colour are one segment: not this bench's question)
                 yaw = partner.yaw if partner.shape == "box" else float(rng.uniform(-np.pi, np.pi))
                 axis = int(rng.integers(2))
                 sign = 1.0 if rng.random() < 0.5 else -1.0
@@ -186,12 +219,70 @@ def jittered_camera(T: np.ndarray, rng: np.random.Generator, position_m: float, 
     return T
 
 
+def base_for(base: SceneInstance, condition: str, side_camera) -> SceneInstance:
+    """The cell of a condition: the default one, or its bin, table or camera changed."""
+    if condition == "bin_moved":
+        return dataclasses.replace(base, bin=dataclasses.replace(base.bin, x=0.45, y=-0.42))
+    if condition == "bin_nudged":  # within what a camera bump explains: the policy's blind spot, measured
+        return dataclasses.replace(base, bin=dataclasses.replace(base.bin, x=0.45, y=0.45))
+    if condition == "bin_rotated":
+        return dataclasses.replace(base, bin=dataclasses.replace(base.bin, x=0.50, y=0.36))
+    if condition == "bin_resized":
+        return dataclasses.replace(base, bin=dataclasses.replace(base.bin, inner_size=(0.25, 0.15)))
+    if condition in TABLE_COLOURS:
+        return dataclasses.replace(base, table=dataclasses.replace(base.table, rgb=TABLE_COLOURS[condition]))
+    if condition == "side_camera":
+        return dataclasses.replace(base, camera=side_camera)
+    return base
+
+
+def in_bin_object(rng: np.random.Generator, base: SceneInstance, K: np.ndarray) -> ObjectInstance | None:
+    """A random 3..5 cm cube or cylinder inside the bin (1 cm from its walls), in the camera's view."""
+    b = base.bin
+    names = list(PALETTE)
+    for _ in range(100):
+        side = float(rng.uniform(0.03, 0.05))
+        shape = "box" if rng.random() < 0.6 else "cylinder"
+        reach = [b.inner_size[k] / 2 - side * 0.75 - 0.01 for k in (0, 1)]
+        u, v = (float(rng.uniform(-r, r)) for r in reach)
+        c, s = math.cos(b.yaw), math.sin(b.yaw)
+        colour = names[int(rng.integers(len(names)))]
+        o = ObjectInstance("in_bin", shape, (side, side, side), PALETTE[colour], colour, 0.05,
+                           (b.x + c * u - s * v, b.y + s * u + c * v), float(rng.uniform(-np.pi, np.pi)))
+        if _in_view(o, base.camera.T_base_optical_nominal, K, base.camera.width, base.camera.height) \
+                and _over_walls(o, b, base.camera.T_base_optical_nominal[:3, 3]):
+            return o
+    return None
+
+
+def _over_walls(o: ObjectInstance, b, camera: np.ndarray) -> bool:
+    """The camera's line of sight to the top centre of `o` (inside the bin) passes 5 mm above the walls."""
+    c, s = math.cos(b.yaw), math.sin(b.yaw)
+    top = np.array([o.position[0], o.position[1], o.size[2]])
+    d = np.asarray(camera, dtype=float) - top
+    du, dv = c * d[0] + s * d[1], -s * d[0] + c * d[1]  # direction in the bin's frame
+    pu = c * (top[0] - b.x) + s * (top[1] - b.y)
+    pv = -s * (top[0] - b.x) + c * (top[1] - b.y)
+    ts = [(np.sign(dd) * b.inner_size[k] / 2 - pp) / dd for k, (dd, pp) in enumerate(((du, pu), (dv, pv))) if dd]
+    t = min(ts)  # where the sight line leaves the inside
+    return top[2] + t * d[2] > b.wall_height + 0.005
+
+
 def scene_for(base: SceneInstance, seed: int, condition: str, K: np.ndarray) -> SceneInstance:
     rng = np.random.default_rng([seed, 4])
     layout_rng, pert_rng, extra_rng = rng.spawn(3)
-    objects = random_objects(layout_rng, base, K, int(layout_rng.integers(1, 9)), [])
+    bin_rng, cell_rng = np.random.default_rng([seed, 5]).spawn(2)
+    if condition == "bin_rotated":
+        base = dataclasses.replace(base, bin=dataclasses.replace(base.bin, yaw=math.radians(cell_rng.uniform(30, 90))))
+    side = {"small_objects": 0.02, "large_objects": 0.08}.get(condition)
+    colours = ["white"] if condition == "white_on_white" else None
+    objects = random_objects(layout_rng, base, K, int(layout_rng.integers(1, 9)), [], side=side, colours=colours)
     pert = Perturbations()
     camera = base.camera
+    light = base.light
+    if condition == "tinted_light":
+        light = dataclasses.replace(light, colour=(1.0, float(cell_rng.uniform(0.8, 0.95)),
+                                                   float(cell_rng.uniform(0.65, 0.85))))
     if condition == "brightness":
         pert = Perturbations(brightness_gain=float(pert_rng.uniform(0.6, 1.4)))
     elif condition == "colour_cast":
@@ -209,8 +300,10 @@ def scene_for(base: SceneInstance, seed: int, condition: str, K: np.ndarray) -> 
     elif condition == "camera_bump":
         camera = dataclasses.replace(camera, T_base_optical=jittered_camera(
             np.asarray(camera.T_base_optical_nominal), pert_rng, 0.02, 2.0))
-    return dataclasses.replace(base, seed=seed, objects=tuple(objects), perturbations=pert, camera=camera,
-                               success=())
+    inside = in_bin_object(bin_rng, base, K)
+    extra = {"in_bin": inside} if inside is not None else {}
+    return dataclasses.replace(base, seed=seed, objects=tuple(objects) + ((inside,) if inside else ()),
+                               perturbations=pert, camera=camera, light=light, success=(), extra=extra)
 
 
 # -- the naive baseline ------------------------------------------------------------------------
@@ -282,9 +375,44 @@ class Score:
         self.latency_ms: list[float] = []
         self.stage_ms: dict[str, list[float]] = {}
         self.failures: list[str] = []
+        self.bin_centre_cm: list[float] = []
+        self.bin_yaw_deg: list[float] = []
+        self.bin_size_cm: list[float] = []
+        self.bin_frames = self.bin_perceived = 0
+        self.contents_scenes = self.contents_ok = 0
+
+    def add_bin(self, scene: SceneInstance, truth: dict, result, seed: int) -> None:
+        """The bin's pose error and the bin-contents check of one frame (a core result)."""
+        b, est = scene.bin, getattr(result, "bin", None)
+        self.bin_frames += 1
+        if est is not None:
+            self.bin_perceived += est.source == "perceived"
+            if est.source != "perceived":
+                self.failures.append(f"seed {seed}: bin not perceived (true ({b.x:.3f}, {b.y:.3f}), "
+                                     f"{math.degrees(b.yaw):.0f} deg)")
+            self.bin_centre_cm.append(100 * math.hypot(est.center[0] - b.x, est.center[1] - b.y))
+            d = (est.yaw - b.yaw) % (np.pi / 2)
+            self.bin_yaw_deg.append(math.degrees(min(d, np.pi / 2 - d)))
+            # Sides compared in the estimate's frame: b's sides swap when the yaws differ by ~90 deg.
+            k = round((est.yaw - b.yaw) / (np.pi / 2))
+            true_inner = b.inner_size if k % 2 == 0 else b.inner_size[::-1]
+            self.bin_size_cm.append(100 * max(abs(est.inner_size[i] - true_inner[i]) for i in (0, 1)))
+        inside = scene.extra.get("in_bin")
+        if inside is None:
+            return
+        self.contents_scenes += 1
+        contents = list(getattr(result, "bin_contents", []))
+        xy = np.asarray(truth[inside.name].position[:2])
+        hits = [o for o in contents if np.linalg.norm(np.asarray(o.position[:2]) - xy) < MATCH_RADIUS]
+        ok = len(contents) == 1 and len(hits) == 1 and hits[0].colour_name == inside.colour_name
+        self.contents_ok += ok
+        if not ok:
+            seen = [(o.label, np.round(o.position[:2], 3).tolist()) for o in contents]
+            self.failures.append(f"seed {seed}: bin contents {seen}"
+                                 f", expected {inside.colour_name} {inside.shape} at {np.round(xy, 3).tolist()}")
 
     def add(self, scene: SceneInstance, truth: dict, objects: list, seed: int) -> None:
-        names = [o.name for o in scene.objects]
+        names = [o.name for o in scene.objects if o.name != "in_bin"]
         true_xy = np.array([truth[n].position[:2] for n in names]).reshape(-1, 2)
         est_xy = np.array([o.position[:2] for o in objects]).reshape(-1, 2)
         pairs = match(est_xy, true_xy)
@@ -335,6 +463,11 @@ class Score:
             "size_median_mm": q(self.size_mm, 50), "size_p95_mm": q(self.size_mm, 95),
             "latency_median_ms": q(self.latency_ms, 50), "latency_p95_ms": q(self.latency_ms, 95),
             "stage_median_ms": {k: q(v, 50) for k, v in self.stage_ms.items()} or None,
+            "bin_perceived": round(self.bin_perceived / self.bin_frames, 4) if self.bin_frames else None,
+            "bin_centre_median_cm": q(self.bin_centre_cm, 50), "bin_centre_p95_cm": q(self.bin_centre_cm, 95),
+            "bin_yaw_median_deg": q(self.bin_yaw_deg, 50), "bin_yaw_p95_deg": q(self.bin_yaw_deg, 95),
+            "bin_size_median_cm": q(self.bin_size_cm, 50), "bin_size_p95_cm": q(self.bin_size_cm, 95),
+            "bin_contents_ok": round(self.contents_ok / self.contents_scenes, 4) if self.contents_scenes else None,
         }
 
 
@@ -349,13 +482,14 @@ class NaiveObject:
 
 
 def run_condition(world: SimWorld, base: SceneInstance, condition: str, seeds: list[int], K: np.ndarray,
-                  verbose: bool) -> dict:
+                  verbose: bool, side_camera) -> dict:
     core = Perception(PerceptionConfig())
     uncorrected = Perception(PerceptionConfig(correct_camera_bump=False))
     scores = {"core": Score(), "naive": Score()}
     if condition == "camera_bump":
         scores["uncorrected"] = Score()
     t = 0.0
+    base = base_for(base, condition, side_camera)
     for seed in seeds:
         scene = scene_for(base, seed, condition, K)
         world.reset(scene)
@@ -377,6 +511,7 @@ def run_condition(world: SimWorld, base: SceneInstance, condition: str, seeds: l
         for name, seconds in stages.items():
             scores["core"].stage_ms.setdefault(name, []).append(seconds * 1e3)
         scores["core"].add(scene, truth, result.objects, seed)
+        scores["core"].add_bin(scene, truth, result, seed)
         naive = [NaiveObject(c, p) for c, p in naive_detect(frame.rgb, frame.depth, frame.K, T_conf)]
         scores["naive"].add(scene, truth, naive, seed)
         if "uncorrected" in scores:
@@ -384,9 +519,9 @@ def run_condition(world: SimWorld, base: SceneInstance, condition: str, seeds: l
             scores["uncorrected"].add(scene, truth, uncorrected.process(frame.rgb, frame.depth, frame.K, T_conf,
                                                                         t).objects, seed)
     out = {name: s.summary() for name, s in scores.items()}
-    out["core"]["failures"] = scores["core"].failures[:20]
+    out["core"]["failures"] = scores["core"].failures[:40]
     if verbose:
-        for f in scores["core"].failures[:20]:
+        for f in scores["core"].failures[:40]:
             print(f"    {f}", flush=True)
     return out
 
@@ -405,6 +540,10 @@ def print_condition(name: str, r: dict) -> None:
           f"yaw {_fmt(c['yaw_median_deg'])} deg, size {_fmt(c['size_median_mm'])}/{_fmt(c['size_p95_mm'])} mm, "
           f"latency {_fmt(c['latency_median_ms'])}/{_fmt(c['latency_p95_ms'])} ms ({c['objects']} objects)",
           flush=True)
+    print(f"{'':14s} bin: perceived {_fmt(c['bin_perceived'], pct=True)}, centre {_fmt(c['bin_centre_median_cm'])}/"
+          f"{_fmt(c['bin_centre_p95_cm'])} cm, yaw {_fmt(c['bin_yaw_median_deg'])}/{_fmt(c['bin_yaw_p95_deg'])} deg, "
+          f"inner size {_fmt(c['bin_size_median_cm'])}/{_fmt(c['bin_size_p95_cm'])} cm (median/p95); contents "
+          f"check {_fmt(c['bin_contents_ok'], pct=True)}", flush=True)
     stages = c.get("stage_median_ms") or {}
     print(f"{'':14s} stages (median ms): " + ", ".join(f"{k} {v:g}" for k, v in stages.items()), flush=True)
     for base in ("naive", "uncorrected"):
@@ -418,11 +557,12 @@ def print_condition(name: str, r: dict) -> None:
 def check_targets(results: dict) -> list[str]:
     missed = []
     for cond, r in results.items():
-        targets = TARGETS["nominal"] if cond == "nominal" else TARGETS["perturbation"]
+        targets = TARGETS["nominal"] if cond == "nominal" else \
+            TARGETS["cell"] if cond in CELL_CONDITIONS else TARGETS["perturbation"]
         for key, goal in targets.items():
             v = r["core"][key]
-            worse = v is None or (v < goal if key in ("recall", "precision", "colour_accuracy", "shape_accuracy")
-                                  else v > goal)
+            worse = v is None or (v < goal if key in ("recall", "precision", "colour_accuracy", "shape_accuracy",
+                                                      "bin_contents_ok") else v > goal)
             if worse:
                 sense = "<=" if key.endswith(("_ms", "_mm", "_deg")) else ">="
                 missed.append(f"{cond}.{key} = {v} (target {sense} {goal})")
@@ -447,10 +587,14 @@ def main(argv: list[str] | None = None) -> int:
     base = dataclasses.replace(base, objects=(), success=())
     seeds = list(range(n))
     results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "side_camera.yaml"
+        path.write_text(SIDE_CAMERA_YAML)
+        side_camera = load_scenario(path).sample(0).camera
     with SimWorld(base, renderer="egl") as world:
         K = world.render().K
         for cond in args.conditions:
-            results[cond] = run_condition(world, base, cond, seeds, K, args.verbose)
+            results[cond] = run_condition(world, base, cond, seeds, K, args.verbose, side_camera)
             flush_c_stdio()
             print_condition(cond, results[cond])
     missed = check_targets(results)

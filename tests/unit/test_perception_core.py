@@ -96,7 +96,10 @@ def test_objects_have_the_right_pose_size_colour_and_shape(full_res_result):
         np.testing.assert_allclose(est.mean_rgb, np.asarray(solid.rgb) * 0.9, atol=0.12)
     assert result.objects[0].id == "obj_1" and len({o.id for o in result.objects}) == len(SCENE)
     np.testing.assert_allclose(result.table_plane, [0, 0, 1, 0], atol=1e-4)
-    assert result.camera_correction.bumped is False and result.warnings == []
+    # This scene has no bin: the configured one is reported as the prior, with a warning.
+    assert result.bin.source == "prior" and result.bin.center == (0.45, 0.42)
+    assert result.camera_correction.bumped is False and [w for w in result.warnings if "bin not seen" not in w] == []
+    assert result.bin_contents == [] and result.white_balance_reference == "table_prior"
     assert set(np.unique(result.label_image)) == set(range(len(SCENE) + 1))
 
 

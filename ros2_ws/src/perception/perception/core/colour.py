@@ -118,3 +118,74 @@ def white_balance_gains(observed: np.ndarray, reference: np.ndarray, max_cast: f
                 f"{np.round(reference, 2).tolist()} to be a lighting cast ({spread:.0%} > {max_cast:.0%}); "
                 f"only brightness is normalised (set table_rgb to the table's colour)")
     return np.clip(gains, 0.2, 5.0), ""
+
+
+@dataclass(frozen=True, slots=True)
+class WhiteBalance:
+    """The white balance of one frame.
+
+    gains: (3,) per-channel gains applied to the image (0..1 RGB). reference: what they come
+    from: "table_prior" (the table is the configured paint table_rgb: gains map it there,
+    which also normalises brightness), "robot" (the table is another paint: the robot's white
+    links neutralise the light's tint, brightness is kept), "table_neutral" (no robot seen,
+    the table is grey-ish and taken as neutral), or "none". table_rgb: (3,) the table's
+    paint as perceived (its observed colour times the gains), 0..1. warning: "" or one sentence.
+    """
+
+    gains: np.ndarray
+    reference: str
+    table_rgb: np.ndarray
+    warning: str = ""
+
+
+def chromaticity(rgb: np.ndarray) -> np.ndarray:
+    """(3,) r, g, b divided by their sum (brightness removed)."""
+    rgb = np.maximum(np.asarray(rgb, dtype=np.float64), 1e-6)
+    return rgb / rgb.sum()
+
+
+def estimate_white_balance(table_observed: np.ndarray, table_prior: np.ndarray, robot_white: np.ndarray | None, *,
+                           max_cast: float, tolerance: float, max_brightness_gain: float) -> WhiteBalance:
+    """White balance from what the scene offers (see WhiteBalance.reference).
+
+    table_observed (3,): median colour of the table's pixels, 0..1. table_prior (3,): its
+    configured paint. robot_white (3,) or None: median colour of the robot's bright (white)
+    links, an achromatic surface whose paint cannot change, 0..1.
+
+    Seen alone, a table's paint and the light's tint are confounded; the robot's white links
+    separate them: the tint is what makes them non-grey. The table is taken to be the prior
+    paint when, after removing that tint, its chromaticity is within `tolerance` of the
+    prior's and its brightness within max_brightness_gain of it (without a robot in view:
+    when the per-channel gains to the prior agree within max_cast, as before). Then the
+    prior's gains are used (they also undo brightness changes). Otherwise the robot's tint
+    correction is used alone, and the table's paint is reported as perceived.
+    """
+    obs = np.maximum(np.asarray(table_observed, dtype=np.float64), 1e-3)
+    prior = np.asarray(table_prior, dtype=np.float64)
+    g_prior = prior / obs
+    spread = float(np.max(np.abs(g_prior / g_prior.mean() - 1.0)))
+    brightness = float(prior.mean() / obs.mean())
+    plausible = 1.0 / max_brightness_gain <= brightness <= max_brightness_gain
+    if robot_white is not None:
+        white = np.maximum(np.asarray(robot_white, dtype=np.float64), 1e-3)
+        g_tint = np.clip(white.mean() / white, 0.2, 5.0)
+        distance = float(np.max(np.abs(chromaticity(obs * g_tint) - chromaticity(prior))))
+        if plausible and distance <= tolerance and spread <= max_cast:
+            gains = np.clip(g_prior, 0.2, 5.0)
+            return WhiteBalance(gains, "table_prior", obs * gains)
+        return WhiteBalance(g_tint, "robot", np.clip(obs * g_tint, 0.0, 1.0),
+                            f"table looks {np.round(obs * g_tint, 2).tolist()} (light tint removed with the robot's "
+                            f"white links), not table_rgb {np.round(prior, 2).tolist()}: white balance from the "
+                            f"robot, brightness not normalised")
+    if plausible and spread <= max_cast:
+        gains = np.clip(g_prior, 0.2, 5.0)
+        return WhiteBalance(gains, "table_prior", obs * gains)
+    _, sat, _, _ = hsv_from_rgb(obs[None, :])
+    if float(sat[0]) < 0.25:
+        g = np.clip(obs.mean() / obs, 0.2, 5.0)
+        return WhiteBalance(g, "table_neutral", np.clip(obs * g, 0.0, 1.0),
+                            f"table looks {np.round(obs, 2).tolist()}, not table_rgb {np.round(prior, 2).tolist()}, "
+                            f"and no robot is in view: the grey-ish table is taken as neutral for the white balance")
+    return WhiteBalance(np.ones(3), "none", obs,
+                        f"table looks {np.round(obs, 2).tolist()}, not table_rgb {np.round(prior, 2).tolist()}, and "
+                        f"no robot is in view: colours are named without white balance")

@@ -82,6 +82,30 @@ class PerceptionConfig:
       track_memory: seconds a lost object is remembered for re-identification (an object
         carried away and put down elsewhere gets its id back when colour, shape and size
         match one lost object).
+    The cell perceived (added fields; the bin_* and table_rgb fields above are the priors)
+      perceive_bin: find the bin in every frame (bin_detection.py); False trusts the
+        configured bin as before.
+      bin_min_side, bin_max_side: inner sides a perceived bin may have, m.
+      bin_max_wall_height: taller rims are not a bin, m.
+      bin_bump_max_shift, bin_bump_max_yaw_deg, bin_bump_max_size_change: a perceived bin
+        within these of the configured one (centre m, yaw deg, each outer side m) is the
+        configured bin seen through a bumped camera: it registers the camera's x, y, yaw
+        (register_bin). Farther, the bin has moved: the perceived bin is used and the
+        camera is corrected from the table plane only.
+      bin_contents_margin: points this far inside the perceived inner walls (m) are the
+        bin's contents (PerceptionResult.bin_contents), not its walls.
+      perceive_table: estimate the table's paint and the light from the scene (colour.py
+        estimate_white_balance); False white-balances against table_rgb as before.
+      table_prior_tolerance: the table is the configured paint when its observed
+        chromaticity, corrected by the robot's white links, is within this of table_rgb's
+        (r, g, b divided by their sum).
+      max_brightness_gain: a table needing a larger (or smaller, 1/x) brightness gain to
+        match table_rgb is not that paint.
+      min_reference_pixels: sampled robot pixels needed to use its white links as the
+        illuminant reference.
+      robot_base_footprint: (x_min, x_max, y_min, y_max) m, the robot base link's footprint
+        (panda_link0's bounding box grown by 7 mm; it reaches 16 cm behind the origin, beyond
+        robot_exclusion_radius): nothing there is an object. All zeros disables it.
     """
 
     camera_position: tuple[float, float, float] = _cell_default(lambda c: c.camera.position)
@@ -126,6 +150,20 @@ class PerceptionConfig:
     track_gate: float = 0.05
     track_memory: float = 60.0
 
+    perceive_bin: bool = True
+    bin_min_side: float = 0.10
+    bin_max_side: float = 0.60
+    bin_max_wall_height: float = 0.20
+    bin_bump_max_shift: float = 0.06
+    bin_bump_max_yaw_deg: float = 5.0
+    bin_bump_max_size_change: float = 0.02
+    bin_contents_margin: float = 0.005
+    perceive_table: bool = True
+    table_prior_tolerance: float = 0.04
+    max_brightness_gain: float = 2.5
+    min_reference_pixels: int = 50
+    robot_base_footprint: tuple[float, float, float, float] = (-0.165, 0.085, -0.105, 0.105)
+
     def T_base_optical(self) -> np.ndarray:  # noqa: N802 (frames named as in CONVENTIONS.md)
         """(4, 4) the configured camera pose (optical frame in the base frame)."""
         from transforms3d.quaternions import quat2mat
@@ -153,7 +191,9 @@ def check_config(cfg: PerceptionConfig) -> PerceptionConfig:
                  "plane_max_offset", "min_object_height", "max_height", "min_object_size", "max_object_size",
                  "grid_resolution", "robot_attach_distance", "bin_wall_height", "bin_wall_thickness", "max_cast",
                  "min_chroma", "min_saturation",
-                 "max_hue_error_deg", "max_value_error", "track_gate", "track_memory"):
+                 "max_hue_error_deg", "max_value_error", "track_gate", "track_memory", "bin_min_side",
+                 "bin_max_side", "bin_max_wall_height", "bin_bump_max_shift", "bin_bump_max_yaw_deg",
+                 "bin_bump_max_size_change", "table_prior_tolerance"):
         _positive(cfg, name)
     if len(cfg.camera_position) != 3 or not all(math.isfinite(c) for c in cfg.camera_position):
         raise ValueError(f"PerceptionConfig.camera_position must be 3 finite numbers (m), got {cfg.camera_position!r}")
@@ -192,6 +232,22 @@ def check_config(cfg: PerceptionConfig) -> PerceptionConfig:
             raise ValueError(f"PerceptionConfig.palette: {name} = {rgb!r}; expected (r, g, b) each in 0..1")
     if len(cfg.table_rgb) != 3 or not all(0.0 < c <= 1.0 for c in cfg.table_rgb):
         raise ValueError(f"PerceptionConfig.table_rgb must be (r, g, b) each in (0, 1], got {cfg.table_rgb!r}")
+    fp = cfg.robot_base_footprint
+    if len(fp) != 4 or not all(isinstance(v, int | float) and math.isfinite(v) for v in fp) \
+            or fp[0] > fp[1] or fp[2] > fp[3]:
+        raise ValueError(f"PerceptionConfig.robot_base_footprint must be (x_min, x_max, y_min, y_max) m with "
+                         f"min <= max, got {fp!r}")
+    if cfg.bin_max_side <= cfg.bin_min_side:
+        raise ValueError(f"PerceptionConfig.bin_max_side ({cfg.bin_max_side} m) must exceed bin_min_side "
+                         f"({cfg.bin_min_side} m)")
+    if not (isinstance(cfg.bin_contents_margin, int | float) and 0.0 <= cfg.bin_contents_margin < 0.05):
+        raise ValueError(f"PerceptionConfig.bin_contents_margin must be in [0, 0.05) m, "
+                         f"got {cfg.bin_contents_margin!r}")
+    if not (isinstance(cfg.max_brightness_gain, int | float) and cfg.max_brightness_gain > 1.0):
+        raise ValueError(f"PerceptionConfig.max_brightness_gain must be > 1, got {cfg.max_brightness_gain!r}")
+    if not (isinstance(cfg.min_reference_pixels, int) and cfg.min_reference_pixels >= 3):
+        raise ValueError(f"PerceptionConfig.min_reference_pixels must be an integer >= 3, "
+                         f"got {cfg.min_reference_pixels!r}")
     return cfg
 
 

@@ -9,14 +9,19 @@ Steps of ``process`` (one frame; Perception.last_timings has the seconds per sta
    configured camera pose predicts, refined by least squares. Its inliers' spread is the
    depth noise; above 0.8 mm the depth is median-filtered (3 x 3) before segmentation.
 2. Camera pose: the configured pose turned and lifted so the observed plane is z = 0
-   (geometry.camera_correction: height, roll, pitch); then, if the bin's walls are seen,
-   turned about the vertical and shifted so they fall on the bin's configured footprint
-   (landmarks.py: x, y, yaw). Reported always; used when correct_camera_bump.
-3. White balance against the table's observed colour (colour.py).
+   (geometry.camera_correction: height, roll, pitch); then, if the bin is perceived
+   (bin_detection.py) within what a bump explains of its configured pose, turned about
+   the vertical and shifted so its walls fall on the configured footprint (landmarks.py:
+   x, y, yaw); a bin seen farther away has moved and corrects nothing. Reported always;
+   used when correct_camera_bump.
+3. White balance (colour.estimate_white_balance): the table's observed colour, and the
+   robot's white links as an achromatic reference telling the table's paint (table_rgb
+   is its prior) from the light's tint.
 4. Geometry first: every pixel's height above the plane; the points between
-   min_object_height and max_height, outside the robot base's circle and the bin's
-   footprint (grown by bin_margin), are projected onto the table and rasterised on a
-   top-down grid; connected cells are one segment. Objects more than a few millimetres
+   min_object_height and max_height, outside the robot base and the bin's walls (its
+   footprint grown by bin_margin), are projected onto the table and rasterised on a
+   top-down grid; connected cells are one segment. Points inside the bin's walls are
+   segmented alike, apart: they are the bin's contents. Objects more than a few millimetres
    apart are separate, even where one hides part of the other in the image.
 5. A segment whose pixels touch (in the image, with a depth step below
    robot_attach_distance) pixels above max_height is part of the robot arm, or held by
@@ -40,7 +45,14 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from perception.core.colour import UNKNOWN, classify_colours, palette_model, white_balance_gains
+from perception.core.bin_detection import BinEstimate, bin_pose_error, bin_prior, find_bin
+from perception.core.colour import (
+    UNKNOWN,
+    classify_colours,
+    estimate_white_balance,
+    palette_model,
+    white_balance_gains,
+)
 from perception.core.config import PerceptionConfig, check_config
 from perception.core.fitting import CUBE_TOLERANCE, fit_shape
 from perception.core.geometry import (
@@ -71,6 +83,9 @@ BIN_TOP_MARGIN = 0.004  # m below the wall top: points lower are on the walls' v
 _EYE3 = np.eye(3)
 _ROTATION_TOLERANCE = 1e-4 + 1e-5 * _EYE3  # of R R^T - I
 STACK_MIN_STEP = 0.015  # m: an object whose top is this much above another's, over it, stands on it
+ON_TABLE, IN_BIN, EXCLUDED = 0, 1, 2  # where a candidate point is (Perception._where)
+ROBOT_STRIDE = 4  # px between the sampled pixels of the robot's white-balance reference (at 640 px wide)
+BIN_FIT_POINTS = 2000  # at most this many points of a bin candidate are fitted
 
 
 @dataclass(slots=True)
@@ -108,6 +123,15 @@ class PerceptionResult:
     warnings: what went wrong or looks odd in this frame, one sentence each.
     stamp: s. white_balance: (3,) the gains applied. label_image: (H, W) int32, k > 0 on
     the pixels of objects[k - 1] (only with process(..., with_labels=True)).
+    bin: the bin (bin_detection.BinEstimate, base frame): perceived in this frame, or the
+      configured prior (source "prior", with a warning) when it was not seen; None when no
+      bin is configured (bin_size (0, 0)) and none was seen.
+    bin_contents: objects standing inside the bin's walls (ids "bin_<k>", not tracked;
+      size z measured from the table plane: the floor's thickness is not perceived). They
+      are never in `objects`.
+    table_rgb: (3,) the table's paint as perceived (its observed colour white-balanced),
+      0..1, or None without a table. white_balance_reference: where the gains come from
+      (colour.WhiteBalance.reference: "table_prior", "robot", "table_neutral", "none").
     """
 
     objects: list[ObjectEstimate]
@@ -117,6 +141,10 @@ class PerceptionResult:
     stamp: float
     white_balance: np.ndarray = field(default_factory=lambda: np.ones(3))
     label_image: np.ndarray | None = None
+    bin: BinEstimate | None = None
+    bin_contents: list[ObjectEstimate] = field(default_factory=list)
+    table_rgb: np.ndarray | None = None
+    white_balance_reference: str = "none"
 
 
 def check_frame(rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, T_base_optical: np.ndarray, stamp: float) -> None:
@@ -265,6 +293,7 @@ class Perception:
         self._last_stamp: float | None = None
         self.last_timings: dict[str, float] = {}  # seconds per stage of the last process() call
         self._scratch_arrays: dict[str, np.ndarray] = {}  # frame-sized work arrays, reused
+        self._bin_prior = bin_prior(c.bin_center, c.bin_yaw, c.bin_size, c.bin_wall_height, c.bin_wall_thickness)
 
     def reset(self) -> None:
         """Forget the tracks and the last stamp (e.g. after the world was reset)."""
@@ -459,21 +488,84 @@ class Perception:
             groups.setdefault(root(i), []).append(p)
         return [np.concatenate(g) for g in groups.values()]
 
-    def _outside_exclusions(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """(N,) bool: base-frame points (x, y (N,) m) outside the robot base's circle and the
-        bin's footprint grown by bin_margin."""
+    def _robot_white(self, rgb: np.ndarray, height: np.ndarray) -> np.ndarray | None:
+        """(3,) median colour (0..1) of the brighter half of the robot's pixels (above max_height:
+        only the arm is that tall; sampled every ROBOT_STRIDE px at 640 px wide), or None when fewer than
+        min_reference_pixels are seen. The Panda's links are white: an achromatic reference."""
         c = self.config
-        keep = np.ones(len(x), bool)
+        s = max(1, ROBOT_STRIDE * rgb.shape[1] // 640)  # as many samples at any resolution
+        with np.errstate(invalid="ignore"):
+            robot = height[s // 2::s, s // 2::s] >= c.max_height
+        n = int(np.count_nonzero(robot))
+        if n < c.min_reference_pixels:
+            return None
+        px = rgb[s // 2::s, s // 2::s][robot].astype(np.int32)
+        bright = px.sum(axis=1)
+        px = px[bright >= np.median(bright)]
+        if len(px) < c.min_reference_pixels // 2:
+            return None
+        return _column_medians(px) / 255.0
+
+    def _perceive_bin(self, P: np.ndarray) -> tuple[BinEstimate | None, bool]:
+        """(the bin seen among the (N, 3) base-frame candidate points, or None; moved: it is
+        farther from the configured bin than a camera bump explains, see PerceptionConfig)."""
+        c = self.config
+        if not c.perceive_bin or len(P) < 50:
+            return None, False
+        # Every other point: the walls stay connected on the raster, at half the cost.
+        x, y = P[::2, 0], P[::2, 1]
+        away = 2 * (x * x + y * y > c.robot_exclusion_radius ** 2).nonzero()[0]
+        est, _ = find_bin(_rows(P, away), self._bin_prior, min_side=c.bin_min_side, max_side=c.bin_max_side,
+                          max_wall_height=c.bin_max_wall_height, max_points=BIN_FIT_POINTS)
+        if est is None:
+            return None, False
+        prior = self._bin_prior
+        if min(c.bin_size) <= 0:
+            return est, True
+        d, dyaw = bin_pose_error(est, prior)
+        size_change = max(abs(a - b) for a, b in zip(est.outer_size, prior.outer_size, strict=True))
+        moved = d > c.bin_bump_max_shift or math.degrees(dyaw) > c.bin_bump_max_yaw_deg \
+            or size_change > c.bin_bump_max_size_change
+        return est, moved
+
+    def _where(self, x: np.ndarray, y: np.ndarray, bin_est: BinEstimate | None) -> np.ndarray:
+        """(N,) uint8 ON_TABLE, IN_BIN or EXCLUDED for base-frame points (x, y (N,) m): on the
+        robot's base (robot_exclusion_radius, robot_base_footprint) or the bin's walls (its outer footprint grown by
+        bin_margin, minus its inside shrunk by bin_contents_margin) they are excluded."""
+        c = self.config
+        where = np.zeros(len(x), np.uint8)
+        if bin_est is not None:
+            ho = (bin_est.outer_size[0] / 2 + c.bin_margin, bin_est.outer_size[1] / 2 + c.bin_margin)
+            hi = (bin_est.inner_size[0] / 2 - c.bin_contents_margin, bin_est.inner_size[1] / 2 - c.bin_contents_margin)
+            u, v = bin_est.local(x, y)
+            au, av = np.abs(u), np.abs(v)
+            where[(au <= ho[0]) & (av <= ho[1])] = EXCLUDED
+            where[(au <= hi[0]) & (av <= hi[1])] = IN_BIN
         if c.robot_exclusion_radius > 0:
-            keep &= x ** 2 + y ** 2 > c.robot_exclusion_radius ** 2
-        if min(c.bin_size) > 0:
-            bu, bv = x - c.bin_center[0], y - c.bin_center[1]
-            if c.bin_yaw != 0.0:  # (at yaw 0 the rotation below is the identity, exactly)
-                cy, sy = math.cos(c.bin_yaw), math.sin(c.bin_yaw)
-                bu, bv = cy * bu + sy * bv, -sy * bu + cy * bv
-            keep &= ~((np.abs(bu) <= c.bin_size[0] / 2 + c.bin_margin)
-                      & (np.abs(bv) <= c.bin_size[1] / 2 + c.bin_margin))
-        return keep
+            where[x ** 2 + y ** 2 <= c.robot_exclusion_radius ** 2] = EXCLUDED
+        x0, x1, y0, y1 = c.robot_base_footprint
+        if x1 > x0 and y1 > y0:
+            where[(x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)] = EXCLUDED
+        return where
+
+    def _objects_among(self, sub: np.ndarray, P, vs, us, zc, cls, rgb01, height, depth_f, rx, ry, R_to, t_to, K,
+                       noise, T_base_table, warnings) -> tuple[list[ObjectEstimate], list[np.ndarray]]:
+        """Objects (ids not assigned) among the candidates `sub` (indices into the candidate
+        arrays) and their segments (index arrays into the same): steps 4-7 of the module docstring."""
+        c = self.config
+        if len(sub) == 0:
+            return [], []
+        segments: list[np.ndarray] = []
+        parts = [sub[idx] for idx in self._grid_components(_rows(P, sub)[:, :2]) if len(idx) >= c.min_pixels]
+        order, starts = _runs(parts)
+        for idx, box in zip(parts, _pixel_boxes(vs.take(order), us.take(order), starts), strict=True):
+            if self._touches_robot(idx, box, vs, us, zc, height, depth_f):
+                continue
+            segments.extend(self._split_by_colour(idx, cls, P))
+        segments = self._join_occluded(segments, cls, P, vs, us, zc, depth_f)
+        objects, kept = self._fit_segments(segments, vs, us, P, rx, ry, zc, rgb01, R_to, t_to, K, noise,
+                                           T_base_table, depth_f, warnings)
+        return objects, [segments[i] for i in kept]
 
     def _register_bin(self, depth: np.ndarray, K: np.ndarray, rx: np.ndarray, ry: np.ndarray,
                       T_table_optical: np.ndarray) -> np.ndarray | None:
@@ -583,6 +675,7 @@ class Perception:
                                iterations=c.ransac_iterations, prior=prior, max_tilt=math.radians(c.plane_max_tilt_deg),
                                max_offset=c.plane_max_offset)
         gains = np.ones(3)
+        table_observed = None
         if fit is None:
             plane_o, noise, correction = prior, 0.0, None
             T_table_optical = T_conf
@@ -600,10 +693,11 @@ class Perception:
             if c.white_balance:
                 iv = sv.take(near)[fit.inliers] * s + s // 2
                 iu = su.take(near)[fit.inliers] * s + s // 2
-                table_rgb = _column_medians(_rows(rgb.reshape(-1, 3), iv * W + iu)) / 255.0
-                gains, why = white_balance_gains(table_rgb, np.asarray(c.table_rgb), c.max_cast)
-                if why:
-                    warnings.append(why)
+                table_observed = _column_medians(_rows(rgb.reshape(-1, 3), iv * W + iu)) / 255.0
+                if not c.perceive_table:
+                    gains, why = white_balance_gains(table_observed, np.asarray(c.table_rgb), c.max_cast)
+                    if why:
+                        warnings.append(why)
 
         clock.lap("plane")
         # 4. Heights above the plane; candidates between min_object_height and max_height.
@@ -628,12 +722,48 @@ class Perception:
         segments: list[np.ndarray] = []
         zc = depth_f.take(flat)
         clock.lap("heights")
-        if correction is not None and c.correct_camera_bump and c.register_bin and min(c.bin_size) > 0 and len(zc):
+        # 3b. White balance from what the scene offers (the table, the robot's white links).
+        white_balance = None
+        if table_observed is not None and c.perceive_table:
+            white_balance = estimate_white_balance(
+                table_observed, np.asarray(c.table_rgb), self._robot_white(rgb, height),
+                max_cast=c.max_cast, tolerance=c.table_prior_tolerance, max_brightness_gain=c.max_brightness_gain)
+            gains = white_balance.gains
+            if white_balance.warning:
+                warnings.append(white_balance.warning)
+        clock.lap("white_balance")
+        # 5. The candidates' points in the table frame (the base frame when the camera
+        # correction is applied, else through the configured pose), the bin among them, and
+        # the camera's x, y, yaw from the bin when it stands where it is configured.
+        P = _points_in_frame(zc, rx, ry, us, vs, T_table_optical)
+        Pb = P if c.correct_camera_bump else \
+            P @ T_base_table[:3, :3].T.astype(np.float32) + T_base_table[:3, 3].astype(np.float32)
+        bin_est, moved = self._perceive_bin(Pb)
+        if bin_est is not None and not moved and correction is not None and c.correct_camera_bump \
+                and c.register_bin and min(c.bin_size) > 0 and len(zc):
             T_fix = self._register_bin(depth_f, K, rx, ry, T_table_optical)
             if T_fix is not None:
                 correction = correction.with_registration(
                     T_fix, T_conf, c.bump_height_threshold, math.radians(c.bump_angle_threshold_deg))
                 T_table_optical = correction.T_corrected
+                R2, t2 = T_fix[:2, :2].astype(np.float32), T_fix[:2, 3].astype(np.float32)
+                P[:, :2] = P[:, :2] @ R2.T + t2
+                bin_est = bin_est.transformed(T_fix)
+        if bin_est is None:
+            bin_used = self._bin_prior
+            if c.perceive_bin and min(c.bin_size) > 0:
+                warnings.append(f"bin not seen: using its configured pose ({c.bin_center[0]:.3f}, "
+                                f"{c.bin_center[1]:.3f}) m, yaw {math.degrees(c.bin_yaw):.1f} deg; camera x, y, yaw "
+                                f"not corrected")
+        else:
+            bin_used = bin_est
+            if moved:
+                d, dyaw = bin_pose_error(bin_est, self._bin_prior)
+                warnings.append(f"bin seen at ({bin_est.center[0]:.3f}, {bin_est.center[1]:.3f}) m, yaw "
+                                f"{math.degrees(bin_est.yaw):.1f} deg, inner {bin_est.inner_size[0] * 100:.1f} x "
+                                f"{bin_est.inner_size[1] * 100:.1f} cm: {d * 100:.1f} cm / "
+                                f"{math.degrees(dyaw):.1f} deg "
+                                f"from its configured pose; using the seen bin; camera x, y, yaw not corrected from it")
         R_to, t_to = T_table_optical[:3, :3], T_table_optical[:3, 3]
         if correction is not None and correction.bumped:
             warnings.append(
@@ -643,41 +773,29 @@ class Perception:
                    f"{math.degrees(correction.yaw_error):+.2f} deg" if correction.registered else "")
                 + " (configured minus observed); "
                 + ("corrected" if c.correct_camera_bump else "not corrected (correct_camera_bump is false)"))
-        clock.lap("bin_registration")
-        # The candidates' points in the (registered) table frame, without those on the robot's
-        # base or in the bin.
-        if c.correct_camera_bump:
-            # The table frame is the base frame: x and y decide, z is needed for the kept only.
-            x, y = (_coordinate(k, zc, rx, ry, us, vs, T_table_optical) for k in (0, 1))
-            kept_idx = self._outside_exclusions(x, y).nonzero()[0]
-            flat, vs, us, zc = (a.take(kept_idx) for a in (flat, vs, us, zc))
-            P = np.empty((len(kept_idx), 3), np.float32)
-            P[:, 0], P[:, 1] = x.take(kept_idx), y.take(kept_idx)
-            P[:, 2] = _coordinate(2, zc, rx, ry, us, vs, T_table_optical)
-        else:
-            P = _points_in_frame(zc, rx, ry, us, vs, T_table_optical)
-            P_base = P @ T_base_table[:3, :3].T + T_base_table[:3, 3]
-            kept_idx = self._outside_exclusions(P_base[:, 0], P_base[:, 1]).nonzero()[0]
-            flat, vs, us, zc, P = flat[kept_idx], vs[kept_idx], us[kept_idx], zc[kept_idx], _rows(P, kept_idx)
+        clock.lap("bin")
+        # Objects on the table, and in the bin, are segmented apart; the robot's base and the
+        # bin's walls are neither.
+        where = self._where(Pb[:, 0], Pb[:, 1], bin_used if min(c.bin_size) > 0 or bin_est is not None else None)
+        kept_idx = (where != EXCLUDED).nonzero()[0]
+        flat, vs, us, zc, where = (a.take(kept_idx) for a in (flat, vs, us, zc, where))
+        P = _rows(P, kept_idx)
+        bin_contents: list[ObjectEstimate] = []
         if len(P):
             rgb01 = np.clip(_rows(rgb.reshape(-1, 3), flat).astype(np.float32)
                             * (gains / 255.0).astype(np.float32), 0.0, 1.0)
             cls, _ = self._classify(rgb01, strict=False)
             cls[cls < 0] = 0
-            robot_parts = 0
-            parts = [idx for idx in self._grid_components(P[:, :2]) if len(idx) >= c.min_pixels]
-            order, starts = _runs(parts)
-            for idx, box in zip(parts, _pixel_boxes(vs.take(order), us.take(order), starts), strict=True):
-                if self._touches_robot(idx, box, vs, us, zc, height, depth_f):
-                    robot_parts += 1
-                    continue
-                segments.extend(self._split_by_colour(idx, cls, P))
-            clock.lap("segmentation")
-            segments = self._join_occluded(segments, cls, P, vs, us, zc, depth_f)
-            objects, kept = self._fit_segments(segments, vs, us, P, rx, ry, zc, rgb01, R_to, t_to, K, noise,
-                                               T_base_table, depth_f, warnings)
-            segments = [segments[i] for i in kept]
-            clock.lap("fitting")
+            table_idx = (where == ON_TABLE).nonzero()[0]
+            objects, segments = self._objects_among(table_idx, P, vs, us, zc, cls, rgb01, height, depth_f, rx, ry,
+                                                    R_to, t_to, K, noise, T_base_table, warnings)
+            in_bin_idx = (where == IN_BIN).nonzero()[0]
+            if len(in_bin_idx):
+                bin_contents, _ = self._objects_among(in_bin_idx, P, vs, us, zc, cls, rgb01, height, depth_f, rx,
+                                                      ry, R_to, t_to, K, noise, T_base_table, warnings)
+                for k, o in enumerate(bin_contents):
+                    o.id = f"bin_{k}"
+            clock.lap("segmentation_fitting")
 
         # 8. Tracking.
         ids = self._tracker.update(
@@ -697,7 +815,13 @@ class Perception:
         table_plane = None if fit is None else plane_in_frame(plane_o, T_base_table @ T_table_optical)
         return PerceptionResult(objects=objects, table_plane=table_plane, camera_correction=correction,
                                 warnings=warnings, stamp=float(stamp), white_balance=np.asarray(gains, float),
-                                label_image=label_image)
+                                label_image=label_image,
+                                bin=bin_used if (min(c.bin_size) > 0 or bin_est is not None) else None,
+                                bin_contents=bin_contents,
+                                table_rgb=None if table_observed is None else np.clip(table_observed * gains, 0, 1),
+                                white_balance_reference=("none" if table_observed is None else
+                                                         white_balance.reference if white_balance is not None
+                                                         else "table_prior"))
 
     def _fit_segments(self, segments, vs, us, P, rx, ry, zc, rgb01, R_to, t_to, K, noise, T_base_table,
                       depth_f, warnings) -> tuple[list[ObjectEstimate], list[int]]:

@@ -1,0 +1,191 @@
+"""The cell perceived instead of configured: the bin (pose, size, contents), the camera-bump
+policy around it, and the white balance that tells the table's paint from the light."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+from transforms3d.axangles import axangle2mat
+
+from perception.core import PALETTE, Perception, PerceptionConfig, check_config
+from perception.core.bin_detection import BinEstimate, bin_pose_error, bin_prior, normalise_rectangle_yaw
+from perception.core.colour import estimate_white_balance
+from perception.core.synthetic import Solid, default_camera, render
+
+RGB = dict(PALETTE)
+W, H = 320, 240
+GREY = (0.35, 0.35, 0.38)
+ROBOT = Solid("cylinder", (0.0, 0.0), (0.16, 0.16, 0.6), 0.0, (1.0, 1.0, 1.0))  # the robot's white column
+
+
+def camera() -> tuple[np.ndarray, np.ndarray]:
+    K, T = default_camera()
+    K = K.copy()
+    K[0, 0] *= 0.5
+    K[1, 1] *= 0.5
+    K[0, 2], K[1, 2] = (K[0, 2] + 0.5) * 0.5 - 0.5, (K[1, 2] + 0.5) * 0.5 - 0.5
+    return K, T
+
+
+def bin_solids(cx: float, cy: float, yaw: float, ix: float, iy: float, wall: float = 0.06) -> list[Solid]:
+    """A bin: 5 mm floor and four walls 1 cm thick, inside ix x iy, turned by yaw about its centre."""
+    c, s = math.cos(yaw), math.sin(yaw)
+
+    def at(u: float, v: float) -> tuple[float, float]:
+        return (cx + c * u - s * v, cy + s * u + c * v)
+
+    return [Solid("box", (cx, cy), (ix, iy, 0.005), yaw, GREY),
+            Solid("box", at((ix + 0.01) / 2, 0), (0.01, iy + 0.02, wall), yaw, GREY),
+            Solid("box", at(-(ix + 0.01) / 2, 0), (0.01, iy + 0.02, wall), yaw, GREY),
+            Solid("box", at(0, (iy + 0.01) / 2), (ix + 0.02, 0.01, wall), yaw, GREY),
+            Solid("box", at(0, -(iy + 0.01) / 2), (ix + 0.02, 0.01, wall), yaw, GREY)]
+
+
+def process(solids, config=None, T_true=None, **kw):
+    K, T = camera()
+    rgb, depth = render(solids, K, T if T_true is None else T_true, width=W, height=H, **kw)
+    return Perception(config or PerceptionConfig()).process(rgb, depth, K, T, 0.0)
+
+
+# -- the bin's pose and what stands in it --------------------------------------------------
+
+def test_a_moved_rotated_resized_bin_is_perceived_and_its_contents_reported_apart():
+    yaw = math.radians(30.0)
+    beside = Solid("box", (0.55, 0.12), (0.04, 0.04, 0.04), 0.3, RGB["red"])
+    inside = Solid("box", (0.47, -0.22), (0.04, 0.04, 0.04), 0.1, RGB["blue"], bottom=0.005)
+    result = process([beside, inside, *bin_solids(0.47, -0.22, yaw, 0.25, 0.15)], columns=[ROBOT])
+    b = result.bin
+    assert b.source == "perceived" and b.confidence > 0.5
+    assert math.hypot(b.center[0] - 0.47, b.center[1] + 0.22) < 0.004
+    assert math.degrees(b.yaw) == pytest.approx(30.0, abs=1.0)  # within 45 deg of the prior's 0: no swap
+    assert b.inner_size == pytest.approx((0.25, 0.15), abs=0.006)
+    assert b.wall_height == pytest.approx(0.06, abs=0.003)
+    assert b.wall_thickness == pytest.approx(0.01, abs=0.004)
+    assert [o.label for o in result.objects] == ["red cube"]  # neither the walls nor the blue cube
+    np.testing.assert_allclose(result.objects[0].position, beside.position, atol=0.003)
+    assert [o.label for o in result.bin_contents] == ["blue cube"] and result.bin_contents[0].id == "bin_0"
+    np.testing.assert_allclose(result.bin_contents[0].position[:2], inside.centre, atol=0.004)
+    assert any(w.startswith("bin seen at (0.47") for w in result.warnings)
+
+
+def test_a_bin_turned_past_45_degrees_is_given_in_the_prior_s_axes():
+    result = process([*bin_solids(0.47, -0.22, math.radians(70.0), 0.25, 0.15)], columns=[ROBOT])
+    b = result.bin
+    assert math.degrees(b.yaw) == pytest.approx(-20.0, abs=1.0)  # 70 deg - 90 deg, sides swapped
+    assert b.inner_size == pytest.approx((0.15, 0.25), abs=0.006)
+
+
+def test_a_bin_out_of_view_is_the_prior_with_a_warning():
+    result = process([Solid("box", (0.5, 0.0), (0.04, 0.04, 0.04), 0.0, RGB["red"])])
+    assert result.bin == bin_prior((0.45, 0.42), 0.0, (0.38, 0.22), 0.06, 0.01)
+    assert result.bin.source == "prior" and result.bin.inner_size == pytest.approx((0.36, 0.20))
+    assert any(w.startswith("bin not seen: using its configured pose (0.450, 0.420)") for w in result.warnings)
+    assert [o.label for o in result.objects] == ["red cube"]
+
+
+@pytest.mark.parametrize(("yaw_deg", "size", "prior_deg", "expected_deg", "expected_size"), [
+    (80.0, (0.3, 0.2), 0.0, -10.0, (0.2, 0.3)),
+    (-50.0, (0.3, 0.2), 0.0, 40.0, (0.2, 0.3)),
+    (100.0, (0.3, 0.2), 90.0, 100.0, (0.3, 0.2)),
+    (44.0, (0.3, 0.2), 0.0, 44.0, (0.3, 0.2)),
+    (181.0, (0.3, 0.2), 0.0, 1.0, (0.3, 0.2)),
+])
+def test_rectangle_yaw_is_normalised_to_the_prior(yaw_deg, size, prior_deg, expected_deg, expected_size):
+    yaw, sides = normalise_rectangle_yaw(math.radians(yaw_deg), size, math.radians(prior_deg))
+    assert math.degrees(yaw) == pytest.approx(expected_deg, abs=1e-9)
+    assert sides == expected_size
+
+
+def test_bin_pose_error_is_modulo_the_rectangle_s_quarter_turn():
+    a = BinEstimate((0.0, 0.0), math.radians(89.0), (0.3, 0.2), 0.06, 0.01, "perceived", 1.0)
+    b = dataclasses.replace(a, center=(0.03, 0.04), yaw=0.0)
+    d, dyaw = bin_pose_error(a, b)
+    assert d == pytest.approx(0.05) and math.degrees(dyaw) == pytest.approx(1.0)
+    assert a.outer_size == pytest.approx((0.32, 0.22))
+
+
+# -- the camera bump, with a bin that may have moved ----------------------------------------
+
+def bumped(T: np.ndarray, shift=(0.0, 0.0), yaw_deg: float = 0.0) -> np.ndarray:
+    T = T.copy()
+    T[:3, :3] = axangle2mat([0, 0, 1], math.radians(yaw_deg)) @ T[:3, :3]
+    T[:2, 3] += shift
+    return T
+
+
+CUBES = [Solid("box", (0.55, -0.1), (0.04, 0.04, 0.04), 0.2, RGB["red"]),
+         Solid("box", (0.40, 0.15), (0.05, 0.05, 0.05), -0.3, RGB["green"])]
+
+
+def test_a_bin_where_configured_corrects_the_bumped_camera_s_x_y_yaw():
+    _, T = camera()
+    result = process([*CUBES, *bin_solids(0.45, 0.42, 0.0, 0.36, 0.20)], T_true=bumped(T, (0.012, -0.009), 1.5))
+    corr = result.camera_correction
+    assert corr.registered and corr.x_error == pytest.approx(-0.012, abs=0.002)
+    assert result.bin.source == "perceived"
+    assert math.hypot(result.bin.center[0] - 0.45, result.bin.center[1] - 0.42) < 0.004
+    for cube in CUBES:
+        assert min(np.linalg.norm(o.position - cube.position) for o in result.objects) < 0.003
+
+
+def test_a_moved_bin_is_not_taken_for_a_bumped_camera():
+    result = process([*CUBES, *bin_solids(0.45, 0.30, 0.0, 0.36, 0.20)], columns=[ROBOT])
+    assert not result.camera_correction.registered  # 12 cm: more than a bump explains (bin_bump_max_shift)
+    assert result.bin.center == pytest.approx((0.45, 0.30), abs=0.004)
+    for cube in CUBES:
+        assert min(np.linalg.norm(o.position - cube.position) for o in result.objects) < 0.003
+
+
+# -- the table's paint and the light ------------------------------------------------------
+
+PRIOR = np.array([0.55, 0.45, 0.35])
+
+
+def test_the_configured_table_under_a_cast_keeps_the_prior_white_balance():
+    cast = np.array([1.1, 1.0, 0.88]) * 0.8
+    wb = estimate_white_balance(PRIOR * cast, PRIOR, np.array([0.9, 0.9, 0.9]) * cast, max_cast=0.3,
+                                tolerance=0.04, max_brightness_gain=2.5)
+    assert wb.reference == "table_prior" and wb.warning == ""
+    np.testing.assert_allclose(wb.gains * cast, 1.0, rtol=1e-9)
+
+
+def test_a_white_table_is_told_from_a_tinted_light_by_the_robot():
+    cast = np.array([1.1, 1.0, 0.85])
+    wb = estimate_white_balance(np.array([0.9, 0.9, 0.9]) * cast, PRIOR, np.array([0.8, 0.8, 0.8]) * cast,
+                                max_cast=0.3, tolerance=0.04, max_brightness_gain=2.5)
+    assert wb.reference == "robot" and "not table_rgb" in wb.warning
+    np.testing.assert_allclose(wb.gains * cast, np.mean(cast), rtol=1e-9)  # the tint undone, brightness kept
+    np.testing.assert_allclose(wb.table_rgb, 0.9 * np.mean(cast), rtol=1e-9)  # the paint: neutral
+
+
+def test_without_the_robot_a_grey_table_is_taken_as_neutral():
+    wb = estimate_white_balance(np.array([0.05, 0.05, 0.06]), PRIOR, None, max_cast=0.3, tolerance=0.04,
+                                max_brightness_gain=2.5)
+    assert wb.reference == "table_neutral"
+    np.testing.assert_allclose(wb.gains * [0.05, 0.05, 0.06], np.mean([0.05, 0.05, 0.06]), rtol=1e-9)
+
+
+@pytest.mark.parametrize(("table", "cube"), [((0.95, 0.95, 0.95), "white"), ((0.06, 0.06, 0.06), "blue"),
+                                             ((0.06, 0.06, 0.06), "black"), ((0.62, 0.42, 0.22), "white"),
+                                             ((0.5, 0.5, 0.5), "orange")])
+def test_cubes_are_named_on_tables_of_any_paint(table, cube):
+    """Geometry first: a cube of the table's own colour is still found; white balance from the robot."""
+    solid = Solid("box", (0.5, 0.05), (0.04, 0.04, 0.04), 0.3, RGB[cube])
+    result = process([solid], table_rgb=table, columns=[ROBOT])
+    assert [o.label for o in result.objects] == [f"{cube} cube"]
+    assert result.white_balance_reference == "robot"
+    np.testing.assert_allclose(result.table_rgb, np.asarray(table) * 0.93, atol=0.03)  # lit top: 0.6 + 0.35 cos
+
+
+def test_new_config_fields_are_checked():
+    with pytest.raises(ValueError, match="bin_max_side"):
+        check_config(PerceptionConfig(bin_min_side=0.5, bin_max_side=0.4))
+    with pytest.raises(ValueError, match="robot_base_footprint"):
+        check_config(PerceptionConfig(robot_base_footprint=(0.1, -0.1, 0.0, 0.1)))
+    with pytest.raises(ValueError, match="max_brightness_gain"):
+        check_config(PerceptionConfig(max_brightness_gain=0.9))
+    with pytest.raises(ValueError, match="bin_bump_max_shift"):
+        check_config(PerceptionConfig(bin_bump_max_shift=-0.01))
