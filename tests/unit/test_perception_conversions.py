@@ -119,3 +119,34 @@ def test_debug_image_tints_the_objects_pixels():
     assert out.shape == rgb.shape and out.dtype == np.uint8
     assert out[15, 15, 0] > out[15, 15, 2] + 50  # red tint on object 1
     assert (out[44:48, 0:8] == 100).all()  # background untouched
+
+
+def test_the_scene_message_carries_the_perceived_bin_its_contents_and_the_table_paint():
+    import dataclasses
+    import math
+
+    import numpy as np
+    from std_msgs.msg import Header
+
+    from brain_interfaces.msg import DetectedBin
+    from perception.conversions import objects_msg_from_result
+    from perception.core import BinEstimate, ObjectEstimate, PerceptionResult
+
+    inside = ObjectEstimate(id="bin_0", label="red cube", colour_name="red", shape="box",
+                            position=np.array([0.40, -0.40, 0.03]), yaw=0.0, size=np.array([0.05, 0.05, 0.05]),
+                            mean_rgb=np.array([0.8, 0.1, 0.1]), confidence=0.9, pixels=200)
+    b = BinEstimate((0.40, -0.42), math.radians(30), (0.36, 0.20), 0.06, 0.009, "perceived", 0.8)
+    r = PerceptionResult(objects=[], table_plane=None, camera_correction=None, warnings=[], stamp=1.0,
+                         bin=b, bin_contents=[inside], table_rgb=np.array([0.1, 0.1, 0.12]))
+    msg = objects_msg_from_result(r, Header(frame_id="panda_link0"))
+    m = msg.bin
+    assert m.seen and m.source == DetectedBin.SOURCE_PERCEIVED and m.confidence == pytest.approx(0.8)
+    assert (m.pose.position.x, m.pose.position.y) == (0.40, -0.42)
+    assert 2 * math.degrees(math.atan2(m.pose.orientation.z, m.pose.orientation.w)) == pytest.approx(30.0)
+    assert (m.inner_size.x, m.inner_size.y, m.inner_size.z, m.wall_thickness) == (0.36, 0.20, 0.06, 0.009)
+    assert [c.label for c in m.contents] == ["red cube"] and msg.objects == []
+    assert (msg.table_paint.r, msg.table_paint.b, msg.table_paint.a) == pytest.approx((0.1, 0.12, 1.0))
+    unseen = PerceptionResult(objects=[], table_plane=None, camera_correction=None, warnings=[], stamp=1.0,
+                              bin=dataclasses.replace(b, source="prior", confidence=1.0))
+    prior = objects_msg_from_result(unseen, Header(frame_id="panda_link0"))
+    assert not prior.bin.seen and prior.bin.source == "prior" and prior.bin.confidence == 0.0

@@ -16,8 +16,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from brain_interfaces.msg import DetectedObject, DetectedObjectArray
-from perception.core import PALETTE, ObjectEstimate, PerceptionResult
+from brain_interfaces.msg import DetectedBin, DetectedObject, DetectedObjectArray
+from perception.core import PALETTE, BinEstimate, ObjectEstimate, PerceptionResult
 
 COLOR_ENCODINGS = {"rgb8": (3, (0, 1, 2)), "bgr8": (3, (2, 1, 0)), "rgba8": (4, (0, 1, 2)), "bgra8": (4, (2, 1, 0))}
 DEPTH_ENCODINGS = ("32FC1", "16UC1", "mono16")
@@ -98,6 +98,19 @@ def detected_object_from_estimate(o: ObjectEstimate) -> DetectedObject:
     return msg
 
 
+def detected_bin_from_estimate(b: BinEstimate, contents: list[ObjectEstimate]) -> DetectedBin:
+    """DetectedBin of the frame's bin (perceived, or the prior when not seen) and what is
+    seen inside it."""
+    seen = b.source == "perceived"
+    msg = DetectedBin(seen=seen, source=DetectedBin.SOURCE_PERCEIVED if seen else DetectedBin.SOURCE_PRIOR,
+                      wall_thickness=float(b.wall_thickness), confidence=float(b.confidence) if seen else 0.0)
+    msg.pose.position = Point(x=float(b.center[0]), y=float(b.center[1]), z=0.0)
+    msg.pose.orientation = quaternion_from_yaw(float(b.yaw))
+    msg.inner_size = Vector3(x=float(b.inner_size[0]), y=float(b.inner_size[1]), z=float(b.wall_height))
+    msg.contents = [detected_object_from_estimate(o) for o in contents]
+    return msg
+
+
 def objects_msg_from_result(result: PerceptionResult, header: Header) -> DetectedObjectArray:
     """DetectedObjectArray of a result; header: the image pair's stamp and the base frame."""
     msg = DetectedObjectArray(header=header)
@@ -105,6 +118,11 @@ def objects_msg_from_result(result: PerceptionResult, header: Header) -> Detecte
     msg.table_detected = result.table_plane is not None
     if result.table_plane is not None:
         msg.table_plane = [float(v) for v in result.table_plane]
+    if result.bin is not None:
+        msg.bin = detected_bin_from_estimate(result.bin, result.bin_contents)
+    if result.table_rgb is not None:
+        r, g, b = (float(np.clip(v, 0.0, 1.0)) for v in result.table_rgb)
+        msg.table_paint = ColorRGBA(r=r, g=g, b=b, a=1.0)
     corr = result.camera_correction
     if corr is not None:
         msg.camera_height_error = float(corr.height_error)
