@@ -257,7 +257,6 @@ class PerceptionNode(Node):
         self._extrinsics: tuple[str, str, np.ndarray] | None = None  # (source, frame, T) in use
         self._extrinsics_first_ns: int | None = None  # stamp of the first pair that needed a pose
         self._extrinsics_waiting_said = False
-        self.extrinsics_source = "none"  # "tf_static" or "parameters" once a frame was processed
         self.create_subscription(TFMessage, "/tf_static", self._on_tf_static, TF_STATIC_QOS)
 
     def _on_tf_static(self, msg: TFMessage) -> None:
@@ -299,7 +298,6 @@ class PerceptionNode(Node):
         if last is not None and last[0] == source and last[1] == frame_id and np.array_equal(last[2], T):
             return
         self._extrinsics = (source, frame_id, T)
-        self.extrinsics_source = source
         if source == "parameters":
             self.get_logger().warning(message)
         else:
