@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # armbrain setup: creates/refreshes .venv with the pinned dependencies, builds
-# brain_interfaces into it and installs the Python packages in editable mode.
+# brain_interfaces (and tf2_msgs where the system has none) into it and installs the Python packages in editable mode.
 #
 # Idempotent: every step records a stamp (a hash of its inputs) in
 # .venv/.armbrain/ only after it succeeded, so a rerun with nothing changed does
@@ -22,6 +22,8 @@ LOCK="${ARMBRAIN_LOCK:-$ROOT/requirements.lock}"
 # ament_python packages installed in editable mode (path relative to ROOT).
 PY_PACKAGES=(ros2_ws/src/brain_common ros2_ws/src/armbrain ros2_ws/src/perception ros2_ws/src/grasping ros2_ws/src/planner sim)
 INTERFACES=ros2_ws/src/brain_interfaces
+# Standard interfaces missing from PyPI, built only where the system lacks them (see its README).
+TF2_MSGS=ros2_ws/vendor/tf2_msgs
 
 say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -64,7 +66,7 @@ VPY="$VENV/bin/python"
 deps_hash="$(sha256sum "$LOCK" | cut -c1-16)"
 if ! stamp_ok deps "$deps_hash"; then
   say "installing pinned dependencies from requirements.lock"
-  rm -f "$STAMPS/deps" "$STAMPS/interfaces" "$STAMPS/packages"
+  rm -f "$STAMPS/deps" "$STAMPS/interfaces" "$STAMPS/tf2_msgs" "$STAMPS/packages"
   log="$(mktemp)"
   if ! "$VPY" -m pip install --disable-pip-version-check --no-deps -r "$LOCK" >"$log" 2>&1; then
     grep -E '^(ERROR|error):' "$log" | tail -n 3 >&2 || tail -n 5 "$log" >&2
@@ -102,25 +104,51 @@ fi
 
 export AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
 
-# --- 3. brain_interfaces (ament_cmake + rosidl) ---------------------------------
-ifc_files=("$INTERFACES/CMakeLists.txt" "$INTERFACES/package.xml")
-while IFS= read -r f; do ifc_files+=("$f"); done < <(cd "$ROOT" && find "$INTERFACES/msg" "$INTERFACES/srv" "$INTERFACES/action" -type f | sort)
-ifc_hash="$(hash_of "${ifc_files[@]}")-$deps_hash"
-if ! stamp_ok interfaces "$ifc_hash"; then
-  say "building brain_interfaces into $VENV"
-  build="$STAMPS/build/brain_interfaces"
+# --- 3. interfaces (ament_cmake + rosidl) ---------------------------------------
+build_interfaces() {  # build_interfaces NAME SOURCE_DIR IMPORT_CHECK: cmake build + install into the venv
+  local name="$1" src="$2" check="$3"
+  local build="$STAMPS/build/$name" log="$STAMPS/build/$name.log"
+  say "building $name into $VENV"
   rm -rf "$build"
-  log="$STAMPS/build/brain_interfaces.log"
   mkdir -p "$STAMPS/build"
-  if ! { cmake -S "$ROOT/$INTERFACES" -B "$build" -DCMAKE_INSTALL_PREFIX="$VENV" \
+  if ! { cmake -S "$ROOT/$src" -B "$build" -DCMAKE_INSTALL_PREFIX="$VENV" \
            -DPython3_EXECUTABLE="$VPY" -DBUILD_TESTING=OFF \
          && cmake --build "$build" -j"$(nproc)" && cmake --install "$build"; } >"$log" 2>&1; then
     grep -E -A3 '(Error|error:)' "$log" | head -n 20 >&2 || tail -n 20 "$log" >&2
-    die "building brain_interfaces failed (full log: $log)"
+    die "building $name failed (full log: $log)"
   fi
-  "$VPY" -c 'from brain_interfaces.msg import DetectedObjectArray; from brain_interfaces.action import ExecuteTask' \
-    || die "brain_interfaces built but does not import (full log: $log)"
+  "$VPY" -c "$check" || die "$name built but does not import (full log: $log)"
+}
+
+interface_files() {  # the files an interface package's build reads (its hash input)
+  local dir="$1" d dirs=()
+  printf '%s\n' "$dir/CMakeLists.txt" "$dir/package.xml"
+  for d in msg srv action; do [[ -d "$ROOT/$dir/$d" ]] && dirs+=("$dir/$d"); done
+  (cd "$ROOT" && find "${dirs[@]}" -type f | sort)
+}
+
+mapfile -t ifc_files < <(interface_files "$INTERFACES")
+ifc_hash="$(hash_of "${ifc_files[@]}")-$deps_hash"
+if ! stamp_ok interfaces "$ifc_hash"; then
+  build_interfaces brain_interfaces "$INTERFACES" \
+    'from brain_interfaces.msg import DetectedObjectArray; from brain_interfaces.action import ExecuteTask'
   stamp_set interfaces "$ifc_hash"
+fi
+
+# tf2_msgs (TFMessage, the type of /tf_static) is not on PyPI: build the standard
+# definition from ros2_ws/vendor (COLCON_IGNOREd) only when the system has none. On ROS
+# from apt the system's package is used; the stamp records that, so reruns stay silent.
+mapfile -t tf2_files < <(interface_files "$TF2_MSGS")
+tf2_hash="$(hash_of "${tf2_files[@]}")-$deps_hash"
+if ! stamp_ok tf2_msgs "$tf2_hash" && ! stamp_ok tf2_msgs "system-$tf2_hash"; then
+  provider="$("$VPY" -c 'import os, sys, tf2_msgs; print(os.path.dirname(os.path.realpath(tf2_msgs.__file__)))' 2>/dev/null || true)"
+  if [[ -n "$provider" && "$provider" != "$(realpath "$VENV")"/* ]]; then
+    say "tf2_msgs is provided by the system ($provider); not building the vendored copy"
+    stamp_set tf2_msgs "system-$tf2_hash"
+  else
+    build_interfaces tf2_msgs "$TF2_MSGS" 'from tf2_msgs.msg import TFMessage'
+    stamp_set tf2_msgs "$tf2_hash"
+  fi
 fi
 
 # --- 4. Python packages, editable ----------------------------------------------

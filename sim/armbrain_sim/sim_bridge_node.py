@@ -6,6 +6,12 @@ Publishes (relative names, wired by remapping in launch):
   camera/color/image_raw         sensor_msgs/Image rgb8
   camera/depth/image_raw         sensor_msgs/Image 32FC1, metres, NaN = no return
   camera/camera_info             sensor_msgs/CameraInfo (same stamp as the image pair)
+  /tf_static                     tf2_msgs/TFMessage (reliable, TRANSIENT_LOCAL, depth 1, as
+                                 tf2_ros' static broadcaster): base_frame -> camera_frame, the
+                                 scenario's NOMINAL camera pose (the calibrated mount; a
+                                 scenario's camera_jitter is an unknown bump and is not in it),
+                                 as a cell's calibration publisher gives it; published again
+                                 when sim/reset loads a scenario whose camera differs
   sim/ground_truth/objects       brain_interfaces/DetectedObjectArray: true object
                                  poses, for scoring only; no brain node may use it
 Subscribes:
@@ -30,14 +36,17 @@ from pathlib import Path
 import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import TransformStamped
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray
 from std_srvs.srv import Trigger
+from tf2_msgs.msg import TFMessage
 from trajectory_msgs.msg import JointTrajectory
+from transforms3d.quaternions import mat2quat
 
 from armbrain_sim.scenario import ScenarioError, load_scenario
 from armbrain_sim.scene import ARM_JOINTS, MAX_GRIPPER_OPENING
@@ -49,11 +58,15 @@ from armbrain_sim.trajectory import (
     check_trajectory,
 )
 from armbrain_sim.world import SimWorld
+from brain_common.cell import cell_for
 from brain_common.runtime import run_node
 from brain_interfaces.msg import DetectedObject, DetectedObjectArray
 from brain_interfaces.srv import ResetSim
 
 RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
+# tf2_ros' StaticBroadcasterQoS: a late subscriber still gets the mount.
+TF_STATIC_QOS = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
+                           durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +121,20 @@ def image_msg(array: np.ndarray, encoding: str, stamp: Time, frame_id: str) -> I
     return msg
 
 
+def transform_msg(T_parent_child: np.ndarray, parent: str, child: str, stamp: Time) -> TransformStamped:
+    """TransformStamped parent -> child of a (4, 4) pose of the child in the parent frame (m)."""
+    msg = TransformStamped()
+    msg.header.stamp, msg.header.frame_id, msg.child_frame_id = stamp, parent, child
+    T = np.asarray(T_parent_child, dtype=float)
+    t, r = msg.transform.translation, msg.transform.rotation
+    t.x, t.y, t.z = (float(v) for v in T[:3, 3])
+    w, x, y, z = mat2quat(T[:3, :3])
+    if w < 0:  # one of the two equal quaternions, for readable logs and echoes
+        w, x, y, z = -w, -x, -y, -z
+    r.x, r.y, r.z, r.w = float(x), float(y), float(z), float(w)
+    return msg
+
+
 def camera_info_msg(K: np.ndarray, width: int, height: int, stamp: Time, frame_id: str) -> CameraInfo:
     msg = CameraInfo()
     msg.header.stamp, msg.header.frame_id = stamp, frame_id
@@ -156,6 +183,9 @@ class SimBridgeNode(Node):
         self._depth_pub = self.create_publisher(Image, "camera/depth/image_raw", qos_profile_sensor_data)
         self._info_pub = self.create_publisher(CameraInfo, "camera/camera_info", qos_profile_sensor_data)
         self._truth_pub = self.create_publisher(DetectedObjectArray, "sim/ground_truth/objects", RELIABLE_10)
+        self._tf_static_pub = self.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS)
+        self._camera_mount: np.ndarray | None = None  # the T_base_optical last sent on /tf_static
+        self._publish_camera_mount()
         self.create_subscription(JointTrajectory, "arm_controller/joint_trajectory", self._on_trajectory,
                                  RELIABLE_10)
         self.create_subscription(Float64MultiArray, "gripper_controller/commands", self._on_gripper, RELIABLE_10)
@@ -199,17 +229,18 @@ class SimBridgeNode(Node):
             description="sim/ground_truth/objects per second of sim time", floating_point_range=rng(0.1, 240.0)))
         d("gripper_force", 10.0, ParameterDescriptor(
             description="finger force, newtons", floating_point_range=rng(1.0, 70.0)))
-        d("base_frame", "panda_link0", ParameterDescriptor(description="robot base frame id", read_only=True))
-        d("camera_frame", "camera_color_optical_frame", ParameterDescriptor(
-            description="camera optical frame id (z forward, x right, y down)", read_only=True))
+        d("cell_file", "", ParameterDescriptor(
+            description="robot configuration whose `cell` names the frames (base, camera optical frame); "
+                        "empty = the default cell, which is also the simulated scene's default", read_only=True))
         g = self.get_parameter
+        cell = cell_for(str(g("cell_file").value))
         return BridgeParams(
             scenario=g("scenario").value, seed=int(g("seed").value),
             real_time_factor=float(g("real_time_factor").value), camera_rate=float(g("camera_rate").value),
             joint_state_rate=float(g("joint_state_rate").value),
             ground_truth_rate=float(g("ground_truth_rate").value),
             gripper_force=float(g("gripper_force").value),
-            base_frame=g("base_frame").value, camera_frame=g("camera_frame").value)
+            base_frame=cell.base_frame, camera_frame=cell.camera.frame)
 
     # -- commands ----------------------------------------------------------------
     @property
@@ -272,6 +303,7 @@ class SimBridgeNode(Node):
         self._time_offset = self.sim_time
         self._scenario, self._scene = scenario, scene
         self.world.reset(scene)
+        self._publish_camera_mount()
         self._path = None
         self._steps = 0  # publish joints, camera and ground truth of the new scene at once
         response.success, response.goal = True, scene.goal
@@ -284,6 +316,20 @@ class SimBridgeNode(Node):
         response.success = bool(results) and all(ok for _, ok, _ in results)
         response.message = "; ".join(reason for _, _, reason in results) or "no success rule"
         return response
+
+    def _publish_camera_mount(self) -> None:
+        """Send the scene's nominal camera pose on /tf_static if it is not the one last sent."""
+        T = self._scene.camera.T_base_optical_nominal
+        if self._camera_mount is not None and np.array_equal(self._camera_mount, T):
+            return
+        self._camera_mount = np.array(T, dtype=float)
+        msg = transform_msg(T, self.params.base_frame, self.params.camera_frame, stamp_from_seconds(self.sim_time))
+        self._tf_static_pub.publish(TFMessage(transforms=[msg]))
+        t, r = msg.transform.translation, msg.transform.rotation
+        self.get_logger().info(
+            f"camera mount on /tf_static: {self.params.base_frame} -> {self.params.camera_frame} at "
+            f"{[round(v, 3) for v in (t.x, t.y, t.z)]} m (quaternion xyzw "
+            f"{[round(v, 4) for v in (r.x, r.y, r.z, r.w)]})")
 
     # -- the loop ----------------------------------------------------------------
     def step_once(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 
 import numpy as np
@@ -173,5 +174,81 @@ def test_odd_input_is_skipped_and_an_empty_table_gives_an_empty_array(launch, pr
         pub.publish(m)
     run.wait_for_output(r"frame skipped: stamp 0.500 s is not newer than the last processed")
     assert all(stamp_s(m) > 0.9 for m in probe.get("objects"))
+    assert run.proc.poll() is None
+    assert run.stop() == 0, run.output
+
+
+# -- camera extrinsics: /tf_static first, the parameters as the fallback ---------------------
+
+def _positions_match_truth(probe, run, labels: list[str], atol: float = 0.004, robot_base_radius: float = 0.0):
+    """Wait for three objects messages and the ground truth; assert each label's position.
+
+    robot_base_radius: objects reported within this distance (m) of the base origin are
+    the robot's own base and are left out (a side camera sees the back of panda_link0,
+    which reaches beyond perception's robot_exclusion_radius of 0.12 m)."""
+    wait_for(lambda: len(probe.get("objects")) >= 3 and probe.get("truth"), 90,
+             f"three perception/objects messages and the ground truth; output:\n{run.output}")
+    truth = {o.color_name: o for o in probe.get("truth")[-1].objects}
+    last = probe.get("objects")[-1]
+    seen = [(o.label, round(o.pose.position.x, 3), round(o.pose.position.y, 3), round(o.pose.position.z, 3))
+            for o in last.objects]
+    objects = [o for o in last.objects if math.hypot(o.pose.position.x, o.pose.position.y) >= robot_base_radius]
+    assert sorted(o.label for o in objects) == labels, (seen, run.output)
+    for o in objects:
+        t = truth[o.color_name]
+        est = np.array([o.pose.position.x, o.pose.position.y, o.pose.position.z])
+        gt = np.array([t.pose.position.x, t.pose.position.y, t.pose.position.z])
+        assert np.linalg.norm(est - gt) < atol, (o.label, est, gt)
+
+
+def test_a_camera_on_the_robots_side_is_located_from_tf_static(launch, probe):
+    """The configured (fallback) pose is the front camera; the scenario's camera is on the
+    right side: only the sim's /tf_static can make these positions right."""
+    scenario = ROOT / "tests" / "scenarios" / "camera_side_cubes.yaml"
+    run = launch(GRAPH, f"scenario:={scenario}", "seed:=0")
+    _positions_match_truth(probe, run, ["blue cube", "green cube", "red cube"], robot_base_radius=0.15)
+    out = run.output
+    assert "camera mount on /tf_static: panda_link0 -> camera_color_optical_frame at [0.45, -0.8, 0.6] m" in out
+    assert ("camera extrinsics from /tf_static (panda_link0 -> camera_color_optical_frame): "
+            "[0.45, -0.8, 0.6] m") in out
+    assert "camera extrinsics from parameters" not in out
+    assert run.stop() == 0, run.output
+
+
+def test_without_tf_static_the_parameters_are_used_and_said_until_a_transform_arrives(launch, probe):
+    from geometry_msgs.msg import TransformStamped
+    from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
+    from tf2_msgs.msg import TFMessage
+
+    run = launch(ROOT / "tests" / "graphs" / "perception_no_tf_static.yaml")
+    # multi_color has the default camera, which is the cell's camera mount (the fallback).
+    _positions_match_truth(probe, run, ["blue cube", "green cube", "red cube", "yellow cube"])
+    run.wait_for_output(r"camera extrinsics from the cell.s camera mount \(fallback\): no transform "
+                        r"panda_link0 -> camera_color_optical_frame received on /tf_static \(waited 2.\d\d s "
+                        r"of image time; frames known: none\); camera at \[1.05, 0.0, 0.55\] m")
+    assert "waiting up to 2 s of image time for the camera pose on /tf_static" in run.output
+    assert "camera extrinsics from /tf_static" not in run.output
+
+    # A late calibration publisher: first a broken transform (ignored, named), then the mount.
+    qos = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
+                     durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+    pub = probe.node.create_publisher(TFMessage, "/tf_static", qos)
+    bad = TransformStamped(child_frame_id="camera_color_optical_frame")
+    bad.header.frame_id = "panda_link0"
+    bad.transform.rotation.w = float("nan")
+    pub.publish(TFMessage(transforms=[bad]))
+    run.wait_for_output(r"/tf_static: transform ignored: transform panda_link0 -> camera_color_optical_frame: "
+                        r"rotation \[0.0, 0.0, 0.0, nan\] \(x y z w\) is not 4 finite numbers")
+    good = TransformStamped(child_frame_id="camera_color_optical_frame")
+    good.header.frame_id = "panda_link0"
+    t, r = good.transform.translation, good.transform.rotation
+    t.x, t.y, t.z = 1.05, 0.0, 0.55
+    r.x, r.y, r.z, r.w = -0.6472489143516091, -0.6472489143516091, 0.2847259083235375, 0.2847259083235375
+    pub.publish(TFMessage(transforms=[good]))
+    run.wait_for_output(r"camera extrinsics from /tf_static \(panda_link0 -> camera_color_optical_frame\): "
+                        r"\[1.05, 0.0, 0.55\] m", timeout=60)
+    n = len(probe.get("objects"))
+    wait_for(lambda: len(probe.get("objects")) >= n + 2, 60, "objects after the switch to /tf_static")
+    _positions_match_truth(probe, run, ["blue cube", "green cube", "red cube", "yellow cube"])
     assert run.proc.poll() is None
     assert run.stop() == 0, run.output

@@ -210,3 +210,63 @@ def test_reset_gives_the_same_scene_for_the_same_seed(bridge, ros_context):
     bad = reset(1, "no_such_scenario.yaml")
     assert not bad.success and "scenario 'no_such_scenario.yaml' not found" in bad.message
     assert run.proc.poll() is None
+
+
+def test_camera_mount_on_tf_static_is_the_nominal_pose_and_follows_resets(bridge, ros_context):
+    """Like a calibration publisher: latched (a late subscriber gets it), the scenario's nominal
+    camera pose (never camera_jitter's bump), sent again when a reset changes the camera."""
+    from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
+    from tf2_msgs.msg import TFMessage
+    from transforms3d.quaternions import mat2quat
+
+    from armbrain_sim.scenario import load_scenario
+    from brain_interfaces.srv import ResetSim
+
+    run, probe = bridge
+    got: list = []
+    lock = threading.Lock()
+
+    def keep(msg):
+        with lock:
+            got.append(msg)
+
+    def count() -> int:
+        with lock:
+            return len(got)
+
+    qos = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE,
+                     durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+    probe.node.create_subscription(TFMessage, "/tf_static", keep, qos)  # subscribed after the bridge published
+
+    def expect_mount(n: int, scenario: str):
+        wait_for(lambda: count() >= n, 60, f"/tf_static message {n}; output:\n{run.output}")
+        with lock:
+            (t,) = got[n - 1].transforms
+        assert (t.header.frame_id, t.child_frame_id) == ("panda_link0", "camera_color_optical_frame")
+        T = load_scenario(ROOT / "sim" / "scenarios" / scenario).camera.T_base_optical_nominal
+        tr, r = t.transform.translation, t.transform.rotation
+        np.testing.assert_allclose([tr.x, tr.y, tr.z], T[:3, 3], atol=1e-9)
+        q = mat2quat(T[:3, :3])  # w x y z
+        assert abs(float(np.dot([r.w, r.x, r.y, r.z], q))) == pytest.approx(1.0, abs=1e-9)
+        return tr, r
+
+    tr, r = expect_mount(1, "one_cube.yaml")
+    assert [tr.x, tr.y, tr.z] == pytest.approx([1.05, 0.0, 0.55])
+    assert [r.x, r.y, r.z, r.w] == pytest.approx([-0.6472489, -0.6472489, 0.2847259, 0.2847259], abs=1e-6)
+
+    client = probe.node.create_client(ResetSim, "sim/reset")
+    assert client.wait_for_service(timeout_sec=30)
+
+    def reset(scenario: str):
+        fut = client.call_async(ResetSim.Request(seed=1, scenario=scenario))
+        wait_for(fut.done, 60, f"reset to {scenario}")
+        assert fut.result().success, fut.result().message
+
+    reset("world/camera_side.yaml")
+    tr, _ = expect_mount(2, "world/camera_side.yaml")
+    assert [tr.x, tr.y, tr.z] == pytest.approx([0.45, -0.80, 0.60])
+    # A bumped camera (2 cm, 2 deg) renders from elsewhere, but its calibrated mount is the default one.
+    reset("perturbations/camera_bump.yaml")
+    tr, _ = expect_mount(3, "perturbations/camera_bump.yaml")
+    assert [tr.x, tr.y, tr.z] == pytest.approx([1.05, 0.0, 0.55])
+    assert run.proc.poll() is None

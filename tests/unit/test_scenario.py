@@ -114,6 +114,7 @@ def test_the_shipped_set_is_complete():
         "one_cube.yaml", "multi_color.yaml", "mixed_shapes.yaml", "clutter.yaml", "demo.yaml", "clear_table.yaml",
         *(f"perturbations/{n}.yaml" for n in ("brightness", "colour_cast", "hue_shift", "rgb_noise", "depth_noise",
                                                "depth_dropout", "camera_bump", "distractors")),
+        "world/camera_side.yaml", "world/camera_high_front.yaml",
     }
 
 
@@ -186,7 +187,7 @@ def test_clutter_distractor_count_range_and_colours():
 def test_load_scenarios_reads_a_directory_recursively_sorted():
     scenarios = load_scenarios(SCENARIO_DIR)
     assert [s.path for s in scenarios] == SHIPPED
-    assert len({s.name for s in scenarios}) == len(scenarios) == 14
+    assert len({s.name for s in scenarios}) == len(scenarios) == 16
     assert [s.name for s in load_scenarios(SCENARIO_DIR / "one_cube.yaml")] == ["one_cube"]
 
 
@@ -218,7 +219,8 @@ def test_sampling_leaves_the_global_generators_alone():
 
 def test_perturbations_and_distractors_leave_the_layout_of_a_seed_unchanged():
     base = load_scenario(SCENARIO_DIR / "one_cube.yaml")
-    for variant in sorted((SCENARIO_DIR / "perturbations").glob("*.yaml")):
+    # world/: other camera mounts, with one_cube's objects (kept in each camera's view).
+    for variant in sorted([*(SCENARIO_DIR / "perturbations").glob("*.yaml"), *(SCENARIO_DIR / "world").glob("*.yaml")]):
         perturbed = load_scenario(variant)
         for seed in range(5):
             assert base.sample(seed).objects[0] == perturbed.sample(seed).objects[0], variant.name

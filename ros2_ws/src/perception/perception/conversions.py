@@ -11,13 +11,14 @@ import math
 import cv2
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Point, Quaternion, Vector3
+from geometry_msgs.msg import Point, Quaternion, TransformStamped, Vector3
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from brain_interfaces.msg import DetectedBin, DetectedObject, DetectedObjectArray
 from perception.core import PALETTE, BinEstimate, ObjectEstimate, PerceptionResult
+from perception.extrinsics import StaticTransform, transform_from_parts
 
 COLOR_ENCODINGS = {"rgb8": (3, (0, 1, 2)), "bgr8": (3, (2, 1, 0)), "rgba8": (4, (0, 1, 2)), "bgra8": (4, (2, 1, 0))}
 DEPTH_ENCODINGS = ("32FC1", "16UC1", "mono16")
@@ -188,3 +189,10 @@ def image_msg_from_rgb(rgb: np.ndarray, header: Header) -> Image:
                 step=int(rgb.shape[1] * 3))
     msg.data = np.ascontiguousarray(rgb).tobytes()
     return msg
+
+
+def static_transform_from_msg(msg: TransformStamped) -> StaticTransform:
+    """T_parent_child of a TransformStamped (header.frame_id -> child_frame_id); ValueError
+    naming the bad value for an empty or identical frame id, a NaN, or a non-unit quaternion."""
+    t, q = msg.transform.translation, msg.transform.rotation
+    return transform_from_parts(msg.header.frame_id, msg.child_frame_id, (t.x, t.y, t.z), (q.x, q.y, q.z, q.w))

@@ -5,6 +5,9 @@ Subscribes (relative names; qos_profile_sensor_data):
   camera/depth/image_raw     sensor_msgs/Image 32FC1 metres (16UC1 millimetres accepted),
                              registered to the colour image (same size and frame)
   camera/camera_info         sensor_msgs/CameraInfo (K)
+  /tf_static                 tf2_msgs/TFMessage (reliable, TRANSIENT_LOCAL): the camera's pose,
+                             base_frame -> the images' frame_id, chained through any static
+                             frames in between (perception.extrinsics); see "Camera extrinsics"
 Publishes:
   perception/objects         brain_interfaces/DetectedObjectArray, reliable depth 10: one per
                              processed image pair, stamped with the pair's stamp, poses in
@@ -20,6 +23,20 @@ camera_info has arrived, the depth has (almost) no valid pixel, or its stamp is 
 than the last processed one; nothing is published for it. Parameters are declared once
 below and handed to the core as a frozen PerceptionConfig; defaults in
 config/perception.yaml. Stamps come from the images, so use_sim_time only affects logs.
+
+Camera extrinsics: the pose of the images' frame in base_frame comes from /tf_static, as on
+every ROS robot (a calibration publisher or static_transform_publisher; the sim bridge in
+simulation). The cell's camera mount (robot configuration, `cell.camera`) is only the fallback. From
+the first image pair on, perception waits up to `extrinsics_wait` seconds of image stamp time
+(sim time in simulation, the camera's clock on a robot; never a wall-clock sleep) for the
+transform, processing nothing meanwhile: a wrong pose gives objects at wrong places, which is
+worse than a short start-up delay. /tf_static is latched, so a running publisher delivers it
+as soon as DDS discovery matches, well within that wait. Without it the cell's mount is used;
+a transform arriving later replaces them. Which source is in use is logged once per change
+("camera extrinsics from /tf_static (panda_link0 -> camera_color_optical_frame) ..." or
+"camera extrinsics from the cell's camera mount (fallback): no transform ...").
+A bad transform (NaN, non-unit quaternion, empty or looping frames) is ignored with a
+warning naming the value.
 """
 
 from __future__ import annotations
@@ -29,11 +46,13 @@ import re
 import time
 import traceback
 
+import numpy as np
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
+from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from brain_common.cell import cell_for
@@ -48,11 +67,16 @@ from perception.conversions import (
     nanoseconds_from_stamp,
     objects_msg_from_result,
     rgb_from_msg,
+    static_transform_from_msg,
 )
 from perception.core import Perception, PerceptionConfig, config_from_cell
+from perception.extrinsics import StaticTransforms, describe
 from perception.sync import StampSync, SyncedFrame
 
 RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
+# tf2_ros' static listener QoS: latched, deep enough for every static publisher's message.
+TF_STATIC_QOS = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE,
+                           durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
 WARN_PERIOD = 5.0  # s (steady clock) between two warnings of the same cause
 _NUMBER = re.compile(r"[-+]?\d[\d.]*")
 
@@ -80,9 +104,10 @@ class PerceptionNode(Node):
                                  qos_profile_sensor_data)
         self.create_subscription(CameraInfo, "camera/camera_info", lambda m: self._on_message("info", m),
                                  qos_profile_sensor_data)
+        self._init_extrinsics()
         c = config
         self.get_logger().info(
-            f"camera at {[round(v, 3) for v in c.camera_position]} m (quaternion xyzw "
+            f"fallback camera at {[round(v, 3) for v in c.camera_position]} m (quaternion xyzw "
             f"{[round(v, 4) for v in c.camera_quaternion]}) in {self.base_frame}; "
             f"correct_camera_bump {c.correct_camera_bump}; palette {', '.join(n for n, _ in c.palette)}; "
             f"rate {'every pair' if self.rate <= 0 else f'{self.rate:g} Hz'}")
@@ -174,8 +199,10 @@ class PerceptionNode(Node):
                 raise ValueError(f"camera_info is for {i.width}x{i.height} images but the images are "
                                  f"{depth.shape[1]}x{depth.shape[0]}")
             want_debug = self._debug_pub.get_subscription_count() > 0
-            result = self.perception.process(rgb, depth, K, self.perception.config.T_base_optical(), stamp_s,
-                                             with_labels=want_debug)
+            T_base_optical = self._camera_pose(c.header.frame_id, frame.stamp_ns)
+            if T_base_optical is None:
+                return  # waiting for /tf_static (logged once)
+            result = self.perception.process(rgb, depth, K, T_base_optical, stamp_s, with_labels=want_debug)
         except ValueError as exc:
             self._skip("input", str(exc))
             return
@@ -197,6 +224,63 @@ class PerceptionNode(Node):
         if self.frames_processed == 1:
             self.get_logger().info(f"first frame processed: {len(result.objects)} objects "
                                    f"({', '.join(o.label for o in result.objects) or 'empty table'})")
+
+    # -- camera extrinsics (/tf_static, the cell's mount as the fallback) --------
+    def _init_extrinsics(self) -> None:
+        desc = ParameterDescriptor(
+            description="seconds of image stamp time, from the first image pair, to wait for the camera's "
+                        "transform on /tf_static before using the cell's camera mount; 0 = do not wait",
+            floating_point_range=_range(0.0, 60.0))
+        self._extrinsics_wait = float(self.declare_parameter("extrinsics_wait", 2.0, desc).value)
+        self._static_tf = StaticTransforms()
+        self._extrinsics: tuple[str, str, np.ndarray] | None = None  # (source, frame, T) in use
+        self._extrinsics_first_ns: int | None = None  # stamp of the first pair that needed a pose
+        self._extrinsics_waiting_said = False
+        self.create_subscription(TFMessage, "/tf_static", self._on_tf_static, TF_STATIC_QOS)
+
+    def _on_tf_static(self, msg: TFMessage) -> None:
+        for t in msg.transforms:
+            try:
+                self._static_tf.add(static_transform_from_msg(t))
+            except ValueError as exc:
+                self._warn(f"tf_static:{exc}", f"/tf_static: transform ignored: {exc}")
+
+    def _camera_pose(self, frame_id: str, stamp_ns: int) -> np.ndarray | None:
+        """(4, 4) T_base_optical for images in frame_id: /tf_static, else (after the wait) the
+        cell's camera mount; None while waiting."""
+        T = self._static_tf.lookup(self.base_frame, frame_id) if frame_id else None
+        if T is not None:
+            self._use_extrinsics("tf_static", frame_id, T, f"camera extrinsics from /tf_static "
+                                 f"({self.base_frame} -> {frame_id}): {describe(T)}")
+            return T
+        if self._extrinsics_first_ns is None:
+            self._extrinsics_first_ns = stamp_ns
+        waited = (stamp_ns - self._extrinsics_first_ns) * 1e-9
+        if self._extrinsics is None and waited < self._extrinsics_wait:
+            if not self._extrinsics_waiting_said:
+                self._extrinsics_waiting_said = True
+                self.get_logger().info(f"waiting up to {self._extrinsics_wait:g} s of image time for the camera "
+                                       f"pose on /tf_static ({self.base_frame} -> {frame_id or '<no frame_id>'})")
+            return None
+        T = self.perception.config.T_base_optical()
+        known = self._static_tf.frames()
+        self._use_extrinsics("cell", frame_id, T, (
+            f"camera extrinsics from the cell's camera mount (fallback): no transform "
+            f"{self.base_frame} -> {frame_id or '<no frame_id>'} received on /tf_static "
+            f"(waited {waited:.2f} s of image time; frames known: {', '.join(known) or 'none'}); "
+            f"camera at {describe(T)}"))
+        return T
+
+    def _use_extrinsics(self, source: str, frame_id: str, T: np.ndarray, message: str) -> None:
+        """Log `message` once per change of the source, the frame or the pose."""
+        last = self._extrinsics
+        if last is not None and last[0] == source and last[1] == frame_id and np.array_equal(last[2], T):
+            return
+        self._extrinsics = (source, frame_id, T)
+        if source == "cell":
+            self.get_logger().warning(message)
+        else:
+            self.get_logger().info(message)
 
 
 def main(args=None):
