@@ -35,8 +35,15 @@ from launch.launch_context import LaunchContext
 from launch.launch_description import LaunchDescription
 from launch_ros.actions import Node
 
-from armbrain.cli import share_dir
-from armbrain.graph import Graph, PlannedNode, available_robot_configs, load_graph, plan_nodes, resolve_arguments
+from armbrain.graph import (
+    Graph,
+    PlannedNode,
+    available_robot_configs,
+    load_graph,
+    plan_nodes,
+    resolve_arguments,
+    share_dir,
+)
 from armbrain.launcher import DEFAULT_DISCOVERY_RANGE, VALID_DISCOVERY_RANGES, ros_environment
 
 GRAPH = Path(__file__).with_name("graph.yaml")

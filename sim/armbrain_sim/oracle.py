@@ -494,8 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
     import time
 
-    from armbrain_sim.scenario import ScenarioError, load_scenario
-    from armbrain_sim.sim_bridge_node import resolve_scenario_path
+    from armbrain_sim.scenario import ScenarioError, load_scenario, resolve_scenario_path
 
     parser = argparse.ArgumentParser(prog="python -m armbrain_sim.oracle", description=main.__doc__)
     parser.add_argument("--scenario", default="one_cube.yaml", help="a path or a file name in sim/scenarios/")

@@ -40,6 +40,7 @@ from armbrain_sim.scene import (
 )
 from brain_common.cell import LookAtError, default_cell, rotation_from_look_at
 from brain_common.palette import PALETTE as _PALETTE
+from brain_common.share import share_dir
 
 
 class ScenarioError(ValueError):
@@ -571,6 +572,26 @@ def load_scenarios(path_or_dir: str | Path) -> list[Scenario]:
                                 f"scenario names must be unique")
         seen[s.name] = s.path
     return scenarios
+
+
+def scenario_dir() -> Path:
+    """The shipped scenarios: share/armbrain_sim/scenarios (the source tree's sim/scenarios
+    in an editable install)."""
+    try:
+        return share_dir("armbrain_sim") / "scenarios"
+    except (LookupError, OSError):
+        return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def resolve_scenario_path(name: str) -> Path:
+    """A scenario path as given, or a file name (or relative path) inside the shipped scenarios."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    shipped = scenario_dir() / name
+    if shipped.is_file():
+        return shipped
+    raise ScenarioError(f"scenario {name!r} not found (neither a file nor in {scenario_dir()})")
 
 
 def _fmt(v: float) -> str:

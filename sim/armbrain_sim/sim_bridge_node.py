@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -48,7 +47,7 @@ from tf2_msgs.msg import TFMessage
 from trajectory_msgs.msg import JointTrajectory
 from transforms3d.quaternions import mat2quat
 
-from armbrain_sim.scenario import ScenarioError, load_scenario
+from armbrain_sim.scenario import ScenarioError, load_scenario, resolve_scenario_path
 from armbrain_sim.scene import ARM_JOINTS, MAX_GRIPPER_OPENING
 from armbrain_sim.trajectory import (
     JointLimits,
@@ -80,28 +79,6 @@ class BridgeParams:
     gripper_force: float
     base_frame: str
     camera_frame: str
-
-
-def scenario_dir() -> Path:
-    """The shipped scenarios: share/armbrain_sim/scenarios (the source tree's sim/scenarios
-    in an editable install)."""
-    from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
-
-    try:
-        return Path(get_package_share_directory("armbrain_sim")) / "scenarios"
-    except (PackageNotFoundError, OSError):
-        return Path(__file__).resolve().parent.parent / "scenarios"
-
-
-def resolve_scenario_path(name: str) -> Path:
-    """A scenario path as given, or a file name (or relative path) inside the shipped scenarios."""
-    p = Path(name)
-    if p.is_file():
-        return p
-    shipped = scenario_dir() / name
-    if shipped.is_file():
-        return shipped
-    raise ScenarioError(f"scenario {name!r} not found (neither a file nor in {scenario_dir()})")
 
 
 def stamp_from_seconds(t: float) -> Time:

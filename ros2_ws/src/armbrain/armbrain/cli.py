@@ -16,46 +16,21 @@ import shlex
 import sys
 from pathlib import Path
 
+import armbrain.runner as runner
 from armbrain.graph import (
     Graph,
     GraphError,
     available_robot_configs,
     check_selection,
+    default_graph_path,
     load_graph,
     node_enabled,
     resolve_arguments,
     resolve_nodes,
+    share_dir,
 )
 from armbrain.launcher import DEFAULT_DISCOVERY_RANGE, VALID_DISCOVERY_RANGES, Launcher, ros_environment
-from brain_common.share import share_dir as _share_dir
-
-GRAPH_RELATIVE = Path("launch") / "graph.yaml"
-
-
-def default_graph_path() -> Path:
-    """launch/graph.yaml of the armbrain checkout: searched from the current
-    directory upwards, then next to this (editable) installation."""
-    for d in [Path.cwd(), *Path.cwd().parents]:
-        if (d / GRAPH_RELATIVE).is_file():
-            return d / GRAPH_RELATIVE
-    here = Path(__file__).resolve()
-    for d in here.parents:
-        if (d / GRAPH_RELATIVE).is_file():
-            return d / GRAPH_RELATIVE
-    try:  # a colcon install: setup.py installs it into the armbrain share directory
-        installed = share_dir("armbrain") / GRAPH_RELATIVE
-    except (GraphError, ImportError):
-        installed = None
-    if installed is not None and installed.is_file():
-        return installed
-    raise GraphError(f"cannot find {GRAPH_RELATIVE} in {Path.cwd()} or its parents; give --graph FILE")
-
-
-def share_dir(package: str) -> Path:
-    try:
-        return _share_dir(package)
-    except LookupError as exc:
-        raise GraphError(str(exc)) from None
+from armbrain.operator import domain_from, run_objects, run_task
 
 
 def find_executable(package: str, executable: str) -> str:
@@ -176,31 +151,23 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
     o.set_defaults(func=cmd_objects)
 
-    from armbrain.runner import __doc__ as run_doc
-    from armbrain.runner import add_arguments as run_arguments
-
     r = sub.add_parser("run", help="evaluate the brain over seeded sim episodes (headless campaign)",
-                       description=run_doc.split("\n\n", 2)[2], formatter_class=argparse.RawDescriptionHelpFormatter)
-    run_arguments(r)
+                       description=runner.__doc__.split("\n\n", 2)[2],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    runner.add_arguments(r)
     r.set_defaults(func=cmd_run)
     return parser
 
 
 def cmd_run(opts: argparse.Namespace) -> int:
-    from armbrain.runner import run_campaign
-
-    return run_campaign(opts)
+    return runner.run_campaign(opts)
 
 
 def cmd_task(opts: argparse.Namespace) -> int:
-    from armbrain.operator import domain_from, run_task
-
     return run_task(opts.goal, domain_from(opts.domain_id), opts.json, opts.timeout)
 
 
 def cmd_objects(opts: argparse.Namespace) -> int:
-    from armbrain.operator import domain_from, run_objects
-
     return run_objects(domain_from(opts.domain_id), opts.json, opts.timeout)
 
 

@@ -73,8 +73,8 @@ def check_success(session) -> tuple[bool, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from armbrain.cli import default_graph_path
     from armbrain.domains import free_domain
+    from armbrain.graph import default_graph_path
     from armbrain.launcher import interrupt_and_wait
     from armbrain.operator import EXIT_OK, RosSession, run_task, wait_until
 

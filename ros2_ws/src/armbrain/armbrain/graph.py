@@ -43,7 +43,11 @@ command lines of them (:func:`resolve_nodes`); ``launch/armbrain.launch.py`` mak
 launch_ros ``Node`` actions of them.
 
 This module has no ROS imports: the package share lookup and executable lookup
-are injected, so it is unit-testable and usable from a ros2 launch file.
+are injected, so it is unit-testable and usable from a ros2 launch file. The
+default graph file (:func:`default_graph_path`) and the usual share lookup
+(:func:`share_dir`, the ament index; imported only when called) live here too,
+so every tool that starts the graph (cli, runner, demo, the launch file) finds
+them in the module that owns the graph.
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ import yaml
 
 from brain_common.cell import cell_from_dict
 from brain_common.runtime import check_parameters_file as _check_parameters_file
+from brain_common.share import share_dir as _share_dir
 
 TRUE_WORDS = ("true", "1", "yes", "on")
 FALSE_WORDS = ("false", "0", "no", "off")
@@ -72,6 +77,7 @@ _TOP_KEYS = ("arguments", "nodes", "remappings", "robot_config")
 _ROBOT_KEYS = {"argument", "directory"}
 _ROBOT_CONFIG_KEYS = ("description", "arguments", "remappings", "parameters", "cell")
 CELL_PARAMETER = "cell_file"  # every node is given its robot configuration's path, to read the Cell from
+GRAPH_RELATIVE = Path("launch") / "graph.yaml"  # the graph file, relative to the checkout or share dir
 
 
 class GraphError(ValueError):
@@ -187,6 +193,35 @@ class ResolvedNode:
     respawn: bool
     respawn_delay: float
     parameter_files: tuple[Path, ...]
+
+
+def share_dir(package: str) -> Path:
+    """share/<package> of an installed ament package; GraphError (naming the package
+    and the fix) when it is not installed."""
+    try:
+        return _share_dir(package)
+    except LookupError as exc:
+        raise GraphError(str(exc)) from None
+
+
+def default_graph_path() -> Path:
+    """launch/graph.yaml of the armbrain checkout: searched from the current
+    directory upwards, then next to this (editable) installation, then in the
+    armbrain share directory (a colcon install)."""
+    for d in [Path.cwd(), *Path.cwd().parents]:
+        if (d / GRAPH_RELATIVE).is_file():
+            return d / GRAPH_RELATIVE
+    here = Path(__file__).resolve()
+    for d in here.parents:
+        if (d / GRAPH_RELATIVE).is_file():
+            return d / GRAPH_RELATIVE
+    try:  # a colcon install: setup.py installs it into the armbrain share directory
+        installed = share_dir("armbrain") / GRAPH_RELATIVE
+    except (GraphError, ImportError):
+        installed = None
+    if installed is not None and installed.is_file():
+        return installed
+    raise GraphError(f"cannot find {GRAPH_RELATIVE} in {Path.cwd()} or its parents; give --graph FILE")
 
 
 def _expect(cond: bool, where: str, msg: str) -> None:

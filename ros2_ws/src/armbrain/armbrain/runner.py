@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from armbrain.graph import default_graph_path
 from armbrain.launcher import interrupt_and_wait
 
 EXIT_OK, EXIT_BELOW_TARGET, EXIT_USAGE, EXIT_NO_GRAPH, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -138,7 +139,6 @@ class Worker(threading.Thread):
 
     # -- graph lifecycle
     def _start(self, scenario: Path) -> None:
-        from armbrain.cli import default_graph_path
         from armbrain.domains import free_domain
         from armbrain.operator import RosSession
 
