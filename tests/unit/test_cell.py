@@ -175,7 +175,7 @@ def test_the_launcher_hands_every_node_its_cell(tmp_path):
 
     graph = load_graph(ROOT / "launch" / "graph.yaml")
     args = resolve_arguments(graph, {})
-    from armbrain.cli import share_dir
+    from armbrain.graph import share_dir
 
     nodes = resolve_nodes(graph, args, None, share_dir, lambda pkg, exe: exe, "python")
     for n in nodes:
