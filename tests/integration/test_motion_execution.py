@@ -129,9 +129,9 @@ def test_nan_in_joint_states_is_a_fault_not_a_state(ros_context):
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
 
+    from brain_common.robot import ARM_JOINTS
     from planner.motion.execution import TrajectoryExecutor
     from planner.motion.monitor import ExecutionCode
-    from planner.motion.robot_model import PANDA_ARM_JOINTS
     from planner.motion.timing import TimingLimits, parameterize_segments
 
     node = Node("nan_test", context=ros_context)
@@ -142,7 +142,7 @@ def test_nan_in_joint_states_is_a_fault_not_a_state(ros_context):
     q0 = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
 
     def publish(q):
-        msg = JointState(name=list(PANDA_ARM_JOINTS), position=[float(v) for v in q])
+        msg = JointState(name=list(ARM_JOINTS), position=[float(v) for v in q])
         msg.header.stamp = node.get_clock().now().to_msg()
         pub.publish(msg)
 
@@ -178,9 +178,9 @@ def test_async_callback_awaits_the_result_on_a_single_threaded_executor(ros_cont
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
 
+    from brain_common.robot import ARM_JOINTS
     from planner.motion.execution import TrajectoryExecutor
     from planner.motion.monitor import ExecutionCode, Tolerances
-    from planner.motion.robot_model import PANDA_ARM_JOINTS
     from planner.motion.timing import TimingLimits, parameterize_segments
 
     node = Node("async_test", context=ros_context)
@@ -197,7 +197,7 @@ def test_async_callback_awaits_the_result_on_a_single_threaded_executor(ros_cont
     def publish_state():  # a perfect arm: the trajectory sampled at the node's clock
         handle = outcome.get("handle")
         q = traj.sample(ex.now() - handle.start_time) if handle else q0
-        msg = JointState(name=list(PANDA_ARM_JOINTS), position=[float(v) for v in q])
+        msg = JointState(name=list(ARM_JOINTS), position=[float(v) for v in q])
         msg.header.stamp = node.get_clock().now().to_msg()
         pub.publish(msg)
 

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
+from brain_common.kinematics import Kinematics, rotation_angle
+from brain_common.robot_model import load_robot_model
 from planner.motion.collision import CollisionModel, Obstacle, bin_obstacles, table_obstacle
-from planner.motion.kinematics import Kinematics, rotation_angle
 from planner.motion.planner import MotionPlanner, PlanCode, PlannerConfig, densify, interpolate
-from planner.motion.robot_model import load_robot_model
 from planner.motion.rrt import make_segments_free, path_length, reduce_vertices, rrt_connect, shortcut
 from planner.motion.timing import TimingLimits
 
