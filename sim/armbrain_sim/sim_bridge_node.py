@@ -40,7 +40,7 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 
 from armbrain_sim.scenario import ScenarioError, load_scenario
-from armbrain_sim.scene import ARM_JOINTS, MAX_GRIPPER_OPENING
+from armbrain_sim.scene import MAX_GRIPPER_OPENING
 from armbrain_sim.trajectory import (
     JointLimits,
     JointPath,
@@ -49,6 +49,7 @@ from armbrain_sim.trajectory import (
     check_trajectory,
 )
 from armbrain_sim.world import SimWorld
+from brain_common.robot import ARM_JOINTS
 from brain_common.runtime import run_node
 from brain_interfaces.msg import DetectedObject, DetectedObjectArray
 from brain_interfaces.srv import ResetSim
