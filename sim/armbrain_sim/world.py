@@ -287,7 +287,7 @@ class SimWorld:
             scene.camera.far, physicsClientId=c)
 
     def close(self) -> None:
-        """Disconnect the PyBullet clients (idempotent)."""
+        """Disconnect the PyBullet client (idempotent)."""
         self._finalizer()
         self._client = -1
 
