@@ -45,7 +45,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import pybullet as pb  # noqa: E402
 
-from brain_common.kinematics import Kinematics, rotation_angle  # noqa: E402
+from brain_common.kinematics import (  # noqa: E402
+    Kinematics,
+    rotation_angle,
+    top_down_rotation,
+    transform_from_position_rotation,
+)
 from brain_common.robot_model import load_robot_model  # noqa: E402
 from planner.motion.allocator import tune_allocator  # noqa: E402
 from planner.motion.collision import (  # noqa: E402
@@ -64,11 +69,7 @@ POS_TOL, ROT_TOL = 1e-3, math.radians(1.0)
 
 def top_down(x: float, y: float, z: float, yaw: float = 0.0) -> np.ndarray:
     """(4, 4) grasp pose at (x, y, z), z axis pointing down, x axis at `yaw`."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    T = np.eye(4)
-    T[:3, :3] = [[c, s, 0.0], [s, -c, 0.0], [0.0, 0.0, -1.0]]
-    T[:3, 3] = (x, y, z)
-    return T
+    return transform_from_position_rotation((x, y, z), top_down_rotation(yaw))
 
 
 def tilt(T: np.ndarray, rng: np.random.Generator, max_deg: float) -> np.ndarray:

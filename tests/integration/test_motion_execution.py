@@ -3,11 +3,10 @@ monitor joint_states (the test process owns the execution adapter, as the planne
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
+from brain_common.kinematics import top_down_rotation, transform_from_position_rotation
 from conftest import ROOT, Spinner, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
@@ -16,11 +15,7 @@ CONFIG = ROOT / "ros2_ws" / "src" / "planner" / "config" / "planner.yaml"
 
 
 def top_down(x, y, z, yaw=0.0):
-    c, s = math.cos(yaw), math.sin(yaw)
-    T = np.eye(4)
-    T[:3, :3] = [[c, s, 0], [s, -c, 0], [0, 0, -1]]
-    T[:3, 3] = (x, y, z)
-    return T
+    return transform_from_position_rotation((x, y, z), top_down_rotation(yaw))
 
 
 class Arm:
