@@ -11,8 +11,8 @@ into objects with the *configured* camera pose (scene.camera.T_base_optical_nomi
 Grasps are planned from those perceived objects, never from ground truth.
 
 Each strategy then runs on the same world state (reset per strategy): plan, take the
-best candidate whose straight approach and 10 cm lift have an IK path (PyBullet IK from
-armbrain_sim.kinematics, the bench's stand-in for the motion layer), open, move to the
+best candidate whose straight approach and 10 cm lift have an IK path (the arm's one
+kinematics, brain_common.kinematics; the bench's stand-in for the motion layer), open, move to the
 pre-grasp pose, approach, close with the sim bridge's finger force (20 N; --grip-force to
 change it), lift 10 cm, hold 1 s of sim time. Ground truth judges the grasp: the object
 rose at least 5 cm and still touches the hand. The grasp check (grasping.core.GraspMonitor,
@@ -56,11 +56,11 @@ ROOT = Path(__file__).resolve().parents[1]
 for sub in ("sim", "ros2_ws/src/grasping", "ros2_ws/src/perception"):  # run from a checkout too
     sys.path.insert(0, str(ROOT / sub))
 
-from armbrain_sim.kinematics import PandaKinematics  # noqa: E402
 from armbrain_sim.scenario import PALETTE, load_scenario  # noqa: E402
 from armbrain_sim.scene import ObjectInstance, SceneInstance, SuccessRule  # noqa: E402
 from armbrain_sim.world import SimWorld  # noqa: E402
 from brain_common.cell import Bin  # noqa: E402
+from brain_common.kinematics import Kinematics, top_down_rotation, transform_from_position_rotation  # noqa: E402
 from grasping.core import (  # noqa: E402
     GraspCheckConfig,
     GraspMonitor,
@@ -69,7 +69,6 @@ from grasping.core import (  # noqa: E402
     SynthesisConfig,
     make_object,
     plan_grasps,
-    top_down_rotation,
 )
 from grasping.core.geometry import footprint_distance  # noqa: E402
 from grasping.core.scene import object_prism  # noqa: E402
@@ -204,7 +203,7 @@ class Arm:
     def __init__(self, world: SimWorld, monitor: GraspMonitor | None = None, force: float = GRIP_FORCE) -> None:
         self.w = world
         self.force = force
-        self.kin: PandaKinematics = world.kinematics
+        self.kin: Kinematics = world.kinematics
         self.monitor = monitor
         self._steps = 0
         self.collided = False
@@ -233,7 +232,7 @@ class Arm:
         path = np.asarray(path, dtype=float)
         seg = np.diff(path, axis=0)
         n = len(path) - 1
-        vmax = self.kin.max_velocity * SPEED_SCALE
+        vmax = self.kin.model.velocity * SPEED_SCALE
         duration = max(0.25, 1.875 * n * float(np.max(np.abs(seg) / vmax)) if n else 0.0,
                        1.875 * length_m / CARTESIAN_SPEED)
         steps = math.ceil(duration / w.dt)
@@ -274,7 +273,8 @@ class Arm:
         path = [seed_q]
         q = seed_q
         for s in np.linspace(0.0, 1.0, n)[1:]:
-            q_next = self.kin.ik(start + s * (end - start), R, seed_q=q, restarts=0)
+            q_next = self.kin.ik(transform_from_position_rotation(start + s * (end - start), R), q, restarts=0,
+                                 time_limit=math.inf).q
             if q_next is None or float(np.max(np.abs(q_next - q))) > 0.2:
                 return None
             path.append(q_next)
@@ -303,8 +303,8 @@ def plan_motion(arm: Arm, g: Grasp, rng: np.random.Generator) -> tuple[np.ndarra
     """(approach path pre-grasp -> grasp, lift path grasp -> 10 cm up) or None without IK."""
     approach = g.rotation[:, 2]
     yaw = math.atan2(g.rotation[1, 0], g.rotation[0, 0])
-    q_grasp = arm.kin.ik(g.position, g.rotation, seed_q=ik_seeds(arm.w, g.position[:2], yaw), rng=rng,
-                         restarts=20)
+    q_grasp = arm.kin.ik(transform_from_position_rotation(g.position, g.rotation),
+                         ik_seeds(arm.w, g.position[:2], yaw), rng=rng, restarts=20, time_limit=math.inf).q
     if q_grasp is None:
         return None
     back = arm.line(g.position, g.position - g.pre_grasp * approach, g.rotation, q_grasp)

@@ -9,7 +9,8 @@ Figures, all measured in this run, side by side with the baselines:
   poses, and of the reachable ones: every pose a solver misses is checked independently
   by bounded least squares from 100 starts), all solutions within the joint limits,
   median / p95 ms. Baseline: PyBullet's
-  calculateInverseKinematics with restarts (armbrain_sim.kinematics, the sim oracle's IK).
+  calculateInverseKinematics with restarts (PyBulletIK below: the recipe measured in
+  ROS_ON_PIP.md, which the sim oracle used before it moved to the arm's one kinematics).
 - Planning on the "box wall" (the grasp frame from (0.5, -0.35) to (0.5, +0.35), 10 cm
   above the table, gripper down, around a 10 x 30 x 30 cm box at (0.5, 0)) and on seeded
   clutter scenes (table, bin, 3-8 boxes and cylinders; from 4-12 cm above one object to
@@ -41,10 +42,16 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "sim"))  # the IK baseline (the sim oracle's PyBullet IK)
 
 import pybullet as pb  # noqa: E402
 
+from brain_common.kinematics import (  # noqa: E402
+    Kinematics,
+    rotation_angle,
+    top_down_rotation,
+    transform_from_position_rotation,
+)
+from brain_common.robot_model import load_robot_model  # noqa: E402
 from planner.motion.allocator import tune_allocator  # noqa: E402
 from planner.motion.collision import (  # noqa: E402
     SELF_COLLISION_PAIRS,
@@ -53,9 +60,7 @@ from planner.motion.collision import (  # noqa: E402
     bin_obstacles,
     table_obstacle,
 )
-from planner.motion.kinematics import Kinematics, rotation_angle  # noqa: E402
 from planner.motion.planner import MotionPlanner, PlannerConfig, densify  # noqa: E402
-from planner.motion.robot_model import load_robot_model  # noqa: E402
 
 HOME = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
 MARGIN = 0.01  # m, the planner's default (config/planner.yaml)
@@ -64,11 +69,7 @@ POS_TOL, ROT_TOL = 1e-3, math.radians(1.0)
 
 def top_down(x: float, y: float, z: float, yaw: float = 0.0) -> np.ndarray:
     """(4, 4) grasp pose at (x, y, z), z axis pointing down, x axis at `yaw`."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    T = np.eye(4)
-    T[:3, :3] = [[c, s, 0.0], [s, -c, 0.0], [0.0, 0.0, -1.0]]
-    T[:3, 3] = (x, y, z)
-    return T
+    return transform_from_position_rotation((x, y, z), top_down_rotation(yaw))
 
 
 def tilt(T: np.ndarray, rng: np.random.Generator, max_deg: float) -> np.ndarray:
@@ -99,6 +100,47 @@ def fk_poses(kin: Kinematics, n: int, seed: int) -> list[np.ndarray]:
     return [kin.fk(rng.uniform(kin.lower, kin.upper)) for _ in range(n)]
 
 
+class PyBulletIK:
+    """The IK baseline: PyBullet's calculateInverseKinematics on a private DIRECT client,
+    maxNumIterations=100, residualThreshold=1e-5 (never IK_SDLS), seeded by resetting the
+    joints (``currentPositions=`` is avoided), each start refined up to 5 times, random
+    restarts, only in-limit solutions within 1 mm / 1 deg accepted (ROS_ON_PIP.md)."""
+
+    GRASP_LINK = 11  # panda_grasptarget
+
+    def __init__(self, kin: Kinematics) -> None:
+        self.kin = kin
+        self._c = pb.connect(pb.DIRECT)
+        self._robot = pb.loadURDF(kin.model.urdf_path, useFixedBase=True, physicsClientId=self._c)
+        for j in (9, 10):  # fingers open
+            pb.resetJointState(self._robot, j, 0.04, physicsClientId=self._c)
+
+    def close(self) -> None:
+        pb.disconnect(physicsClientId=self._c)
+
+    def ik(self, T: np.ndarray, seed: np.ndarray, rng: np.random.Generator, restarts: int = 30,
+           refine: int = 5) -> np.ndarray | None:
+        from transforms3d.quaternions import mat2quat
+
+        w, x, y, z = mat2quat(T[:3, :3])
+        target, quat = T[:3, 3].tolist(), [x, y, z, w]
+        for k in range(1 + restarts):
+            q = seed if k == 0 else rng.uniform(self.kin.lower, self.kin.upper)
+            for _ in range(1 + refine):
+                for j, v in enumerate(q):
+                    pb.resetJointState(self._robot, j, float(v), physicsClientId=self._c)
+                sol = pb.calculateInverseKinematics(self._robot, self.GRASP_LINK, target, quat, maxNumIterations=100,
+                                                    residualThreshold=1e-5, physicsClientId=self._c)
+                q = np.asarray(sol[:7])
+                if not self.kin.within_limits(q):
+                    break
+                Tq = self.kin.fk(q)
+                if (np.linalg.norm(Tq[:3, 3] - T[:3, 3]) <= POS_TOL
+                        and rotation_angle(Tq[:3, :3], T[:3, :3]) <= ROT_TOL):
+                    return q
+        return None
+
+
 def bench_ik(kin: Kinematics, poses: list[np.ndarray], solve) -> dict:
     ms, ok, in_limits, failed = [], 0, 0, []
     for i, T in enumerate(poses):
@@ -122,7 +164,7 @@ def reachable(kin: Kinematics, T: np.ndarray, starts: int = 100, seed: int = 0) 
     reachable when one lands within 1 mm / 1 deg inside the joint limits."""
     from scipy.optimize import least_squares
 
-    from planner.motion.kinematics import rotation_log
+    from brain_common.kinematics import rotation_log
 
     rng = np.random.default_rng(seed)
 
@@ -353,15 +395,12 @@ def main(argv: list[str] | None = None) -> int:
     cfg = PlannerConfig()
 
     # -- IK
-    from armbrain_sim.kinematics import PandaKinematics
-
-    base_ik = PandaKinematics()
+    base_ik = PyBulletIK(kin)
     sets = {"grasp_like": grasp_like_poses(args.ik_poses, 0), "fk_random": fk_poses(kin, args.ik_poses, 1)}
     ik = {}
     for name, poses in sets.items():
         ours = bench_ik(kin, poses, lambda T, i: kin.ik(T, HOME, rng=np.random.default_rng(i)).q)
-        base = bench_ik(kin, poses, lambda T, i: base_ik.ik(T[:3, 3], T[:3, :3], seed_q=HOME,
-                                                            rng=np.random.default_rng(i)))
+        base = bench_ik(kin, poses, lambda T, i: base_ik.ik(T, HOME, np.random.default_rng(i)))
         # poses no solver reached: are they reachable at all (within limits)?
         missed = sorted(set(ours["failed"]) | set(base["failed"]))
         unreachable = {i for i in missed if not reachable(kin, poses[i])}

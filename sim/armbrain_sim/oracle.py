@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from armbrain_sim.kinematics import top_down_rotation
 from armbrain_sim.scene import MAX_GRIPPER_OPENING, ObjectInstance, SuccessRule
 from armbrain_sim.world import SimWorld, half_height, yaw_from_quaternion
+from brain_common.kinematics import top_down_rotation, transform_from_position_rotation
 
 # Finger geometry in the grasp frame, measured by ray casts on panda.urdf: the pad's
 # inner face is ~1 mm inside the joint position, a finger is ~2.4 cm wide (along x),
@@ -226,6 +226,13 @@ class _Oracle:
             seeds.append(np.clip(nominal + self.rng.normal(0.0, 0.5, 7), self.kin.lower, self.kin.upper))
         return seeds
 
+    def _ik(self, position, R: np.ndarray, seed: np.ndarray) -> np.ndarray | None:
+        """Arm joints (7,) rad placing the grasp frame at position (3,) m with rotation R
+        (3, 3), started from seed only (no random restarts), or None. No wall-clock limit:
+        the seeds bound the work, so the result never depends on the CPU load."""
+        return self.kin.ik(transform_from_position_rotation(position, R), seed, restarts=0,
+                           time_limit=math.inf).q
+
     def _vertical_path(self, stage: str, xy, z_low: float, z_high: float, psi: float) -> np.ndarray:
         """(N, 7) IK waypoints every path_step from the grasp frame at (xy, z_low) straight up
         to z_high, top-down at yaw psi, all in one IK branch (no jumps)."""
@@ -234,13 +241,13 @@ class _Oracle:
         R = top_down_rotation(psi)
         last = ""
         for seed in self._grasp_seeds(xy, psi):
-            q = self.kin.ik([xy[0], xy[1], zs[0]], R, seed_q=seed, restarts=0)
+            q = self._ik([xy[0], xy[1], zs[0]], R, seed)
             if q is None:
                 last = f"no IK solution at the bottom ({xy[0]:.3f}, {xy[1]:.3f}, {zs[0]:.3f})"
                 continue
             path = [q]
             for z in zs[1:]:
-                q_next = self.kin.ik([xy[0], xy[1], z], R, seed_q=q, restarts=0)
+                q_next = self._ik([xy[0], xy[1], z], R, q)
                 if q_next is None or float(np.max(np.abs(q_next - q))) > 0.2:
                     last = f"the line up breaks at z {z:.3f}"
                     break
@@ -258,7 +265,7 @@ class _Oracle:
         path = np.asarray(path, dtype=float)
         seg = np.diff(path, axis=0)
         n = len(path) - 1
-        vmax = self.kin.max_velocity * cfg.speed_scale
+        vmax = self.kin.model.velocity * cfg.speed_scale
         duration = max(0.25, 1.875 * n * float(np.max(np.abs(seg) / vmax)) if n else 0.0,
                        1.875 * length_m / cfg.cartesian_speed)
         steps = math.ceil(duration / w.dt)

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from brain_common.cell import default_cell
-from brain_common.robot import ARM_JOINTS, BASE_FRAME, FINGER_JOINTS
+from brain_common.robot import BASE_FRAME
 
-__all__ = ["ARM_JOINTS", "BASE_FRAME", "CAMERA_FRAME", "FINGER_JOINTS", "HOME_ARM", "MAX_GRIPPER_OPENING"]
+__all__ = ["BASE_FRAME", "CAMERA_FRAME", "HOME_ARM", "MAX_GRIPPER_OPENING"]
 
 # The simulated cell is the default cell (brain_common.cell, config/robots/panda_sim.yaml):
 # scenarios vary it; its facts are not restated here.

@@ -48,7 +48,7 @@ from trajectory_msgs.msg import JointTrajectory
 from transforms3d.quaternions import mat2quat
 
 from armbrain_sim.scenario import ScenarioError, load_scenario, resolve_scenario_path
-from armbrain_sim.scene import ARM_JOINTS, MAX_GRIPPER_OPENING
+from armbrain_sim.scene import MAX_GRIPPER_OPENING
 from armbrain_sim.trajectory import (
     JointLimits,
     JointPath,
@@ -58,6 +58,7 @@ from armbrain_sim.trajectory import (
 )
 from armbrain_sim.world import SimWorld
 from brain_common.cell import cell_for
+from brain_common.robot import ARM_JOINTS
 from brain_common.runtime import run_node
 from brain_interfaces.msg import DetectedObject, DetectedObjectArray
 from brain_interfaces.srv import ResetSim

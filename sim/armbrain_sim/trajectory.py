@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brain_common.trajectory import sample_joint_trajectory
+
 LIMIT_TOLERANCE = 1e-6  # rad: a point exactly on a limit is fine
 
 
@@ -48,22 +50,9 @@ class JointPath:
 
     def sample(self, t: float) -> np.ndarray:
         """Positions (n,) at t seconds from the start: cubic Hermite between points
-        when velocities are given, linear otherwise; clamped to the ends."""
-        if t <= 0.0:
-            return self.positions[0].copy()
-        if t >= self.times[-1]:
-            return self.positions[-1].copy()
-        i = int(np.searchsorted(self.times, t, side="right")) - 1
-        t0, t1 = self.times[i], self.times[i + 1]
-        h = t1 - t0
-        s = (t - t0) / h
-        p0, p1 = self.positions[i], self.positions[i + 1]
-        if self.velocities is None:
-            return p0 + s * (p1 - p0)
-        v0, v1 = self.velocities[i] * h, self.velocities[i + 1] * h
-        s2, s3 = s * s, s * s * s
-        return ((2 * s3 - 3 * s2 + 1) * p0 + (s3 - 2 * s2 + s) * v0
-                + (-2 * s3 + 3 * s2) * p1 + (s3 - s2) * v1)
+        when velocities are given, linear otherwise; clamped to the ends. The planner
+        predicts the arm with the same function (brain_common.trajectory)."""
+        return sample_joint_trajectory(self.times, self.positions, self.velocities, t)
 
 
 def check_trajectory(

@@ -26,23 +26,22 @@ import cv2
 import numpy as np
 import pybullet as p
 
-from armbrain_sim.kinematics import (
-    ARM_JOINT_INDICES,
-    FINGER_JOINT_INDICES,
-    GRASP_LINK,
-    PANDA_URDF,
-    PandaKinematics,
-    matrix_from_quaternion,
-)
 from armbrain_sim.scene import (
     ALL_OBJECTS,
-    ARM_JOINTS,
-    FINGER_JOINTS,
     MAX_GRIPPER_OPENING,
     ObjectInstance,
     SceneInstance,
     SuccessRule,
 )
+from brain_common.kinematics import Kinematics
+from brain_common.robot import ARM_JOINTS, FINGER_JOINTS
+from brain_common.robot_model import default_urdf_path, load_robot_model
+
+# The Panda's joints and grasp link in PyBullet's numbering of panda.urdf (checked against
+# ARM_JOINTS / FINGER_JOINTS by name when the robot is loaded).
+ARM_JOINT_INDICES = tuple(range(7))
+FINGER_JOINT_INDICES = (9, 10)
+GRASP_LINK = 11  # panda_grasptarget
 
 GRAVITY = 9.81  # m/s^2
 SOLVER_ITERATIONS = 50
@@ -190,6 +189,11 @@ def depth_from_buffer(buffer: np.ndarray, near: float, far: float) -> np.ndarray
     return z.astype(np.float32)
 
 
+def matrix_from_quaternion(q_xyzw) -> np.ndarray:
+    """(4,) quaternion xyzw (PyBullet's order) -> (3, 3) rotation."""
+    return np.asarray(p.getMatrixFromQuaternion([float(v) for v in q_xyzw])).reshape(3, 3)
+
+
 def yaw_from_quaternion(q_xyzw) -> float:
     """Yaw (rad) of the body x axis projected on the base xy plane."""
     R = matrix_from_quaternion(q_xyzw)
@@ -237,7 +241,6 @@ class SimWorld:
         self._hz = float(physics_hz)
         self._solver_iterations = int(solver_iterations)
         self._client = p.connect(p.DIRECT)
-        self._kinematics: PandaKinematics | None = None
         self._finalizer = weakref.finalize(self, _disconnect, self._client)
         self.renderer_name = self._choose_renderer(renderer or scene.camera.renderer)
         self.reset(scene)
@@ -284,10 +287,7 @@ class SimWorld:
             scene.camera.far, physicsClientId=c)
 
     def close(self) -> None:
-        """Disconnect the PyBullet clients (idempotent)."""
-        if self._kinematics is not None:
-            self._kinematics.close()
-            self._kinematics = None
+        """Disconnect the PyBullet client (idempotent)."""
         self._finalizer()
         self._client = -1
 
@@ -315,13 +315,13 @@ class SimWorld:
 
     def _build_robot(self, scene: SceneInstance) -> int:
         c = self._client
-        robot = p.loadURDF(PANDA_URDF, basePosition=[0, 0, 0], useFixedBase=True,
+        robot = p.loadURDF(default_urdf_path(), basePosition=[0, 0, 0], useFixedBase=True,
                            flags=p.URDF_ENABLE_CACHED_GRAPHICS_SHAPES, physicsClientId=c)
         self._limits: dict[str, JointLimit] = {}
         for j, name in zip((*ARM_JOINT_INDICES, *FINGER_JOINT_INDICES), (*ARM_JOINTS, *FINGER_JOINTS), strict=True):
             info = p.getJointInfo(robot, j, physicsClientId=c)
             if info[1].decode() != name:
-                raise RuntimeError(f"{PANDA_URDF}: joint {j} is {info[1].decode()!r}, expected {name!r}")
+                raise RuntimeError(f"{default_urdf_path()}: joint {j} is {info[1].decode()!r}, expected {name!r}")
             self._limits[name] = JointLimit(info[8], info[9], info[11], info[10])
         for j, q in zip(ARM_JOINT_INDICES, scene.home_arm, strict=True):
             p.resetJointState(robot, j, q, physicsClientId=c)
@@ -466,11 +466,10 @@ class SimWorld:
         return T
 
     @property
-    def kinematics(self) -> PandaKinematics:
-        """FK/IK of the grasp frame (its own PyBullet client; created on first use)."""
-        if self._kinematics is None:
-            self._kinematics = PandaKinematics()
-        return self._kinematics
+    def kinematics(self) -> Kinematics:
+        """FK/IK of the grasp frame for planning the oracle's motions: the brain's own
+        kinematics (brain_common, numpy on panda.urdf), not a second PyBullet model."""
+        return Kinematics(load_robot_model())
 
     # -- camera --------------------------------------------------------------
     def render(self) -> CameraFrame:

@@ -3,8 +3,8 @@
 The graph (tests/graphs/grasping.yaml) runs sim_bridge on a scene with one 5 cm cube at a
 fixed pose (tests/scenarios/grasping_cube.yaml) and the grasping node on sim time. The
 test plays perception (it publishes perception/objects) and the motion layer (it sends a
-joint trajectory, IK from the sim's kinematics helper, that puts the open hand around the
-cube).
+joint trajectory, IK from the arm's one kinematics in brain_common, that puts the open
+hand around the cube).
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ import threading
 import numpy as np
 import pytest
 
+from brain_common.robot import ARM_JOINTS, FINGER_JOINTS
 from conftest import ROOT, Spinner, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
 GRAPH = ROOT / "tests" / "graphs" / "grasping.yaml"
 SCENARIO = ROOT / "tests" / "scenarios" / "grasping_cube.yaml"
-ARM = [f"panda_joint{i}" for i in range(1, 8)]
-FINGERS = ["panda_finger_joint1", "panda_finger_joint2"]
+ARM = list(ARM_JOINTS)
+FINGERS = list(FINGER_JOINTS)
 CUBE_XY = (0.45, 0.0)
 CUBE = 0.05
 
@@ -171,20 +172,18 @@ def graph(launch, ros_context):
 def hand_around_cube_path(client) -> list[np.ndarray]:
     """Joint waypoints: above the cube, then straight down until the grasp frame is 2.5 cm
     into it (pads around its upper half), fingers closing along the base y axis."""
-    from armbrain_sim.kinematics import PandaKinematics, top_down_rotation
+    from brain_common.kinematics import Kinematics, top_down_rotation, transform_from_position_rotation
+    from brain_common.robot_model import load_robot_model
 
-    kin = PandaKinematics()
-    try:
-        R = top_down_rotation(0.0)
-        q = client.arm()
-        path = []
-        for z in np.linspace(0.15, CUBE - 0.025, 6):
-            q = kin.ik([CUBE_XY[0], CUBE_XY[1], z], R, seed_q=q, restarts=0)
-            assert q is not None, f"no IK for the grasp frame at z {z:.3f}"
-            path.append(q)
-        return path
-    finally:
-        kin.close()
+    kin = Kinematics(load_robot_model())
+    R = top_down_rotation(0.0)
+    q = client.arm()
+    path = []
+    for z in np.linspace(0.15, CUBE - 0.025, 6):
+        q = kin.ik(transform_from_position_rotation([CUBE_XY[0], CUBE_XY[1], z], R), q, restarts=0).q
+        assert q is not None, f"no IK for the grasp frame at z {z:.3f}"
+        path.append(q)
+    return path
 
 
 def test_plan_grasps_answers_and_refuses_with_reasons(graph):

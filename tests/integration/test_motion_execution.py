@@ -3,11 +3,10 @@ monitor joint_states (the test process owns the execution adapter, as the planne
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
+from brain_common.kinematics import top_down_rotation, transform_from_position_rotation
 from conftest import ROOT, Spinner, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
@@ -16,11 +15,7 @@ CONFIG = ROOT / "ros2_ws" / "src" / "planner" / "config" / "planner.yaml"
 
 
 def top_down(x, y, z, yaw=0.0):
-    c, s = math.cos(yaw), math.sin(yaw)
-    T = np.eye(4)
-    T[:3, :3] = [[c, s, 0], [s, -c, 0], [0, 0, -1]]
-    T[:3, 3] = (x, y, z)
-    return T
+    return transform_from_position_rotation((x, y, z), top_down_rotation(yaw))
 
 
 class Arm:
@@ -129,9 +124,9 @@ def test_nan_in_joint_states_is_a_fault_not_a_state(ros_context):
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
 
+    from brain_common.robot import ARM_JOINTS
     from planner.motion.execution import TrajectoryExecutor
     from planner.motion.monitor import ExecutionCode
-    from planner.motion.robot_model import PANDA_ARM_JOINTS
     from planner.motion.timing import TimingLimits, parameterize_segments
 
     node = Node("nan_test", context=ros_context)
@@ -142,7 +137,7 @@ def test_nan_in_joint_states_is_a_fault_not_a_state(ros_context):
     q0 = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
 
     def publish(q):
-        msg = JointState(name=list(PANDA_ARM_JOINTS), position=[float(v) for v in q])
+        msg = JointState(name=list(ARM_JOINTS), position=[float(v) for v in q])
         msg.header.stamp = node.get_clock().now().to_msg()
         pub.publish(msg)
 
@@ -178,9 +173,9 @@ def test_async_callback_awaits_the_result_on_a_single_threaded_executor(ros_cont
     from rclpy.node import Node
     from sensor_msgs.msg import JointState
 
+    from brain_common.robot import ARM_JOINTS
     from planner.motion.execution import TrajectoryExecutor
     from planner.motion.monitor import ExecutionCode, Tolerances
-    from planner.motion.robot_model import PANDA_ARM_JOINTS
     from planner.motion.timing import TimingLimits, parameterize_segments
 
     node = Node("async_test", context=ros_context)
@@ -197,7 +192,7 @@ def test_async_callback_awaits_the_result_on_a_single_threaded_executor(ros_cont
     def publish_state():  # a perfect arm: the trajectory sampled at the node's clock
         handle = outcome.get("handle")
         q = traj.sample(ex.now() - handle.start_time) if handle else q0
-        msg = JointState(name=list(PANDA_ARM_JOINTS), position=[float(v) for v in q])
+        msg = JointState(name=list(ARM_JOINTS), position=[float(v) for v in q])
         msg.header.stamp = node.get_clock().now().to_msg()
         pub.publish(msg)
 

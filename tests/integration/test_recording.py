@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from brain_common.robot import ARM_JOINTS
 from conftest import Spinner, wait_for
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,7 @@ def _objects(k: int):
 def _joint_state(k: int):
     from sensor_msgs.msg import JointState
 
-    msg = JointState(name=[f"panda_joint{i}" for i in range(1, 8)], position=[0.125 * k] * 7)
+    msg = JointState(name=list(ARM_JOINTS), position=[0.125 * k] * 7)
     msg.header.stamp.sec = 100 + k
     return msg
 

@@ -5,11 +5,12 @@ import threading
 import numpy as np
 import pytest
 
+from brain_common.robot import ARM_JOINTS, FINGER_JOINTS
 from conftest import ROOT, Spinner, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
 GRAPH = ROOT / "launch" / "graph.yaml"
-ARM = [f"panda_joint{i}" for i in range(1, 8)]
+ARM = list(ARM_JOINTS)
 
 
 class Probe:
@@ -115,7 +116,7 @@ def test_topics_stamps_and_frames(bridge):
     # joint_states: 7 arm joints + 2 fingers, every 1/120 s of sim time (>= 100 Hz). The
     # probe may miss messages when it falls behind a sim running faster than real time,
     # so gaps are whole multiples of the period, and most are exactly one period.
-    assert joints[-1].name == [*ARM, "panda_finger_joint1", "panda_finger_joint2"]
+    assert joints[-1].name == [*ARM, *FINGER_JOINTS]
     assert joints[-1].header.frame_id == "panda_link0"
     periods = np.diff([stamp(m) for m in joints]) * 120
     assert periods.size > 20 and np.median(periods) == pytest.approx(1.0)

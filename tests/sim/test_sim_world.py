@@ -10,13 +10,10 @@ import numpy as np
 import pybullet as p
 import pytest
 
-from armbrain_sim.kinematics import top_down_rotation
 from armbrain_sim.oracle import run_oracle
 from armbrain_sim.scenario import load_scenario
 from armbrain_sim.scene import (
     ALL_OBJECTS,
-    ARM_JOINTS,
-    FINGER_JOINTS,
     HOME_ARM,
     BinSetup,
     CameraSetup,
@@ -28,6 +25,8 @@ from armbrain_sim.scene import (
     TableSetup,
 )
 from armbrain_sim.world import SimWorld
+from brain_common.kinematics import top_down_rotation, transform_from_position_rotation
+from brain_common.robot import ARM_JOINTS, FINGER_JOINTS
 from conftest import ROOT
 
 pytestmark = pytest.mark.sim
@@ -116,8 +115,9 @@ def test_arm_reaches_target_configuration(world: SimWorld) -> None:
 def test_gripper_closes_on_a_5cm_cube(world: SimWorld) -> None:
     cube = world.object_poses()["red_cube"].position
     psi = RED_CUBE.yaw + math.pi / 2.0  # fingers close along the cube's x axis
-    q_pre = world.kinematics.ik(cube + np.array([0.0, 0.0, 0.1]), top_down_rotation(psi), seed_q=HOME_ARM)
-    q_grasp = world.kinematics.ik(cube, top_down_rotation(psi), seed_q=q_pre)
+    R = top_down_rotation(psi)
+    q_pre = world.kinematics.ik(transform_from_position_rotation(cube + np.array([0.0, 0.0, 0.1]), R), HOME_ARM).q
+    q_grasp = world.kinematics.ik(transform_from_position_rotation(cube, R), q_pre).q
     assert q_pre is not None and q_grasp is not None
     world.set_arm_targets(q_pre)
     world.step(480)

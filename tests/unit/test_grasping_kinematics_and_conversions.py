@@ -1,4 +1,4 @@
-"""The grasp frame's forward kinematics (checked against PyBullet's) and the node's
+"""The grasp frame's pose from the joints (the arm's one kinematics) and the node's
 message conversions."""
 
 from __future__ import annotations
@@ -8,23 +8,21 @@ import math
 import numpy as np
 import pytest
 
-from grasping.core import make_object, plan_grasps, top_down_rotation
+from armbrain_sim.scene import HOME_ARM as HOME
+from brain_common.kinematics import Kinematics, top_down_rotation
+from brain_common.robot_model import load_robot_model
+from grasping.core import make_object, plan_grasps
 from grasping.core.panda_fk import grasp_pose_from_joints
 
 
-@pytest.mark.sim
-def test_forward_kinematics_matches_pybullet_on_panda_urdf():
-    from armbrain_sim.kinematics import PandaKinematics
-    from armbrain_sim.scene import HOME_ARM
-
-    kin = PandaKinematics()
-    try:
-        rng = np.random.default_rng(7)
-        for q in [np.array(HOME_ARM), *rng.uniform(kin.lower, kin.upper, (30, 7))]:
-            np.testing.assert_allclose(grasp_pose_from_joints(q), kin.fk(q), atol=1e-6)
-    finally:
-        kin.close()
-    T = grasp_pose_from_joints(HOME_ARM)  # home: 0.40 m in front, 0.47 m up, pointing down
+def test_grasp_pose_from_joints_is_the_arms_one_kinematics():
+    # grasping has no chain of its own: the wrist orientation is brain_common's FK
+    # (checked against PyBullet's link 11 in test_kinematics.py).
+    kin = Kinematics(load_robot_model())
+    rng = np.random.default_rng(7)
+    for q in [np.array(HOME), *rng.uniform(kin.lower, kin.upper, (30, 7))]:
+        np.testing.assert_array_equal(grasp_pose_from_joints(q), kin.fk(q))
+    T = grasp_pose_from_joints(HOME)  # home: 0.40 m in front, 0.47 m up, pointing down
     np.testing.assert_allclose(T[:3, 3], [0.4003, 0.0, 0.4702], atol=1e-3)
     np.testing.assert_allclose(T[:3, :3], top_down_rotation(0.0), atol=1e-3)
     with pytest.raises(ValueError, match="7 finite angles"):

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from brain_common.cell import default_cell
+from brain_common.kinematics import top_down_rotation
 from grasping.core import (
     PANDA_HAND,
     SynthesisConfig,
     make_object,
     plan_grasps,
-    top_down_rotation,
 )
 from grasping.core.geometry import prism_distance
 from grasping.core.scene import object_prism

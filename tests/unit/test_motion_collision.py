@@ -6,6 +6,8 @@ import numpy as np
 import pybullet as p
 import pytest
 
+from brain_common.kinematics import Kinematics
+from brain_common.robot_model import load_robot_model
 from planner.motion.collision import (
     SELF_COLLISION_PAIRS,
     AttachedObject,
@@ -15,8 +17,6 @@ from planner.motion.collision import (
     robot_spheres,
     table_obstacle,
 )
-from planner.motion.kinematics import Kinematics
-from planner.motion.robot_model import load_robot_model
 from planner.motion.sphere_fit import link_hull_points
 
 HOME = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
+from brain_common.kinematics import Kinematics, rotation_angle, top_down_rotation, transform_from_position_rotation
+from brain_common.robot_model import load_robot_model
 from planner.motion.collision import CollisionModel, Obstacle, bin_obstacles, table_obstacle
-from planner.motion.kinematics import Kinematics, rotation_angle
 from planner.motion.planner import MotionPlanner, PlanCode, PlannerConfig, densify, interpolate
-from planner.motion.robot_model import load_robot_model
 from planner.motion.rrt import make_segments_free, path_length, reduce_vertices, rrt_connect, shortcut
 from planner.motion.timing import TimingLimits
 
@@ -73,11 +73,7 @@ def test_shortcut_and_reduce_shorten_and_stay_free():
 
 # -- the arm -------------------------------------------------------------------------------
 def top_down(x, y, z, yaw=0.0):
-    c, s = math.cos(yaw), math.sin(yaw)
-    T = np.eye(4)
-    T[:3, :3] = [[c, s, 0], [s, -c, 0], [0, 0, -1]]
-    T[:3, 3] = (x, y, z)
-    return T
+    return transform_from_position_rotation((x, y, z), top_down_rotation(yaw))
 
 
 @pytest.fixture(scope="module")

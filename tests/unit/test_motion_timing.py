@@ -5,13 +5,14 @@ import math
 import numpy as np
 import pytest
 
+from brain_common.kinematics import Kinematics
+from brain_common.robot import ARM_JOINTS
+from brain_common.robot_model import load_robot_model
 from planner.motion.config import MotionConfig, load_motion_config
-from planner.motion.kinematics import Kinematics
 from planner.motion.monitor import ExecutionCode, Tolerances, TrajectoryMonitor, positions_by_name, start_violation
-from planner.motion.robot_model import load_robot_model
 from planner.motion.timing import TimingError, TimingLimits, Trajectory, parameterize_segments, parameterize_smooth
 
-NAMES = tuple(f"panda_joint{i}" for i in range(1, 8))
+NAMES = ARM_JOINTS
 HOME = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
 LIMITS = TimingLimits(np.array([2.175] * 4 + [2.61] * 3), np.array([3.75, 1.875, 2.5, 3.125, 3.75, 5.0, 5.0]),
                       np.full(7, 50.0), velocity_scale=0.5)

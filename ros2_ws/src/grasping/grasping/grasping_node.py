@@ -51,6 +51,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 
 from brain_common.cell import Bin, cell_for
+from brain_common.robot import ARM_JOINTS, FINGER_JOINTS
 from brain_common.runtime import run_node
 from brain_interfaces.action import GripperCommand
 from brain_interfaces.msg import DetectedObjectArray
@@ -69,7 +70,6 @@ from grasping.core import (
     grasp_pose_from_joints,
     plan_grasps,
 )
-from grasping.core.panda_fk import ARM_JOINTS, FINGER_JOINTS
 from grasping.qos import LATCHED, RELIABLE_10
 
 

@@ -20,7 +20,6 @@ from grasping.core.synthesis import (
     SynthesisConfig,
     plan_grasps,
     side_rotation,
-    top_down_rotation,
 )
 
 __all__ = [
@@ -49,5 +48,4 @@ __all__ = [
     "make_object",
     "plan_grasps",
     "side_rotation",
-    "top_down_rotation",
 ]

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from brain_common.cell import Bin, default_cell
+from brain_common.kinematics import rotation_angle, top_down_rotation
 from grasping.core.geometry import Prism, prism_distance, rectangle, translated
 from grasping.core.gripper_model import PANDA_HAND, GripperModel, LocalBox
 from grasping.core.scene import ObjectModel, Obstacle, bin_obstacles, check_object
@@ -195,13 +196,6 @@ class GraspPlan:
     rejections: list[Rejection]
 
 
-def top_down_rotation(yaw: float) -> np.ndarray:
-    """(3, 3) grasp frame pointing straight down, x at `yaw` rad about the base z axis;
-    the fingers close along y = (sin yaw, -cos yaw, 0) (same as armbrain_sim.kinematics)."""
-    c, s = math.cos(yaw), math.sin(yaw)
-    return np.array([[c, s, 0.0], [s, -c, 0.0], [0.0, 0.0, -1.0]])
-
-
 def side_rotation(approach_xy: tuple[float, float], x_up: bool = True) -> np.ndarray:
     """(3, 3) grasp frame with z along the horizontal `approach_xy` (unit), x up (or down)."""
     ax, ay = approach_xy
@@ -209,12 +203,6 @@ def side_rotation(approach_xy: tuple[float, float], x_up: bool = True) -> np.nda
     x = np.array([0.0, 0.0, sgn])
     z = np.array([ax, ay, 0.0])
     return np.column_stack([x, np.cross(z, x), z])
-
-
-def rotation_angle(R_a: np.ndarray, R_b: np.ndarray) -> float:
-    """Angle (rad, 0..pi) of the rotation taking R_a to R_b."""
-    c = (float(np.sum(np.asarray(R_a) * np.asarray(R_b))) - 1.0) / 2.0
-    return math.acos(max(-1.0, min(1.0, c)))
 
 
 def _wrap(a: float) -> float:

@@ -26,7 +26,8 @@ GOAL_IN_COLLISION, NO_PATH) with a message naming the cause (for collisions: whi
 touch what); ExecutionResult.code an ExecutionCode (SUCCEEDED, REJECTED,
 PATH_TOLERANCE_VIOLATED, GOAL_TOLERANCE_VIOLATED, FAULT, STOPPED).
 
-Modules: robot_model (URDF chain), kinematics (FK, Jacobian, IK), sphere_fit and
+Modules (the URDF chain and its FK/Jacobian/IK are brain_common.robot_model and
+brain_common.kinematics, shared with grasping and the sim): sphere_fit and
 panda_spheres (the conservative sphere cover), collision (Obstacle, CollisionModel),
 rrt (RRT-Connect, shortcutting on callables), planner (MotionPlanner), timing (ruckig,
 toppra), monitor (pure execution checks), execution (ROS adapter), config, allocator.

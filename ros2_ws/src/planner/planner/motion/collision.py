@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from brain_common.cell import Bin, Table, default_cell
-from planner.motion.kinematics import Kinematics
-from planner.motion.robot_model import RobotModel
+from brain_common.kinematics import Kinematics
+from brain_common.robot_model import RobotModel
 from planner.motion.sphere_fit import fit_robot, geometry_hash, link_hull_points
 
 SHAPES = ("box", "cylinder")

@@ -16,11 +16,11 @@ import numpy as np
 import yaml
 
 from brain_common.cell import Bin, Cell, default_cell
+from brain_common.kinematics import Kinematics
+from brain_common.robot_model import load_robot_model
 from planner.motion.collision import CollisionModel, Obstacle, bin_obstacles, table_obstacle
-from planner.motion.kinematics import Kinematics
 from planner.motion.monitor import Tolerances
 from planner.motion.planner import MotionPlanner, PlannerConfig
-from planner.motion.robot_model import load_robot_model
 from planner.motion.timing import TimingLimits
 
 PLANNER_KEYS = {f.name for f in fields(PlannerConfig)}

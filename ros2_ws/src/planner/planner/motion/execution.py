@@ -30,6 +30,7 @@ from rclpy.task import Future
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from brain_common.robot import ARM_JOINTS
 from planner.motion.monitor import (
     ExecutionCode,
     ExecutionResult,
@@ -38,7 +39,6 @@ from planner.motion.monitor import (
     positions_by_name,
     start_violation,
 )
-from planner.motion.robot_model import PANDA_ARM_JOINTS
 from planner.motion.timing import Trajectory
 
 RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
@@ -108,7 +108,7 @@ class TrajectoryExecutor:
     state older than this (robot seconds) is not a current state.
     """
 
-    def __init__(self, node: Node, *, joint_names: Sequence[str] = PANDA_ARM_JOINTS,
+    def __init__(self, node: Node, *, joint_names: Sequence[str] = ARM_JOINTS,
                  tolerances: Tolerances | None = None, start_delay: float = 0.2, stale_after: float = 0.5,
                  trajectory_topic: str = "arm_controller/joint_trajectory", joint_states_topic: str = "joint_states",
                  callback_group: CallbackGroup | None = None, timer_period: float = 0.05) -> None:

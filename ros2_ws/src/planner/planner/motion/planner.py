@@ -22,8 +22,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from brain_common.kinematics import Kinematics, rotation_angle
 from planner.motion.collision import CollisionModel, Contact
-from planner.motion.kinematics import Kinematics, rotation_angle
 from planner.motion.rrt import make_segments_free, path_length, reduce_vertices, rrt_connect, shortcut
 from planner.motion.timing import TimingError, TimingLimits, Trajectory, parameterize_segments, parameterize_smooth
 
@@ -395,7 +395,7 @@ class MotionPlanner:
 
 def _slerp(R0: np.ndarray, R1: np.ndarray, s: float) -> np.ndarray:
     """Rotation a fraction s (0..1) of the way from R0 to R1 (3, 3)."""
-    from planner.motion.kinematics import rotation_log
+    from brain_common.kinematics import rotation_log
 
     w = rotation_log(R1 @ R0.T) * s
     angle = float(np.linalg.norm(w))

@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 
-from planner.motion.robot_model import ChainLink, RobotModel, load_robot_model
+from brain_common.robot_model import ChainLink, RobotModel, load_robot_model
 
 PAD = 1e-4  # m, added to every radius: float rounding of the exact cover
 # Spheres per link for the Panda: more where the arm comes close to objects (hand, fingers).

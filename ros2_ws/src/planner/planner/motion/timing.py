@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from brain_common.trajectory import sample_joint_trajectory
+
 
 class TimingError(ValueError):
     """A path or a limit that cannot be time-parameterized; the message names it."""
@@ -77,19 +79,9 @@ class Trajectory:
 
     def sample(self, t: float) -> np.ndarray:
         """Positions (n,) at t seconds (cubic Hermite between samples, clamped at the ends):
-        what a joint_trajectory_controller follows."""
-        if t <= 0.0:
-            return self.positions[0].copy()
-        if t >= self.times[-1]:
-            return self.positions[-1].copy()
-        i = int(np.searchsorted(self.times, t, side="right")) - 1
-        t0, t1 = self.times[i], self.times[i + 1]
-        h = t1 - t0
-        s = (t - t0) / h
-        p0, p1 = self.positions[i], self.positions[i + 1]
-        v0, v1 = self.velocities[i] * h, self.velocities[i + 1] * h
-        s2, s3 = s * s, s * s * s
-        return (2 * s3 - 3 * s2 + 1) * p0 + (s3 - 2 * s2 + s) * v0 + (-2 * s3 + 3 * s2) * p1 + (s3 - s2) * v1
+        what a joint_trajectory_controller follows, and the sim's controller with it
+        (brain_common.trajectory, one function for both)."""
+        return sample_joint_trajectory(self.times, self.positions, self.velocities, t)
 
 
 def _check_path(path, limits: TimingLimits) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""planner.motion kinematics: URDF chain, FK against PyBullet, IK round trips and limits."""
+"""brain_common kinematics, the arm's one FK/IK (planner, grasping and the sim's oracle):
+URDF chain, FK against PyBullet, IK round trips and limits."""
 
 import math
 
@@ -6,8 +7,15 @@ import numpy as np
 import pybullet as p
 import pytest
 
-from planner.motion.kinematics import Kinematics, rotation_angle, rotation_log
-from planner.motion.robot_model import load_robot_model
+from brain_common.kinematics import (
+    Kinematics,
+    rotation_angle,
+    rotation_log,
+    top_down_rotation,
+    transform_from_position_rotation,
+)
+from brain_common.robot import ARM_JOINTS, BASE_FRAME, GRASP_FRAME
+from brain_common.robot_model import load_robot_model, transform_from_xyz_rpy
 
 HOME = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
 
@@ -74,12 +82,56 @@ def test_tiny_urdf_chain(tmp_path):
 
 def test_panda_chain_from_urdf(kin):
     m = kin.model
-    assert m.joint_names == tuple(f"panda_joint{i}" for i in range(1, 8))
+    assert m.joint_names == ARM_JOINTS
+    assert (m.base_link, m.tip_link) == (BASE_FRAME, GRASP_FRAME)
     np.testing.assert_allclose(m.lower, [-2.9671, -1.8326, -2.9671, -3.1416, -2.9671, -0.0873, -2.9671])
     np.testing.assert_allclose(m.velocity, [2.175] * 4 + [2.61] * 3)
     # the fingers hang off the hand frame, swept along +-y of the hand (45 deg in link 7's frame)
     left = m.link("panda_leftfinger")
     assert left.frame == 7 and len(left.sweep) == 1 and left.sweep[0][2] == pytest.approx(0.04)
+
+
+def test_grasp_frame_is_flange_then_hand_then_pads(kin):
+    # panda.urdf: flange 0.107 m along link 7's z, the hand turned -45 deg about z, the
+    # grasp target 0.105 m further between the pads (written out here, not read from the URDF).
+    T = (transform_from_xyz_rpy((0, 0, 0.107), (0, 0, 0)) @ transform_from_xyz_rpy((0, 0, 0), (0, 0, -math.pi / 4))
+         @ transform_from_xyz_rpy((0, 0, 0.105), (0, 0, 0)))
+    np.testing.assert_allclose(kin.model.T_last_tip, T, atol=1e-12)
+
+
+def test_grasp_frame_matches_pybullet_link_11_on_random_in_limit_configurations(kin, bullet):
+    """The one FK of the grasp frame against PyBullet's link 11 (panda_grasptarget): the
+    same facts the hand-written grasping FK and the sim's PyBullet FK were checked on before
+    they were replaced by it."""
+    c, robot = bullet
+    rng = np.random.default_rng(11)
+    Q = np.vstack([HOME, rng.uniform(kin.lower, kin.upper, (200, 7))])
+    pos_err, rot_err = [], []
+    for q in Q:
+        for j in range(7):
+            p.resetJointState(robot, j, q[j], physicsClientId=c)
+        st = p.getLinkState(robot, 11, computeForwardKinematics=True, physicsClientId=c)
+        T = kin.fk(q)
+        pos_err.append(np.linalg.norm(T[:3, 3] - st[4]))
+        rot_err.append(np.max(np.abs(T[:3, :3] - np.array(p.getMatrixFromQuaternion(st[5])).reshape(3, 3))))
+    assert max(pos_err) < 1e-6  # metres
+    assert max(rot_err) < 1e-6
+    np.testing.assert_allclose(kin.fk_batch(Q), [kin.fk(q) for q in Q], atol=1e-12)
+    # home: 0.40 m in front, 0.47 m up, pointing straight down
+    T = kin.fk(HOME)
+    np.testing.assert_allclose(T[:3, 3], [0.4003, 0.0, 0.4702], atol=1e-3)
+    np.testing.assert_allclose(T[:3, :3], top_down_rotation(0.0), atol=1e-3)
+
+
+def test_top_down_rotation_and_pose_helpers():
+    R = top_down_rotation(0.3)
+    np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
+    assert np.linalg.det(R) == pytest.approx(1.0)
+    np.testing.assert_allclose(R[:, 2], [0, 0, -1])  # z points down
+    np.testing.assert_allclose(R[:, 1], [math.sin(0.3), -math.cos(0.3), 0])  # the fingers close along y
+    T = transform_from_position_rotation([0.1, 0.2, 0.3], R)
+    np.testing.assert_array_equal(T[:3, :3], R)
+    np.testing.assert_array_equal(T[:, 3], [0.1, 0.2, 0.3, 1.0])
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -1,4 +1,6 @@
 """Forward and inverse kinematics of the arm chain, in numpy, from the URDF's joint origins.
+The one kinematics of the arm: the planner, grasping (the wrist's current orientation) and
+the sim's scripted oracle all use it.
 
 FK multiplies the chain's fixed origins with the joint rotations (every Panda joint turns
 about its frame's z axis, which the code exploits; other axes use Rodrigues). IK is a
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from planner.motion.robot_model import RobotModel
+from brain_common.robot_model import RobotModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,21 @@ def rotation_log(R: np.ndarray) -> np.ndarray:
     if axis @ w < 0:
         axis = -axis
     return axis * angle
+
+
+def transform_from_position_rotation(position, rotation) -> np.ndarray:
+    """(4, 4) homogeneous transform from a (3,) position (m) and a (3, 3) rotation."""
+    T = np.eye(4)
+    T[:3, :3] = np.asarray(rotation, dtype=float)
+    T[:3, 3] = np.asarray(position, dtype=float)
+    return T
+
+
+def top_down_rotation(yaw: float) -> np.ndarray:
+    """(3, 3) grasp frame pointing straight down (z = -z_base), x at `yaw` rad about the base
+    z axis; the fingers close along the frame's y = (sin yaw, -cos yaw, 0)."""
+    c, s = math.cos(yaw), math.sin(yaw)
+    return np.array([[c, s, 0.0], [s, -c, 0.0], [0.0, 0.0, -1.0]])
 
 
 class Kinematics:

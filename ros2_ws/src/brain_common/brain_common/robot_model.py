@@ -1,5 +1,7 @@
-"""The robot as the planner sees it, read from its URDF: a serial arm chain, joint limits,
-and every link's collision meshes placed on that chain. Pure Python (xml + numpy).
+"""The robot as the brain and the sim see it, read from its URDF: a serial arm chain, joint
+limits, and every link's collision meshes placed on that chain. Pure Python (xml + numpy).
+Read once here (brain_common) so that the planner, grasping and the sim's scripted oracle
+share one model of the arm.
 
 The arm chain is the path of joints from ``base_link`` to ``tip_link``; its movable joints
 are the planning joints (7 for the Panda). Links hanging off the chain through other movable
@@ -17,14 +19,12 @@ from functools import lru_cache
 
 import numpy as np
 
-PANDA_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-PANDA_BASE_LINK = "panda_link0"
-PANDA_GRASP_LINK = "panda_grasptarget"
+from brain_common.robot import BASE_FRAME, GRASP_FRAME
 
 
 def default_urdf_path() -> str:
     """pybullet_data's ``franka_panda/panda.urdf`` (the model the sim and the real arm share here)."""
-    import pybullet_data
+    import pybullet_data  # the package ships the Panda URDF and meshes; no physics is used here
 
     return os.path.join(pybullet_data.getDataPath(), "franka_panda", "panda.urdf")
 
@@ -172,8 +172,8 @@ def _floats(text: str | None, default: tuple[float, ...]) -> np.ndarray:
 
 
 @lru_cache(maxsize=8)
-def load_robot_model(urdf_path: str | None = None, base_link: str = PANDA_BASE_LINK,
-                     tip_link: str = PANDA_GRASP_LINK) -> RobotModel:
+def load_robot_model(urdf_path: str | None = None, base_link: str = BASE_FRAME,
+                     tip_link: str = GRASP_FRAME) -> RobotModel:
     """Parse `urdf_path` (default: default_urdf_path()) into a RobotModel for the chain
     base_link -> tip_link. Raises ValueError naming what is missing or malformed."""
     urdf_path = urdf_path or default_urdf_path()
