@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 import pybullet as pb  # noqa: E402
 
+from brain_common.cell import default_cell  # noqa: E402
 from brain_common.kinematics import (  # noqa: E402
     Kinematics,
     rotation_angle,
@@ -63,7 +64,7 @@ from planner.motion.collision import (  # noqa: E402
 from planner.motion.planner import MotionPlanner, PlannerConfig, densify  # noqa: E402
 
 HOME = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
-MARGIN = 0.01  # m, the planner's default (config/planner.yaml)
+MARGIN = default_cell().clearances.motion  # m, the planner's margin (the cell's clearances.motion)
 POS_TOL, ROT_TOL = 1e-3, math.radians(1.0)
 
 

@@ -14,6 +14,7 @@ setup(
         ("share/" + package_name + "/config", glob("config/*.yaml")),
         ("share/" + package_name + "/scenarios", glob("scenarios/*.yaml")),
         ("share/" + package_name + "/scenarios/perturbations", glob("scenarios/perturbations/*.yaml")),
+        ("share/" + package_name + "/scenarios/world", glob("scenarios/world/*.yaml")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

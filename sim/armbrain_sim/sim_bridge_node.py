@@ -36,9 +36,7 @@ import numpy as np
 import rclpy
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TransformStamped
-from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Float64MultiArray
@@ -58,15 +56,12 @@ from armbrain_sim.trajectory import (
 )
 from armbrain_sim.world import SimWorld
 from brain_common.cell import cell_for
+from brain_common.params import declare_parameters, node_param_specs
+from brain_common.qos import LATCHED, RELIABLE_10, SENSOR_DATA
 from brain_common.robot import ARM_JOINTS
 from brain_common.runtime import run_node
 from brain_interfaces.msg import DetectedObject, DetectedObjectArray
 from brain_interfaces.srv import ResetSim
-
-RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
-# tf2_ros' StaticBroadcasterQoS: a late subscriber still gets the mount.
-TF_STATIC_QOS = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
-                           durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +152,11 @@ class SimBridgeNode(Node):
 
         self._clock_pub = self.create_publisher(Clock, "/clock", 10)
         self._joint_pub = self.create_publisher(JointState, "joint_states", RELIABLE_10)
-        self._color_pub = self.create_publisher(Image, "camera/color/image_raw", qos_profile_sensor_data)
-        self._depth_pub = self.create_publisher(Image, "camera/depth/image_raw", qos_profile_sensor_data)
-        self._info_pub = self.create_publisher(CameraInfo, "camera/camera_info", qos_profile_sensor_data)
+        self._color_pub = self.create_publisher(Image, "camera/color/image_raw", SENSOR_DATA)
+        self._depth_pub = self.create_publisher(Image, "camera/depth/image_raw", SENSOR_DATA)
+        self._info_pub = self.create_publisher(CameraInfo, "camera/camera_info", SENSOR_DATA)
         self._truth_pub = self.create_publisher(DetectedObjectArray, "sim/ground_truth/objects", RELIABLE_10)
-        self._tf_static_pub = self.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS)
+        self._tf_static_pub = self.create_publisher(TFMessage, "/tf_static", LATCHED)
         self._camera_mount: np.ndarray | None = None  # the T_base_optical last sent on /tf_static
         self._publish_camera_mount()
         self.create_subscription(JointTrajectory, "arm_controller/joint_trajectory", self._on_trajectory,
@@ -177,47 +172,14 @@ class SimBridgeNode(Node):
 
     # -- parameters --------------------------------------------------------------
     def _declare_parameters(self) -> BridgeParams:
-        def rng(lo: float, hi: float) -> list[FloatingPointRange]:
-            return [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
-
-        def d(name: str, default, descriptor: ParameterDescriptor) -> None:
-            if not isinstance(default, float):
-                self.declare_parameter(name, default, descriptor)
-                return
-            # A number parameter also takes an integer (`real_time_factor:=1` arrives as 1, as
-            # with ros2 launch): declared dynamically typed, range-checked here.
-            lo, hi = descriptor.floating_point_range[0].from_value, descriptor.floating_point_range[0].to_value
-            descriptor.dynamic_typing = True
-            descriptor.floating_point_range = []
-            value = self.declare_parameter(name, default, descriptor).value
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
-                raise ValueError(f"parameter {name} = {value!r} is not valid; give a number in {lo:g}..{hi:g}")
-
-        d("scenario", "one_cube.yaml", ParameterDescriptor(
-            description="scenario YAML: a path, or a file name in sim/scenarios/", read_only=True))
-        d("seed", 0, ParameterDescriptor(description="episode seed (every random draw)", read_only=True))
-        d("real_time_factor", 0.0, ParameterDescriptor(
-            description="sim seconds per wall second; 0 = as fast as the CPU allows",
-            floating_point_range=rng(0.0, 100.0)))
-        d("camera_rate", 10.0, ParameterDescriptor(
-            description="camera frames per second of sim time", floating_point_range=rng(0.1, 60.0)))
-        d("joint_state_rate", 120.0, ParameterDescriptor(
-            description="joint_states messages per second of sim time", floating_point_range=rng(100.0, 240.0)))
-        d("ground_truth_rate", 10.0, ParameterDescriptor(
-            description="sim/ground_truth/objects per second of sim time", floating_point_range=rng(0.1, 240.0)))
-        d("gripper_force", 10.0, ParameterDescriptor(
-            description="finger force, newtons", floating_point_range=rng(1.0, 70.0)))
-        d("cell_file", "", ParameterDescriptor(
-            description="robot configuration whose `cell` names the frames (base, camera optical frame); "
-                        "empty = the default cell, which is also the simulated scene's default", read_only=True))
-        g = self.get_parameter
-        cell = cell_for(str(g("cell_file").value))
+        """Declare the parameters of config/sim_bridge.params.yaml (their one description:
+        types, defaults, ranges; a number also takes an integer, `real_time_factor:=1`)."""
+        v = declare_parameters(self, node_param_specs("armbrain_sim", "sim_bridge"))
+        cell = cell_for(v["cell_file"])
         return BridgeParams(
-            scenario=g("scenario").value, seed=int(g("seed").value),
-            real_time_factor=float(g("real_time_factor").value), camera_rate=float(g("camera_rate").value),
-            joint_state_rate=float(g("joint_state_rate").value),
-            ground_truth_rate=float(g("ground_truth_rate").value),
-            gripper_force=float(g("gripper_force").value),
+            scenario=v["scenario"], seed=v["seed"], real_time_factor=v["real_time_factor"],
+            camera_rate=v["camera_rate"], joint_state_rate=v["joint_state_rate"],
+            ground_truth_rate=v["ground_truth_rate"], gripper_force=v["gripper_force"],
             base_frame=cell.base_frame, camera_frame=cell.camera.frame)
 
     # -- commands ----------------------------------------------------------------

@@ -11,7 +11,7 @@ from conftest import ROOT, Spinner, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
 GRAPH = ROOT / "tests" / "graphs" / "motion.yaml"
-CONFIG = ROOT / "ros2_ws" / "src" / "planner" / "config" / "planner.yaml"
+CONFIG = ROOT / "ros2_ws" / "src" / "planner" / "config" / "planner.params.yaml"
 
 
 def top_down(x, y, z, yaw=0.0):

@@ -78,7 +78,7 @@ def test_timing_input_errors():
 def test_config_file_loads_and_rejects_unknown_keys():
     from conftest import ROOT
 
-    cfg = load_motion_config(ROOT / "ros2_ws" / "src" / "planner" / "config" / "planner.yaml")
+    cfg = load_motion_config(ROOT / "ros2_ws" / "src" / "planner" / "config" / "planner.params.yaml")
     assert cfg.margin == 0.01 and cfg.planner.validate_resolution == 0.01
     assert cfg.tolerances.timeout_scale == 1.2 and cfg.tolerances.timeout_margin == 0.5
     lim = cfg.timing_limits(Kinematics(load_robot_model()))

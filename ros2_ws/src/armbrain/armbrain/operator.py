@@ -203,14 +203,13 @@ def run_task(goal_text: str, domain_id: int, as_json: bool, timeout: float, out:
 
 def run_objects(domain_id: int, as_json: bool, timeout: float, out: TextIO = sys.stdout,
                 err: TextIO = sys.stderr) -> int:
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-
+    from brain_common.qos import RELIABLE_10
     from brain_interfaces.msg import DetectedObjectArray
 
     session = RosSession.open("armbrain_objects", domain_id, start=False)
     got: list = []
     session.node.create_subscription(DetectedObjectArray, OBJECTS_TOPIC, got.append,
-                                     QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+                                     RELIABLE_10)
     session.start()
     try:
         if not wait_until(lambda: bool(got), timeout):

@@ -243,14 +243,13 @@ def qos_for_topic(topic: str, type_name: str):
 
     Camera streams: sensor data (best effort, depth 5); grasping/grasp_state and action
     status: reliable, TRANSIENT_LOCAL, depth 1; everything else reliable depth 10."""
-    from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
+    from brain_common.qos import LATCHED, RELIABLE_10, SENSOR_DATA
 
     if type_name in SENSOR_TYPES or topic.startswith(("camera/", "/camera/")) or topic.endswith("debug_image"):
-        return qos_profile_sensor_data
+        return SENSOR_DATA
     if topic.endswith(LATCHED_TOPIC_SUFFIXES):
-        return QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
-                          durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
-    return QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
+        return LATCHED
+    return RELIABLE_10
 
 
 def _qos_dict(qos) -> dict:

@@ -166,11 +166,11 @@ class Worker(threading.Thread):
 
     def _wire(self) -> None:
         from rclpy.action import ActionClient
-        from rclpy.qos import QoSProfile, ReliabilityPolicy
         from rosgraph_msgs.msg import Clock
         from std_srvs.srv import Trigger
 
         from armbrain.recording import EpisodeRecorder, FailureFrames
+        from brain_common.qos import RELIABLE_10
         from brain_interfaces.action import ExecuteTask
         from brain_interfaces.msg import DetectedObjectArray
         from brain_interfaces.srv import ResetSim
@@ -191,7 +191,7 @@ class Worker(threading.Thread):
         node.create_subscription(JointTrajectory, "arm_controller/joint_trajectory", on_motion, 10)
         node.create_subscription(Float64MultiArray, "gripper_controller/commands", on_motion, 10)
         node.create_subscription(DetectedObjectArray, "perception/objects", self._on_objects,
-                                 QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
+                                 RELIABLE_10)
         self.frames = FailureFrames(node)
         self.recorder = EpisodeRecorder(node) if self.opts.record else None
 

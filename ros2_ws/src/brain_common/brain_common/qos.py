@@ -12,3 +12,7 @@ SENSOR_DATA = qos_profile_sensor_data
 RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
                      durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+# Subscribing to /tf_static as tf2's static listener does: every latched publisher's
+# transforms (each publisher keeps its last message), reliable, transient local.
+TF_STATIC = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE,
+                       durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)

@@ -1,6 +1,6 @@
 """perception: RGB-D images to objects on the table (pose, size, colour, shape, stable ids).
 
-Subscribes (relative names; qos_profile_sensor_data):
+Subscribes (relative names; SENSOR_DATA):
   camera/color/image_raw     sensor_msgs/Image rgb8 (bgr8, rgba8, bgra8 accepted)
   camera/depth/image_raw     sensor_msgs/Image 32FC1 metres (16UC1 millimetres accepted),
                              registered to the colour image (same size and frame)
@@ -45,17 +45,18 @@ import math
 import re
 import time
 import traceback
+from dataclasses import fields
 
 import numpy as np
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from brain_common.cell import cell_for
+from brain_common.params import declare_parameters, node_param_specs
+from brain_common.qos import RELIABLE_10, SENSOR_DATA, TF_STATIC
 from brain_common.runtime import run_node
 from brain_interfaces.msg import DetectedObjectArray
 from perception.conversions import (
@@ -73,16 +74,9 @@ from perception.core import Perception, PerceptionConfig, config_from_cell
 from perception.extrinsics import StaticTransforms, describe
 from perception.sync import StampSync, SyncedFrame
 
-RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
 # tf2_ros' static listener QoS: latched, deep enough for every static publisher's message.
-TF_STATIC_QOS = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE,
-                           durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
 WARN_PERIOD = 5.0  # s (steady clock) between two warnings of the same cause
 _NUMBER = re.compile(r"[-+]?\d[\d.]*")
-
-
-def _range(lo: float, hi: float) -> list[FloatingPointRange]:
-    return [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
 
 
 class PerceptionNode(Node):
@@ -97,13 +91,13 @@ class PerceptionNode(Node):
         self.frames_skipped = 0
         self._objects_pub = self.create_publisher(DetectedObjectArray, "perception/objects", RELIABLE_10)
         self._markers_pub = self.create_publisher(MarkerArray, "perception/markers", RELIABLE_10)
-        self._debug_pub = self.create_publisher(Image, "perception/debug_image", qos_profile_sensor_data)
+        self._debug_pub = self.create_publisher(Image, "perception/debug_image", SENSOR_DATA)
         self.create_subscription(Image, "camera/color/image_raw", lambda m: self._on_message("color", m),
-                                 qos_profile_sensor_data)
+                                 SENSOR_DATA)
         self.create_subscription(Image, "camera/depth/image_raw", lambda m: self._on_message("depth", m),
-                                 qos_profile_sensor_data)
+                                 SENSOR_DATA)
         self.create_subscription(CameraInfo, "camera/camera_info", lambda m: self._on_message("info", m),
-                                 qos_profile_sensor_data)
+                                 SENSOR_DATA)
         self._init_extrinsics()
         c = config
         self.get_logger().info(
@@ -114,45 +108,14 @@ class PerceptionNode(Node):
 
     # -- parameters --------------------------------------------------------------
     def _declare_parameters(self) -> tuple[PerceptionConfig, str, float, int]:
-        d = PerceptionConfig()
-
-        def p(name: str, default, description: str, lo: float | None = None, hi: float | None = None,
-              read_only: bool = False):
-            desc = ParameterDescriptor(description=description, read_only=read_only)
-            if lo is not None and isinstance(default, float):
-                desc.floating_point_range = _range(lo, hi)
-            elif lo is not None and isinstance(default, int) and not isinstance(default, bool):
-                desc.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
-            return self.declare_parameter(name, default, desc).value
-
-        cell_file = p("cell_file", "", "robot configuration whose `cell` describes the work cell (camera mount, "
-                      "table, bin, robot base: the priors perception refines); empty = the default cell",
-                      read_only=True)
-        cell = cell_for(cell_file)
-        rate = p("rate", 0.0, "most image pairs processed per second of stamp time; 0 = every pair", 0.0, 100.0)
-        queue = p("sync_queue", 10, "image stamps kept waiting for their partner", 1, 100)
-        config = config_from_cell(
-            cell,
-            correct_camera_bump=p("correct_camera_bump", d.correct_camera_bump,
-                                  "correct the camera pose from the table plane (height, roll, pitch) and the "
-                                  "bin's walls (x, y, yaw) before computing object poses"),
-            register_bin=p("register_bin", d.register_bin,
-                           "with correct_camera_bump: also use the bin's walls for x, y and yaw"),
-            plane_tolerance=p("plane_tolerance", d.plane_tolerance, "table-plane RANSAC inlier distance, m",
-                              0.0005, 0.05),
-            min_object_height=p("min_object_height", d.min_object_height,
-                                "points higher than this above the table may be objects, m", 0.002, 0.05),
-            max_height=p("max_height", d.max_height, "points higher than this are not objects (the arm), m",
-                         0.05, 1.0),
-            min_object_size=p("min_object_size", d.min_object_size, "smallest accepted footprint side, m",
-                              0.005, 0.2),
-            max_object_size=p("max_object_size", d.max_object_size, "largest accepted footprint side, m", 0.02, 0.5),
-            track_gate=p("track_gate", d.track_gate, "largest move of a tracked object between frames, m", 0.005, 1.0),
-            track_memory=p("track_memory", d.track_memory, "seconds a lost object's id is kept for re-identification",
-                           0.1, 3600.0),
-        )
-        base_frame = cell.base_frame
-        return config, str(base_frame), float(rate), int(queue)
+        """Declare the parameters of config/perception.params.yaml (the one description of
+        their types, defaults and ranges) and build the frozen core config from them and
+        the cell's priors."""
+        self._params = declare_parameters(self, node_param_specs("perception", "perception"))
+        cell = cell_for(self._params["cell_file"])
+        core = {f.name for f in fields(PerceptionConfig)}
+        config = config_from_cell(cell, **{k: v for k, v in self._params.items() if k in core})
+        return config, cell.base_frame, float(self._params["rate"]), int(self._params["sync_queue"])
 
     # -- input -------------------------------------------------------------------
     def _warn(self, cause: str, message: str) -> None:
@@ -227,16 +190,12 @@ class PerceptionNode(Node):
 
     # -- camera extrinsics (/tf_static, the cell's mount as the fallback) --------
     def _init_extrinsics(self) -> None:
-        desc = ParameterDescriptor(
-            description="seconds of image stamp time, from the first image pair, to wait for the camera's "
-                        "transform on /tf_static before using the cell's camera mount; 0 = do not wait",
-            floating_point_range=_range(0.0, 60.0))
-        self._extrinsics_wait = float(self.declare_parameter("extrinsics_wait", 2.0, desc).value)
+        self._extrinsics_wait = float(self._params["extrinsics_wait"])
         self._static_tf = StaticTransforms()
         self._extrinsics: tuple[str, str, np.ndarray] | None = None  # (source, frame, T) in use
         self._extrinsics_first_ns: int | None = None  # stamp of the first pair that needed a pose
         self._extrinsics_waiting_said = False
-        self.create_subscription(TFMessage, "/tf_static", self._on_tf_static, TF_STATIC_QOS)
+        self.create_subscription(TFMessage, "/tf_static", self._on_tf_static, TF_STATIC)
 
     def _on_tf_static(self, msg: TFMessage) -> None:
         for t in msg.transforms:

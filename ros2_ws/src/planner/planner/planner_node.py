@@ -28,13 +28,14 @@ from dataclasses import fields
 import numpy as np
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
-from rclpy.qos import QoSDurabilityPolicy, QoSProfile, QoSReliabilityPolicy
 from rclpy.task import Future
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from transforms3d.quaternions import quat2mat
 
 from brain_common.cell import Bin, Cell, cell_for, perceived_bin
+from brain_common.params import declare_parameters, in_group, node_param_specs
+from brain_common.qos import LATCHED, RELIABLE_10
 from brain_common.runtime import run_node
 from brain_interfaces.action import ExecuteTask, GripperCommand
 from brain_interfaces.msg import DetectedObjectArray, ObjectOutcome, StageReport
@@ -45,9 +46,6 @@ from planner.task.goals import GoalError, ObjectRef, Target, goal_from_fields, p
 from planner.task.placement import BinItem, Workspace, WorldObject
 from planner.task.runner import BinView, Grasp, GripperOutcome, RunnerConfig, TaskOutcome, TaskRunner
 
-RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
-LATCHED = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
-                     durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
 WAIT_SLICE = 0.05  # s of wall time between checks while a worker waits (cancel, sim-time deadlines)
 
 ACTION_FROM_FIELD = {
@@ -228,13 +226,14 @@ class RosPorts:
 
 class PlannerNode(Node):
     def __init__(self) -> None:
-        super().__init__("planner", automatically_declare_parameters_from_overrides=True)
-        cell_file = self.get_parameter("cell_file").value if self.has_parameter("cell_file") else ""
-        self.cell = cell_for(str(cell_file))
-        motion = self.get_parameters_by_prefix("motion")
-        task = self.get_parameters_by_prefix("task")
-        self.motion_config = MotionConfig.from_dict({k: p.value for k, p in motion.items()}, self.cell)
-        self.runner_config = self._runner_config({k: p.value for k, p in task.items()}, self.cell)
+        super().__init__("planner")
+        # The parameters of config/planner.params.yaml: their one description (types,
+        # defaults, ranges); the motion and task groups become frozen configs.
+        specs = node_param_specs("planner", "planner")
+        values = declare_parameters(self, specs)
+        self.cell = cell_for(values["cell_file"])
+        self.motion_config = MotionConfig.from_dict(in_group(values, "motion"), self.cell)
+        self.runner_config = self._runner_config(in_group(values, "task"), self.cell)
         mc = self.motion_config
         self.bin = self.cell.bin  # the prior; perception's bin replaces it when seen
         self.workspace = Workspace()

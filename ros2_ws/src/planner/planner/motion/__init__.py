@@ -7,7 +7,7 @@ the finger pads. Units: metres, radians, seconds. Joint vectors: ``panda_joint1.
 
 What a node owns and calls (the task layer):
 
-    config = load_motion_config(share / "config/planner.yaml")          # config.py
+    config = load_motion_config()       # config.py: defaults of config/planner.params.yaml
     kin, fixtures, planner = build_motion(config, rng=np.random.default_rng(seed))
     world = fixtures.with_obstacles([*config.fixtures(),
                                      *(obstacle_from_detected_object(o) for o in objects)])

@@ -1,9 +1,10 @@
-"""The motion layer's configuration as one frozen dataclass, from config/planner.yaml.
+"""The motion layer's configuration as one frozen dataclass, from config/planner.params.yaml.
 
 ``MotionConfig.from_dict(d)`` takes the ``motion`` group of the planner's parameters
 (a plain dict: the node hands over its declared parameters; tests pass literals);
-``load_motion_config(path)`` reads a ROS parameters file. ``build_motion(config)`` makes
-the objects a node owns: kinematics, the fixtures-only collision model, the planner.
+``load_motion_config()`` takes the defaults of config/planner.params.yaml.
+``build_motion(config)`` makes the objects a node owns: kinematics, the fixtures-only
+collision model, the planner.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from brain_common.cell import Bin, Cell, default_cell
 from brain_common.kinematics import Kinematics
@@ -28,7 +28,7 @@ PLANNER_KEYS = {f.name for f in fields(PlannerConfig)}
 
 @dataclass(frozen=True)
 class MotionConfig:
-    """Everything the motion layer is configured with (see config/planner.yaml)."""
+    """Everything the motion layer is configured with (see config/planner.params.yaml)."""
 
     planner: PlannerConfig = field(default_factory=PlannerConfig)
     cell: Cell = field(default_factory=default_cell)  # table, bin (prior), clearances: brain_common.cell
@@ -94,14 +94,13 @@ class MotionConfig:
         return [table_obstacle(self.cell.table), *bin_obstacles(bin_ if bin_ is not None else self.cell.bin)]
 
 
-def load_motion_config(path: str | Path, node_name: str = "planner", cell: Cell | None = None) -> MotionConfig:
-    """MotionConfig from a ROS parameters file (``<node>: ros__parameters: motion: {...}``)."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    try:
-        group = data[node_name]["ros__parameters"].get("motion", {})
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"{path}: no {node_name}.ros__parameters section") from exc
-    return MotionConfig.from_dict(group, cell)
+def load_motion_config(path: str | Path | None = None, cell: Cell | None = None) -> MotionConfig:
+    """MotionConfig from the defaults of the planner's described parameters (the `motion`
+    group of config/planner.params.yaml, or of `path`), for `cell` (default: the default cell)."""
+    from brain_common.params import load_param_specs, node_param_specs, param_defaults
+
+    specs = load_param_specs(path, "planner") if path is not None else node_param_specs("planner", "planner")
+    return MotionConfig.from_dict(param_defaults(specs, "motion"), cell)
 
 
 def build_motion(config: MotionConfig, rng: np.random.Generator | None = None,

@@ -25,11 +25,11 @@ import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from rclpy.callback_groups import CallbackGroup
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, QoSReliabilityPolicy
 from rclpy.task import Future
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
+from brain_common.qos import RELIABLE_10
 from brain_common.robot import ARM_JOINTS
 from planner.motion.monitor import (
     ExecutionCode,
@@ -40,8 +40,6 @@ from planner.motion.monitor import (
     start_violation,
 )
 from planner.motion.timing import Trajectory
-
-RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
 
 
 def seconds_from_stamp(stamp) -> float:

@@ -66,7 +66,7 @@ class PlanResult:
 
 @dataclass(frozen=True, slots=True)
 class PlannerConfig:
-    """Planning parameters (defaults in config/planner.yaml). Distances in rad, times in s."""
+    """Planning parameters (defaults in config/planner.params.yaml, group `motion`). Distances in rad, times in s."""
 
     plan_resolution: float = 0.04       # max joint step between configurations checked while growing trees
     smooth_resolution: float = 0.15     # first-pass step when checking shortcut candidates (survivors: validate_res.)

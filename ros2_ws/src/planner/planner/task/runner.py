@@ -99,7 +99,7 @@ class Ports(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RunnerConfig:
-    """Task parameters (defaults in config/planner.yaml, group `task`)."""
+    """Task parameters (defaults in config/planner.params.yaml, group `task`)."""
 
     perception_max_age: float = 1.0   # s of sim time: older perception/objects are stale
     perception_timeout: float = 3.0   # s of sim time to wait for fresh objects
