@@ -197,7 +197,7 @@ class SimBridgeNode(Node):
             description="joint_states messages per second of sim time", floating_point_range=rng(100.0, 240.0)))
         d("ground_truth_rate", 10.0, ParameterDescriptor(
             description="sim/ground_truth/objects per second of sim time", floating_point_range=rng(0.1, 240.0)))
-        d("gripper_force", 10.0, ParameterDescriptor(
+        d("gripper_force", 15.0, ParameterDescriptor(
             description="finger force, newtons", floating_point_range=rng(1.0, 70.0)))
         d("base_frame", "panda_link0", ParameterDescriptor(description="robot base frame id", read_only=True))
         d("camera_frame", "camera_color_optical_frame", ParameterDescriptor(
