@@ -172,8 +172,12 @@ class GraspingNode(Node):
                                      rng(0.5, 120.0)),
             # grasp check
             "held_tolerance": (0.01, "stopped within this of the expected width = held, m", rng(0.0005, 0.05)),
-            "closed_width": (0.004, "opening at or below this = fully closed, m", rng(0.0001, 0.02)),
+            "held_fraction": (0.3, "below the expected width, held within at most this fraction of it",
+                              rng(0.05, 0.9)),
+            "closed_width": (0.004, "opening at or below this (and a quarter of the object) = fully closed, m",
+                             rng(0.0001, 0.02)),
             "lost_drop": (0.01, "a held opening dropping by this much = lost, m", rng(0.001, 0.05)),
+            "lost_fraction": (0.4, "... or by this fraction of the held opening, if less", rng(0.05, 0.9)),
             "lost_debounce": (0.05, "a lost condition must last this long, s", rng(0.0, 1.0)),
         }
         for name, (default, description, extra) in specs.items():
@@ -212,8 +216,9 @@ class GraspingNode(Node):
             still_tolerance=float(g("still_tolerance")), settle_time=float(g("settle_time")),
             no_motion_time=float(g("no_motion_time")), timeout=float(g("gripper_timeout")))
         check = GraspCheckConfig(
-            held_tolerance=float(g("held_tolerance")), closed_width=float(g("closed_width")),
-            lost_drop=float(g("lost_drop")), debounce=max(1e-6, float(g("lost_debounce"))),
+            held_tolerance=float(g("held_tolerance")), held_fraction=float(g("held_fraction")),
+            closed_width=float(g("closed_width")), lost_drop=float(g("lost_drop")),
+            lost_fraction=float(g("lost_fraction")), debounce=max(1e-6, float(g("lost_debounce"))),
             reached_tolerance=gripper.reached_tolerance, still_tolerance=gripper.still_tolerance,
             settle_time=gripper.settle_time, no_motion_time=gripper.no_motion_time)
         return GraspingParams(synthesis=synthesis, bin=bin_model, gripper=gripper, check=check,
