@@ -58,6 +58,15 @@ TABLE_FRICTION = {"lateralFriction": 0.8, "spinningFriction": 0.0, "rollingFrict
 # transfer the anchored contacts kept the fingers from opening against their 20 N
 # (the object came back up with the retreat), measured on a 4 x 7 cm box.
 FINGER_FRICTION = {"lateralFriction": 1.0, "spinningFriction": 0.1, "frictionAnchor": 0}
+# Least principal moment of inertia of an object, kg m^2. A 2 cm cube of 4 g has 2.7e-7: under
+# the pads' squeeze (10-15 N on a few grams) Bullet's solver spins such a body out of the
+# grasp sideways, or pushes it into the table, in the first steps of contact (measured: a
+# 4 g 2 cm cube left the closing fingers 2.3 cm sideways at 10 N; with this floor it was held
+# at 10 and 15 N, as were a 5 g 4 cm cube and a 7.8 g 2.5 cm cube at 15 N). 5e-6 is the
+# inertia of a 12 g 5 cm cube; objects of ordinary mass and size (a 5 cm cube of 62.5 g:
+# 2.6e-5) keep their own inertia. The mass, and with it the weight the grasp must hold, is
+# unchanged.
+MIN_OBJECT_INERTIA = 5e-6
 # An object counts as resting below these speeds (m/s, rad/s).
 REST_LINEAR_SPEED = 0.02
 REST_ANGULAR_SPEED = 0.3
@@ -381,6 +390,10 @@ class SimWorld:
                                  basePosition=[o.position[0], o.position[1], o.size[2] / 2.0],
                                  baseOrientation=p.getQuaternionFromEuler([0.0, 0.0, o.yaw]), physicsClientId=c)
         p.changeDynamics(body, -1, **OBJECT_FRICTION, physicsClientId=c)
+        inertia = p.getDynamicsInfo(body, -1, physicsClientId=c)[2]
+        if min(inertia) < MIN_OBJECT_INERTIA:
+            p.changeDynamics(body, -1, localInertiaDiagonal=[max(v, MIN_OBJECT_INERTIA) for v in inertia],
+                             physicsClientId=c)
         if o.shape == "cylinder":
             p.changeDynamics(body, -1, rollingFriction=CYLINDER_ROLLING_FRICTION, physicsClientId=c)
         return body

@@ -283,3 +283,48 @@ def test_same_seed_same_poses_after_reset() -> None:
         other.step(100)
         for name, pos in after_a.items():
             np.testing.assert_array_equal(other.object_poses()[name].position, pos)
+
+
+def _bridge_gripper_force() -> float:
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "sim" / "config" / "sim_bridge.yaml").read_text())
+    return float(cfg["sim_bridge"]["ros__parameters"]["gripper_force"])
+
+
+TINY_CUBE = ObjectInstance("red_cube", "box", (0.02, 0.02, 0.02), (0.85, 0.1, 0.1), "red", 0.004, (0.5, -0.1), 0.3)
+HEAVY_CUBE = ObjectInstance("red_cube", "box", (0.05, 0.05, 0.05), (0.85, 0.1, 0.1), "red", 2.0, (0.5, -0.1), 0.3)
+
+
+@pytest.mark.parametrize("obj", [TINY_CUBE, HEAVY_CUBE], ids=["2cm_4g", "5cm_2kg"])
+def test_the_bridge_grip_holds_a_4g_2cm_cube_and_a_2kg_cube(obj: ObjectInstance) -> None:
+    """Closed on with the bridge's gripper_force, with the fingertips 12 mm above the table
+    (the grasping node's table_clearance) on the small cube: it stays between the pads (no
+    squeeze-out) and comes up with a 10 cm lift, as does the 2 kg cube."""
+    w = SimWorld(make_scene(objects=(obj,)), renderer="tiny")
+    try:
+        centre = w.object_poses()["red_cube"].position
+        grasp = centre.copy()
+        grasp[2] = max(obj.size[2] - 0.025, 0.012 + 0.0072)  # grasping: top - grasp_depth, tips 12 mm up
+        psi = obj.yaw + math.pi / 2.0
+        q_pre = w.kinematics.ik(grasp + np.array([0.0, 0.0, 0.1]), top_down_rotation(psi), seed_q=HOME_ARM)
+        q_grasp = w.kinematics.ik(grasp, top_down_rotation(psi), seed_q=q_pre)
+        assert q_pre is not None and q_grasp is not None
+        w.set_gripper_opening(obj.size[0] + 0.02, _bridge_gripper_force())
+        w.set_arm_targets(q_pre)
+        w.step(480)
+        for s in np.linspace(0.0, 1.0, 120):
+            w.set_arm_targets(q_pre + s * (q_grasp - q_pre))
+            w.step()
+        w.step(120)
+        w.set_gripper_opening(0.0, _bridge_gripper_force())
+        w.step(240)
+        assert w.gripper_opening() == pytest.approx(obj.size[0], abs=0.004)
+        for s in np.linspace(0.0, 1.0, 240):  # up 10 cm over 1 s
+            w.set_arm_targets(q_grasp + s * (q_pre - q_grasp))
+            w.step()
+        w.step(120)
+        assert w.object_poses()["red_cube"].position[2] == pytest.approx(centre[2] + 0.1, abs=0.01)
+        assert w.gripper_opening() == pytest.approx(obj.size[0], abs=0.004)
+    finally:
+        w.close()

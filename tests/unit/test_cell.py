@@ -19,8 +19,9 @@ from conftest import ROOT
 
 ROBOTS = ROOT / "config" / "robots"
 SRC = ROOT / "ros2_ws" / "src"
-NODE_PARAMS = [SRC / "perception" / "config" / "perception.yaml", SRC / "grasping" / "config" / "grasping.yaml",
-               SRC / "planner" / "config" / "planner.yaml", ROOT / "sim" / "config" / "sim_bridge.yaml"]
+NODE_PARAMS = [SRC / "perception" / "config" / "perception.params.yaml",
+               SRC / "grasping" / "config" / "grasping.params.yaml",
+               SRC / "planner" / "config" / "planner.params.yaml", ROOT / "sim" / "config" / "sim_bridge.params.yaml"]
 CELL_WORDS = ("bin_center", "bin_x", "bin_y", "bin_yaw", "bin_inner", "bin_size", "bin_wall", "bin_floor",
               "table_center", "table_size", "table_rgb", "camera_position", "camera_orientation", "palette",
               "max_opening", "robot_exclusion", "min_static_clearance", "contact_margin", "base_frame", "camera_frame")

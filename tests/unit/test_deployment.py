@@ -77,11 +77,13 @@ def test_default_graph_is_the_simulated_panda_without_remappings():
     sb, gr, pc, pl = nodes
     assert (sb.package, sb.executable) == ("armbrain_sim", "sim_bridge")
     cell = {"cell_file": str((ROBOTS / "panda_sim.yaml").resolve())}  # every node reads the one Cell
-    assert sb.parameters == (config("armbrain_sim", "sim_bridge.yaml"), cell,
+    # Each node declares its own parameters from config/<node>.params.yaml: the graph passes
+    # no parameters file of defaults, only the cell and its own values.
+    assert sb.parameters == (cell,
                              {"scenario": "one_cube.yaml", "seed": 0, "real_time_factor": 0.0})
-    assert pc.parameters == (config("perception", "perception.yaml"), cell, {"use_sim_time": True})
-    assert gr.parameters == (config("grasping", "grasping.yaml"), cell, {"use_sim_time": True})
-    assert pl.parameters == (config("planner", "planner.yaml"), cell, {"use_sim_time": True})
+    assert pc.parameters == (cell, {"use_sim_time": True})
+    assert gr.parameters == (cell, {"use_sim_time": True})
+    assert pl.parameters == (cell, {"use_sim_time": True})
     # The camera-topic remappings of the graph map every name to itself by default: dropped.
     assert all(n.remappings == () for n in nodes)
     assert all(n.required and not n.respawn for n in nodes)
@@ -95,14 +97,14 @@ def test_default_command_lines_are_those_of_the_graph_before_robot_configs():
     cell = ("-p", f"cell_file:='{(ROBOTS / 'panda_sim.yaml').resolve()}'")
     assert [r.command for r in resolved] == [
         ("/opt/armbrain_sim/sim_bridge", "--ros-args", "-r", "__node:=sim_bridge",
-         "--params-file", str(config("armbrain_sim", "sim_bridge.yaml")), *cell,
+         *cell,
          "-p", "scenario:='one_cube.yaml'", "-p", "seed:=0", "-p", "real_time_factor:=0.0"),
         ("/opt/grasping/grasping", "--ros-args", "-r", "__node:=grasping",
-         "--params-file", str(config("grasping", "grasping.yaml")), *cell, "-p", "use_sim_time:=true"),
+         *cell, "-p", "use_sim_time:=true"),
         ("/opt/perception/perception", "--ros-args", "-r", "__node:=perception",
-         "--params-file", str(config("perception", "perception.yaml")), *cell, "-p", "use_sim_time:=true"),
+         *cell, "-p", "use_sim_time:=true"),
         ("/opt/planner/planner", "--ros-args", "-r", "__node:=planner",
-         "--params-file", str(config("planner", "planner.yaml")), *cell, "-p", "use_sim_time:=true"),
+         *cell, "-p", "use_sim_time:=true"),
     ]
     assert [r.env for r in resolved] == [{}, {}, {}, {}]
 
@@ -133,8 +135,8 @@ def test_franka_example_sets_arguments_topics_and_its_cell():
         assert dict(n.remappings) == {**REALSENSE, **FRANKA}, n.name
     # Every node reads the cell (camera mount, bin, gripper, clearances) from the robot's file.
     cell = {"cell_file": str((ROBOTS / "franka_example.yaml").resolve())}
-    assert nodes["perception"].parameters == (config("perception", "perception.yaml"), cell, {"use_sim_time": False})
-    assert nodes["planner"].parameters == (config("planner", "planner.yaml"), cell, {"use_sim_time": False})
+    assert nodes["perception"].parameters == (cell, {"use_sim_time": False})
+    assert nodes["planner"].parameters == (cell, {"use_sim_time": False})
     mount = load_cell(ROBOTS / "franka_example.yaml").camera
     assert mount.position == (1.10, -0.30, 0.65) and mount.frame == "camera_color_optical_frame"
     assert abs(sum(v * v for v in mount.orientation) - 1.0) < 1e-4, "camera orientation must be a unit quaternion"

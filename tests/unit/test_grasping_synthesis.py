@@ -295,3 +295,44 @@ def test_the_object_itself_is_not_its_own_neighbour_and_bad_objects_are_refused(
         make_object("obj_1", "sphere", (0.5, 0.0, 0.02), (0.04, 0.04, 0.04))
     with pytest.raises(ValueError, match="min_open_margin"):
         SynthesisConfig(open_margin=0.005, min_open_margin=0.01)
+
+
+# -- the schema's extremes: 2 cm and 7-8 cm objects -------------------------------------
+@pytest.mark.parametrize("height", [0.02, 0.0195, 0.0185])
+def test_a_2cm_cube_perceived_a_little_short_is_grasped_above_the_table(height):
+    obj = box(0.5, 0.0, (0.02, 0.02, height), label="red cube")
+    plan = plan_grasps(obj, [], None, CFG)
+    assert plan.success, plan.message
+    for c in plan.candidates:
+        assert c.grasp_type == "top"
+        assert c.object_width == pytest.approx(0.02)
+        tip = c.position[2] - PANDA_HAND.fingertip
+        assert tip == pytest.approx(CFG.table_clearance)  # as low as the table allows
+        assert height - tip >= CFG.min_contact - 1e-9  # pads on >= 6 mm of the perceived height
+        assert c.gripper_width in (pytest.approx(0.04), pytest.approx(0.028))
+
+
+def test_a_2cm_cylinder_is_grasped_and_a_1_7cm_tall_object_is_too_shallow():
+    plan = plan_grasps(cylinder(0.5, 0.0, 0.02, 0.02), [], None, CFG)
+    assert plan.success, plan.message
+    assert {round(c.object_width, 4) for c in plan.candidates} == {0.02}
+    low = plan_grasps(box(0.5, 0.0, (0.02, 0.02, 0.017)), [], None, CFG)
+    assert not low.success and "the pads would touch only 5 mm" in low.message
+
+
+def test_a_7cm_cube_and_cylinder_fit_the_8cm_opening_with_the_least_slack():
+    for obj in (cube(side=0.07), cylinder(0.5, 0.0, 0.07, 0.08)):
+        plan = plan_grasps(obj, [], None, CFG)
+        assert plan.success, plan.message
+        tops = [c for c in plan.candidates if c.grasp_type == "top"]
+        assert tops and all(c.object_width == pytest.approx(0.07) for c in tops)
+        assert {round(c.gripper_width, 4) for c in tops} == {0.078, 0.08}  # 7 cm + min_open_margin .. the full 8 cm
+
+
+def test_an_8cm_box_is_grasped_only_across_its_6cm_faces_and_a_7_5cm_cube_not_at_all():
+    plan = plan_grasps(box(0.5, 0.0, (0.08, 0.06, 0.075)), [], None, CFG)
+    assert plan.success, plan.message
+    assert {round(c.object_width, 4) for c in plan.candidates} == {0.06}
+    wide = plan_grasps(cube(side=0.075), [], None, CFG)
+    assert not wide.success
+    assert "red cube is 7.5 cm wide; the gripper opens 8 cm and needs 0.8 cm of room" in wide.message

@@ -67,3 +67,89 @@ def test_values_are_checked_against_type_range_and_length():
     assert check_param_value(ParamSpec("b", "bool", True, "d"), False) is False
     with pytest.raises(ValueError, match="must be true or false"):
         check_param_value(ParamSpec("b", "bool", True, "d"), 1)
+
+
+# -- the shipped described files against the code's defaults ----------------------------
+
+SRC = __import__("conftest").ROOT / "ros2_ws" / "src"
+SIM = __import__("conftest").ROOT / "sim"
+
+
+def _specs(path, node):
+    return load_param_specs(path, node)
+
+
+def _same(a, b):
+    return list(a) == list(b) if isinstance(a, list | tuple) else a == b
+
+
+NODE_ONLY = {  # read by the node itself, not part of a core config dataclass
+    "perception": {"cell_file", "rate", "sync_queue", "extrinsics_wait"},
+    "grasping": {"cell_file", "feedback_period", "joint_states_timeout"},
+    "planner": {"cell_file"},
+}
+
+
+def _check(specs, configs, renames, node):
+    """Every described parameter maps to a field of one of `configs` (or is node-only), and
+    the field's code default equals the file's default."""
+    unmapped, differ = [], []
+    for name, spec in specs.items():
+        if name in NODE_ONLY.get(node, set()):
+            continue
+        field = renames.get(name, name.split(".")[-1])
+        owners = [c for c in configs if hasattr(c, field)]
+        if not owners:
+            unmapped.append(name)
+            continue
+        code = getattr(owners[0], field)
+        if not _same(code, spec.default):
+            differ.append(f"{name}: code {code!r} != file {spec.default!r}")
+    assert not unmapped, f"{node}: described parameters no config reads: {unmapped}"
+    assert not differ, f"{node}: code defaults differ from config/{node}.params.yaml: {differ}"
+
+
+def test_perception_code_defaults_are_the_described_ones():
+    from perception.core import PerceptionConfig
+
+    _check(_specs(SRC / "perception" / "config" / "perception.params.yaml", "perception"), [PerceptionConfig()], {},
+           "perception")
+
+
+def test_planner_code_defaults_are_the_described_ones():
+    from planner.motion.config import MotionConfig
+    from planner.task.runner import RunnerConfig
+
+    mc = MotionConfig()
+    renames = {"motion.start_tolerance": "start", "motion.path_tolerance": "path", "motion.goal_tolerance": "goal"}
+    specs = _specs(SRC / "planner" / "config" / "planner.params.yaml", "planner")
+    motion = {n: s for n, s in specs.items() if n.startswith("motion.")}
+    task = {n: s for n, s in specs.items() if n.startswith("task.")}
+    _check(motion, [mc, mc.planner, mc.tolerances], renames, "planner")
+    _check(task, [RunnerConfig()], {}, "planner")
+
+
+def test_grasping_code_defaults_are_the_described_ones():
+    from grasping.core import GraspCheckConfig, GripperConfig, SynthesisConfig
+
+    renames = {"gripper_timeout": "timeout", "lost_debounce": "debounce"}
+    _check(_specs(SRC / "grasping" / "config" / "grasping.params.yaml", "grasping"),
+           [SynthesisConfig(), GripperConfig(), GraspCheckConfig()], renames, "grasping")
+
+
+def test_sim_bridge_description_is_valid():
+    specs = _specs(SIM / "config" / "sim_bridge.params.yaml", "sim_bridge")
+    assert {"scenario", "seed", "real_time_factor", "gripper_force", "cell_file"} <= set(specs)
+
+
+def test_a_drifting_code_default_is_caught(tmp_path):
+    from perception.core import PerceptionConfig
+
+    p = tmp_path / "perception.params.yaml"
+    p.write_text("perception:\n  plane_tolerance: {type: double, default_value: 0.005, description: m}\n"
+                 "  not_read_anywhere: {type: double, default_value: 1.0, description: m}\n")
+    specs = load_param_specs(p, "perception")
+    with pytest.raises(AssertionError, match=r"plane_tolerance: code 0.004 != file 0.005"):
+        _check({"plane_tolerance": specs["plane_tolerance"]}, [PerceptionConfig()], {}, "perception")
+    with pytest.raises(AssertionError, match=r"described parameters no config reads: \['not_read_anywhere'\]"):
+        _check({"not_read_anywhere": specs["not_read_anywhere"]}, [PerceptionConfig()], {}, "perception")

@@ -293,3 +293,44 @@ def test_an_object_still_blocked_on_its_second_turn_fails_with_the_reason():
     assert not out.success and out.error == "NO_GRASP"
     assert [(o.object_id, o.success) for o in out.objects] == [("obj_2", True), ("obj_1", False)]
     assert "1 of 2 done" in out.message and "hits the table edge" in out.message
+
+
+class SlippingPorts(FakePorts):
+    """The object slips out of the fingers once, at the n-th hold check of the task (1: right
+    after closing, 2: after the lift, 3: after the transfer); it falls back where it was."""
+
+    def __init__(self, objects, slip_at):
+        super().__init__(objects)
+        self.slip_at, self.checks, self.picked_from = slip_at, 0, None
+
+    def gripper(self, width):
+        out = super().gripper(width)
+        if width == 0.0 and self.held is not None:
+            self.picked_from = self.held
+        return out
+
+    def grasp_held(self):
+        self.checks += 1
+        if self.checks == self.slip_at and self.held is not None:
+            self.objects_.append(self.picked_from)
+            self.held = None
+            return False
+        return super().grasp_held()
+
+
+def test_an_object_lost_while_lifting_is_picked_again_and_never_reported_held():
+    ports = SlippingPorts([cube("obj_1", "red", 0.5, -0.1)], slip_at=2)
+    out = run(ports, "put the red cube in the bin")
+    assert out.success, out.message
+    assert out.objects[0].attempts == 2
+    assert [s.attempt for s in out.stages if s.stage == "lift"] == [1, 2]
+    assert [s.attempt for s in out.stages if s.stage == "transfer"] == [2]
+    assert len(ports.in_bin) == 1 and ports.objects_ == []
+
+
+def test_an_object_lost_on_the_way_is_not_said_to_be_still_held():
+    ports = SlippingPorts([cube("obj_1", "red", 0.5, -0.1)], slip_at=3)
+    out = run(ports, "put the red cube in the bin")
+    assert not out.success and out.error == "GRASP_LOST" and out.failed_stage == "transfer"
+    assert out.message == "put the red cube in the bin: red cube slipped out of the gripper on the way"
+    assert "still holds" not in out.message

@@ -42,7 +42,6 @@ import math
 import traceback
 from dataclasses import dataclass
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.action import ActionServer, CancelResponse, GoalResponse
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -51,6 +50,8 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 
 from brain_common.cell import Bin, cell_for
+from brain_common.params import declare_parameters, node_param_specs
+from brain_common.qos import LATCHED, RELIABLE_10
 from brain_common.robot import ARM_JOINTS, FINGER_JOINTS
 from brain_common.runtime import run_node
 from brain_interfaces.action import GripperCommand
@@ -70,7 +71,6 @@ from grasping.core import (
     grasp_pose_from_joints,
     plan_grasps,
 )
-from grasping.qos import LATCHED, RELIABLE_10
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,54 +123,10 @@ class GraspingNode(Node):
 
     # -- parameters --------------------------------------------------------------
     def _declare_parameters(self) -> GraspingParams:
-        def rng(lo: float, hi: float) -> dict:
-            return {"floating_point_range": [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]}
-
-        specs: dict[str, tuple[object, str, dict]] = {
-            # synthesis
-            "open_margin": (0.02, "opening beyond the object's width when approaching, m", rng(0.001, 0.1)),
-            "grasp_depth": (0.025, "top-down grasp frame below the object's top, m", rng(0.001, 0.1)),
-            "hand_clearance": (0.005, "palm from the object, m", rng(0.0005, 0.05)),
-            "min_contact": (0.008, "least pad overlap with the object's height, m", rng(0.001, 0.05)),
-            "pre_grasp_distance": (0.10, "straight approach length, m", rng(0.01, 0.3)),
-            "cylinder_yaw_step_deg": (30.0, "yaw spacing of cylinder grasps, deg", rng(5.0, 90.0)),
-            "tall_height": (0.065, "objects at least this tall also get side grasps, m", rng(0.01, 0.5)),
-            "side_max_angle_deg": (60.0, "side approaches within this angle of the base-to-object direction, deg",
-                                   rng(0.0, 90.0)),
-            # gripper action
-            "default_effort": (20.0, "force for goals with max_effort 0, N", rng(1.0, 70.0)),
-            "max_effort": (70.0, "largest force a goal may ask, N", rng(1.0, 70.0)),
-            "reached_tolerance": (0.002, "final opening within this of the target counts as reached, m",
-                                  rng(0.0001, 0.02)),
-            "still_tolerance": (0.0005, "opening change over settle_time that counts as stopped, m",
-                                rng(0.00001, 0.01)),
-            "settle_time": (0.1, "see still_tolerance, s", rng(0.01, 2.0)),
-            "no_motion_time": (0.5, "decide after this long when the fingers never start moving, s",
-                               rng(0.05, 5.0)),
-            "gripper_timeout": (3.0, "a gripper goal not finished after this long (ROS time) fails, s",
-                                rng(0.1, 60.0)),
-            "feedback_period": (0.05, "gripper feedback period, s of ROS time", rng(0.0, 1.0)),
-            "joint_states_timeout": (5.0, "wall seconds without joint_states before a gripper goal fails",
-                                     rng(0.5, 120.0)),
-            # grasp check
-            "held_tolerance": (0.01, "stopped within this of the expected width = held, m", rng(0.0005, 0.05)),
-            "closed_width": (0.004, "opening at or below this = fully closed, m", rng(0.0001, 0.02)),
-            "lost_drop": (0.01, "a held opening dropping by this much = lost, m", rng(0.001, 0.05)),
-            "lost_debounce": (0.05, "a lost condition must last this long, s", rng(0.0, 1.0)),
-        }
-        for name, (default, description, extra) in specs.items():
-            self.declare_parameter(name, default, ParameterDescriptor(description=description, read_only=True,
-                                                                      **extra))
-        self.declare_parameter("offsets", 2, ParameterDescriptor(
-            description="shifted grasp positions on each side of the centre along a long face", read_only=True,
-            integer_range=[IntegerRange(from_value=0, to_value=10, step=1)]))
-
-        def g(name: str):
-            return self.get_parameter(name).value
-
-        self.declare_parameter("cell_file", "", ParameterDescriptor(
-            description="robot configuration whose `cell` describes the work cell (bin prior, gripper, "
-                        "clearances); empty = the default cell", read_only=True))
+        """Declare the parameters of config/grasping.params.yaml (their one description:
+        types, defaults, ranges) and build the frozen configs from them and the cell."""
+        values = declare_parameters(self, node_param_specs("grasping", "grasping"))
+        g = values.__getitem__
         cell = cell_for(str(g("cell_file")))
         cl = cell.clearances
         synthesis = SynthesisConfig(
@@ -189,8 +145,9 @@ class GraspingNode(Node):
             still_tolerance=float(g("still_tolerance")), settle_time=float(g("settle_time")),
             no_motion_time=float(g("no_motion_time")), timeout=float(g("gripper_timeout")))
         check = GraspCheckConfig(
-            held_tolerance=float(g("held_tolerance")), closed_width=float(g("closed_width")),
-            lost_drop=float(g("lost_drop")), debounce=max(1e-6, float(g("lost_debounce"))),
+            held_tolerance=float(g("held_tolerance")), held_fraction=float(g("held_fraction")),
+            closed_width=float(g("closed_width")), lost_drop=float(g("lost_drop")),
+            lost_fraction=float(g("lost_fraction")), debounce=max(1e-6, float(g("lost_debounce"))),
             reached_tolerance=gripper.reached_tolerance, still_tolerance=gripper.still_tolerance,
             settle_time=gripper.settle_time, no_motion_time=gripper.no_motion_time)
         return GraspingParams(synthesis=synthesis, bin=bin_model, gripper=gripper, check=check,

@@ -7,14 +7,20 @@ ROS time, sim time in simulation; openings in metres):
     held / wrong_width --fingers close fully (or drop by lost_drop)--> lost
     any --open--> released (from held / wrong_width / lost) or idle
 
-- held: the fingers stopped within held_tolerance of an expected object width (a box
-  may be grasped across either pair of faces, so several widths may be expected; the
-  nearest counts), or, with no expectation, stopped on something: neither fully closed
-  nor at the commanded width.
+- held: the fingers stopped near an expected object width w (a box may be grasped across
+  either pair of faces, so several widths may be expected; the nearest counts): at most
+  held_tolerance above it (pads sit a little proud, a cube may be caught across a
+  diagonal), and at most min(held_tolerance, held_fraction * w) below it: a 2 cm object
+  read at 1 cm is not held the way it should be. With no expectation: stopped on
+  something, neither fully closed nor at the commanded width.
 - wrong_width: stopped on something whose width does not match the expectation.
-- missed: closed fully, or reached the commanded width: nothing was between the pads.
-- lost: after held / wrong_width, the fingers closed (to closed_width, or by lost_drop
-  below the width they stopped at) for at least `debounce` seconds: the object slipped out.
+- missed: closed fully (to closed_width, at most a quarter of the expected width), or
+  reached the commanded width: nothing was between the pads.
+- lost: after held / wrong_width, the fingers closed (fully, or by min(lost_drop,
+  lost_fraction * the held width) below the width they stopped at) for at least
+  `debounce` seconds: the object slipped out. The thresholds scale with the object so
+  that a 2 cm object that falls out counts as lost and an 8 cm one squeezed a little
+  does not.
 
 Close with a target below the object's width (0 for a full squeeze): reaching the
 commanded width means nothing stopped the fingers. Pure Python.
@@ -44,8 +50,10 @@ class GraspCheckConfig:
     """Tolerances of the grasp check (metres, seconds); see the module docstring."""
 
     held_tolerance: float = 0.01
+    held_fraction: float = 0.3
     closed_width: float = 0.004
     lost_drop: float = 0.01
+    lost_fraction: float = 0.4
     debounce: float = 0.05
     reached_tolerance: float = 0.002
     still_tolerance: float = 0.0005
@@ -57,6 +65,22 @@ class GraspCheckConfig:
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0.0):
                 raise ValueError(f"grasp check: {name} must be > 0, got {v}")
+        for name in ("held_fraction", "lost_fraction"):
+            if getattr(self, name) >= 1.0:
+                raise ValueError(f"grasp check: {name} must be < 1, got {getattr(self, name)}")
+
+    def held_band(self, expected: float) -> tuple[float, float]:
+        """Openings (lo, hi), m, at which fingers closed on an object `expected` m wide hold it."""
+        return (expected - min(self.held_tolerance, self.held_fraction * expected),
+                expected + self.held_tolerance)
+
+    def closed_below(self, expected: float | None) -> float:
+        """Opening, m, at or below which the fingers are fully closed (nothing between them)."""
+        return self.closed_width if expected is None else min(self.closed_width, 0.25 * expected)
+
+    def lost_below(self, held_width: float, expected: float | None) -> float:
+        """Opening, m, below which an object held at `held_width` m has slipped out."""
+        return max(self.closed_below(expected), held_width - min(self.lost_drop, self.lost_fraction * held_width))
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,15 +158,16 @@ class GraspMonitor:
         if self.state == GraspState.CLOSING:
             return self._closing(t, width)
         if self.state in (GraspState.HELD, GraspState.WRONG_WIDTH):
-            gone = width <= cfg.closed_width or width < self._held_width - cfg.lost_drop
+            gone = width < cfg.lost_below(self._held_width, self.expected) or width <= cfg.closed_below(self.expected)
             if not gone:
                 self._lost_since = None
                 return None
             if self._lost_since is None:
                 self._lost_since = t
             if t - self._lost_since >= cfg.debounce:
-                return self._event(GraspState.LOST, t, f"the fingers closed to {_cm(width)} after "
-                                                       f"holding {_cm(self._held_width)}")
+                return self._event(GraspState.LOST, t, f"the object slipped out: the fingers closed to {_cm(width)} "
+                                                       f"after holding {_cm(self._held_width)} (below "
+                                                       f"{_cm(cfg.lost_below(self._held_width, self.expected))})")
         return None
 
     def _closing(self, t: float, width: float) -> GraspEvent | None:
@@ -156,18 +181,18 @@ class GraspMonitor:
         still = self._still.add(t, width)
         if not still or not (self._moved or t - self._start >= cfg.no_motion_time):
             return None
-        if width <= cfg.closed_width or abs(width - self._target) <= cfg.reached_tolerance:
+        nearest = min(self._expected_all, key=lambda w: abs(w - width)) if self._expected_all else None
+        if width <= cfg.closed_below(nearest) or abs(width - self._target) <= cfg.reached_tolerance:
             return self._event(GraspState.MISSED, t, f"the fingers closed to {_cm(width)} with nothing "
                                                      "between them")
         self._held_width = width
-        if self._expected_all:
-            self.expected = min(self._expected_all, key=lambda w: abs(w - width))
-        else:
+        if nearest is None:
             return self._event(GraspState.HELD, t, f"holding something {_cm(width)} wide (no expected width)")
-        err = width - self.expected
-        if abs(err) <= cfg.held_tolerance:
+        self.expected = nearest
+        lo, hi = cfg.held_band(nearest)
+        if lo <= width <= hi:
             return self._event(GraspState.HELD, t, f"the fingers stopped at {_cm(width)}, expected "
                                                    f"{_cm(self.expected)}")
         return self._event(GraspState.WRONG_WIDTH, t, f"the fingers stopped at {_cm(width)} but the object should "
-                                                      f"be {_cm(self.expected)} wide (tolerance "
-                                                      f"{_cm(cfg.held_tolerance)})")
+                                                      f"be {_cm(self.expected)} wide (held between {_cm(lo)} and "
+                                                      f"{_cm(hi)})")

@@ -552,7 +552,12 @@ class TaskRunner:
         lift_cm = self._scene(objects)
         self._stage("lift", self._straight, "lift", self.cfg.lift_height, lift_cm.without([obj.id]))
         if self.p.grasp_held() is False:
-            raise StageError("lift", "GRASP_LOST", f"{obj.label} slipped out of the gripper while lifting")
+            # The fingers closed past the object: it is not in the hand (never report it as
+            # held after this), and it fell back from at most lift_height near where it
+            # stood: open, back off, re-perceive and try again.
+            self.holding = None
+            raise StageError("lift", "GRASP_LOST", f"{obj.label} slipped out of the gripper while lifting",
+                             retry=True)
         q = self._q()
         T_now = self.planner.kinematics.fk(q)
         closing = self._place_closing_axis(T_now, target)
@@ -573,6 +578,7 @@ class TaskRunner:
                       if abs(turn + k * math.pi) <= 1.5 * math.pi]
         self._stage("transfer", self._transfer, q, candidates, carry)
         if self.p.grasp_held() is False:
+            self.holding = None  # it fell somewhere on the way: not in the hand, and not placed
             raise StageError("transfer", "GRASP_LOST", f"{obj.label} slipped out of the gripper on the way")
         # Lowering ends place_clearance above the support, which the carried object may
         # touch (its covering spheres bulge past its faces by 9-17 mm; under the bin floor
