@@ -576,10 +576,6 @@ class TaskRunner:
         turn = (turn + math.pi / 2) % math.pi - math.pi / 2  # the hand is symmetric: at most 90 deg
         candidates = [self._turned(T_now, lifted, above, turn + k * math.pi) for k in (0, -1, 1)
                       if abs(turn + k * math.pi) <= 1.5 * math.pi]
-        self._stage("transfer", self._transfer, q, candidates, carry)
-        if self.p.grasp_held() is False:
-            self.holding = None  # it fell somewhere on the way: not in the hand, and not placed
-            raise StageError("transfer", "GRASP_LOST", f"{obj.label} slipped out of the gripper on the way")
         # Lowering ends place_clearance above the support, which the carried object may
         # touch (its covering spheres bulge past its faces by 9-17 mm; under the bin floor
         # lies the table). Into the bin it goes straight down into a slot that bin_slot
@@ -592,6 +588,10 @@ class TaskRunner:
         else:
             support = ("table",)
         lower = self._scene(objects).with_attached([dataclasses.replace(held, touch_obstacles=support)])
+        self._stage("transfer", self._transfer, q, candidates, carry, lower)
+        if self.p.grasp_held() is False:
+            self.holding = None  # it fell somewhere on the way: not in the hand, and not placed
+            raise StageError("transfer", "GRASP_LOST", f"{obj.label} slipped out of the gripper on the way")
         self._stage("place", self._straight, "place", -self.cfg.transfer_height, lower)
         along = held_extents(obj, closing)[0]
         self._stage("release", self._open, along + 2 * self.cfg.release_gap)
@@ -652,14 +652,26 @@ class TaskRunner:
         T[:3, 3] = above + Rz @ (T_now[:3, 3] - lifted)
         return T
 
-    def _transfer(self, q, candidates: list[np.ndarray], cm: CollisionModel) -> None:
-        """Move above the place pose: the first of the equivalent hand turns that plans."""
-        plan = None
+    def _transfer(self, q, candidates: list[np.ndarray], cm: CollisionModel,
+                  lower: CollisionModel | None = None) -> None:
+        """Move above the place pose: the first of the equivalent hand turns that plans and
+        from which the straight descent of the place stage plans too (a wrist turn can leave
+        the arm in a pose whose straight descent folds a link into another); without such a
+        turn, the first that plans (the place stage then says why the descent fails)."""
+        first = None
         for T_above in candidates:
             plan = self.planner.plan_to_pose(q, T_above, cm)
+            if plan.success and lower is not None:
+                T_down = T_above.copy()
+                T_down[2, 3] -= self.cfg.transfer_height
+                if not self.planner.plan_cartesian(plan.path[-1], T_down, self._near(lower)).success:
+                    first = plan if first is None or not first.success else first
+                    continue
             if plan.success:
-                break
-        self._run_plan("transfer", plan, cm)
+                self._run_plan("transfer", plan, cm)
+                return
+            first = first or plan
+        self._run_plan("transfer", first, cm)
 
     def _home(self, cm: CollisionModel) -> None:
         q = self._q()
