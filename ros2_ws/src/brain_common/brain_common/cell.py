@@ -101,6 +101,17 @@ class Bin:
         return abs(u) <= ox / 2 + margin and abs(v) <= oy / 2 + margin
 
 
+def matrix_from_position_quaternion(position: Sequence[float], xyzw: Sequence[float]) -> np.ndarray:
+    """(4, 4) pose from a position (3,) m and a quaternion (x, y, z, w)."""
+    from transforms3d.quaternions import quat2mat
+
+    x, y, z, w = (float(v) for v in xyzw)
+    T = np.eye(4)
+    T[:3, :3] = quat2mat([w, x, y, z])
+    T[:3, 3] = [float(v) for v in position]
+    return T
+
+
 @dataclass(frozen=True, slots=True)
 class CameraMount:
     """The camera's nominal mount: the optical frame `frame` at `position` (m) with
@@ -113,13 +124,7 @@ class CameraMount:
 
     def T_base_optical(self) -> np.ndarray:  # noqa: N802 (frames named as in CONVENTIONS.md)
         """(4, 4) the optical frame's pose in the base frame."""
-        from transforms3d.quaternions import quat2mat
-
-        x, y, z, w = self.orientation
-        T = np.eye(4)
-        T[:3, :3] = quat2mat([w, x, y, z])
-        T[:3, 3] = self.position
-        return T
+        return matrix_from_position_quaternion(self.position, self.orientation)
 
 
 @dataclass(frozen=True, slots=True)

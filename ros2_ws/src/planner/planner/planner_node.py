@@ -141,21 +141,9 @@ class RosPorts:
                 return None
         return future.result()
 
-    def objects(self, max_age: float, timeout: float) -> list[WorldObject] | None:
-        t0 = self.now()
-        while True:
-            with self.n.lock:
-                msg = self.n.latest_objects
-            if msg is not None:
-                stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-                if self.now() - stamp <= max_age:
-                    return [world_object_from_msg(o) for o in msg.objects]
-            if self.now() - t0 >= timeout or self.canceled():
-                return None
-            with self.n.objects_arrived:
-                self.n.objects_arrived.wait(WAIT_SLICE)
-
-    def bin_view(self, max_age: float, timeout: float, newer_than: float | None = None) -> BinView | None:
+    def _scene(self, max_age: float, timeout: float, newer_than: float | None = None):
+        """The latest perception/objects at most max_age old (and newer than `newer_than`),
+        waiting up to `timeout` s of ROS time; None if none came (or on cancel)."""
         t0 = self.now()
         while True:
             with self.n.lock:
@@ -163,11 +151,19 @@ class RosPorts:
             if msg is not None:
                 stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
                 if self.now() - stamp <= max_age and (newer_than is None or stamp > newer_than):
-                    return bin_view_from_msg(msg, self.n.bin)
+                    return msg
             if self.now() - t0 >= timeout or self.canceled():
                 return None
             with self.n.objects_arrived:
                 self.n.objects_arrived.wait(WAIT_SLICE)
+
+    def objects(self, max_age: float, timeout: float) -> list[WorldObject] | None:
+        msg = self._scene(max_age, timeout)
+        return None if msg is None else [world_object_from_msg(o) for o in msg.objects]
+
+    def bin_view(self, max_age: float, timeout: float, newer_than: float | None = None) -> BinView | None:
+        msg = self._scene(max_age, timeout, newer_than)
+        return None if msg is None else bin_view_from_msg(msg, self.n.bin)
 
     def joints(self) -> np.ndarray | None:
         return self.n.motion_executor.current_positions()

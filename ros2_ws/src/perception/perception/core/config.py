@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from brain_common.cell import Cell, default_cell
+from brain_common.cell import Cell, default_cell, matrix_from_position_quaternion
 from brain_common.palette import PALETTE as _PALETTE
 
 # The palette perception names colours with (brain_common.palette: one palette for the
@@ -166,13 +166,7 @@ class PerceptionConfig:
 
     def T_base_optical(self) -> np.ndarray:  # noqa: N802 (frames named as in CONVENTIONS.md)
         """(4, 4) the configured camera pose (optical frame in the base frame)."""
-        from transforms3d.quaternions import quat2mat
-
-        x, y, z, w = self.camera_quaternion
-        T = np.eye(4)
-        T[:3, :3] = quat2mat([w, x, y, z])
-        T[:3, 3] = self.camera_position
-        return T
+        return matrix_from_position_quaternion(self.camera_position, self.camera_quaternion)
 
 
 def _positive(cfg: PerceptionConfig, name: str) -> None:
