@@ -12,10 +12,10 @@ import contextlib
 import dataclasses
 import difflib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from transforms3d.euler import euler2mat
@@ -30,9 +30,6 @@ from armbrain_sim.scene import (
 )
 from brain_common.cell import LookAtError, default_cell, rotation_from_look_at
 from brain_common.palette import PALETTE as _PALETTE
-
-if TYPE_CHECKING:
-    from armbrain_sim.scenario import Scenario
 
 
 class ScenarioError(ValueError):
@@ -210,7 +207,21 @@ def is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def parse_scenario(data: Any, path: Path, scenario_type: type[Scenario]) -> Scenario:
+class _ScenarioSoFar(Protocol):
+    """What the validator needs of the scenario built so far (armbrain_sim.scenario.Scenario):
+    its table and its placement rule (why a footprint cannot stand there, or None)."""
+
+    @property
+    def table(self) -> TableSetup: ...
+
+    def _placement_problem(self, fp: Footprint, height: float, placed: Iterable[tuple[str, Footprint]],
+                           random: bool) -> str | None: ...
+
+
+ScenarioT = TypeVar("ScenarioT")
+
+
+def parse_scenario(data: Any, path: Path, scenario_type: Callable[..., ScenarioT]) -> ScenarioT:
     """The validated scenario of a scenario file's YAML `data` read from `path` (named in
     the messages), built as `scenario_type` (armbrain_sim.scenario.Scenario). Raises
     ScenarioError naming the file, the field and what is allowed."""
@@ -220,7 +231,7 @@ def parse_scenario(data: Any, path: Path, scenario_type: type[Scenario]) -> Scen
 class _Parser:
     """Validation with messages that name the file and the field path."""
 
-    def __init__(self, path: Path, scenario_type: type[Scenario]) -> None:
+    def __init__(self, path: Path, scenario_type: Callable[..., Any]) -> None:
         self.path = path
         self.scenario_type = scenario_type  # built here, sampled there: injected to keep the modules acyclic
 
@@ -316,7 +327,7 @@ class _Parser:
 
     # -- sections -------------------------------------------------------------------------
 
-    def scenario(self, data: Any) -> Scenario:
+    def scenario(self, data: Any) -> Any:
         if not isinstance(data, dict):
             raise self.error("", f"a scenario file is a mapping with keys {', '.join(TOP_KEYS)}; got {data!r}")
         top = self.mapping(data, "", TOP_KEYS)
@@ -442,7 +453,7 @@ class _Parser:
                                     f"at most {fmt(MAX_BIN_RADIUS)} m")
         return b
 
-    def objects(self, value: Any, scenario: Scenario) -> tuple[ObjectSpec, ...]:
+    def objects(self, value: Any, scenario: _ScenarioSoFar) -> tuple[ObjectSpec, ...]:
         if not isinstance(value, list) or not value:
             raise self.error("objects", f"expected a list of at least one object; got {value!r}")
         raw = [self.mapping(v, f"objects[{i}]", OBJECT_KEYS) for i, v in enumerate(value)]
@@ -534,7 +545,7 @@ class _Parser:
                           position=(position[0], position[1]) if position is not None else None,
                           region=region, yaw_deg=yaw_deg)
 
-    def check_region(self, scenario: Scenario, region: Region, shape: str, size: tuple[float, float, float],
+    def check_region(self, scenario: _ScenarioSoFar, region: Region, shape: str, size: tuple[float, float, float],
                      yaw_deg: Range, placed: list[tuple[str, Footprint]], where: str, what: str) -> None:
         """Fail at load when no point of a grid over `region` can hold the object on its own."""
         yaw = math.radians((yaw_deg.lo + yaw_deg.hi) / 2.0)
@@ -549,7 +560,7 @@ class _Parser:
                                 f"clear of the bin and of fixed objects by "
                                 f"{fmt(MIN_GAP)} m, and in the camera's view")
 
-    def distractors(self, value: Any, scenario: Scenario) -> DistractorSpec | None:
+    def distractors(self, value: Any, scenario: _ScenarioSoFar) -> DistractorSpec | None:
         if value is None:
             return None
         m = self.mapping(value, "distractors", DISTRACTOR_KEYS)
