@@ -20,9 +20,9 @@ from perception.core import (
     palette_model,
     white_balance_gains,
 )
+from perception.core.arrays import pixel_boxes
 from perception.core.fitting import _circle_fit, _rect_residuals, normalise_box_yaw
 from perception.core.landmarks import register_bin, visible_faces
-from perception.core.pipeline import _pixel_boxes
 from perception.sync import StampSync
 
 CFG = PerceptionConfig()
@@ -155,8 +155,8 @@ def test_circle_fit_of_an_arc():
 
 def test_pixel_boxes_of_consecutive_runs():
     v, u = np.array([5, 3, 9, 2, 2, 7]), np.array([1, 4, 0, 8, 6, 6])
-    assert _pixel_boxes(v, u, np.array([0, 3, 5])) == [(3, 9, 0, 4), (2, 2, 6, 8), (7, 7, 6, 6)]
-    assert _pixel_boxes(v, u, np.zeros(0, np.intp)) == []
+    assert pixel_boxes(v, u, np.array([0, 3, 5])) == [(3, 9, 0, 4), (2, 2, 6, 8), (7, 7, 6, 6)]
+    assert pixel_boxes(v, u, np.zeros(0, np.intp)) == []
 
 
 @pytest.mark.parametrize(("yaw", "sx", "sy", "expected"), [

@@ -34,6 +34,10 @@ Steps of ``process`` (one frame; Perception.last_timings has the seconds per sta
 7. Per segment: box or cylinder, centre, yaw, size (fitting.py), colour name from its
    top face, confidence. An object standing on another gets its bottom at the other's top.
 8. Tracking (tracking.py) gives stable ids.
+
+``process`` runs these as named stage methods (_table_and_camera, _candidates,
+_white_balance, _bin_and_registration, _segment_and_fit, _track); the segmentation
+helpers of steps 4-7 are in segmentation.py.
 """
 
 from __future__ import annotations
@@ -45,9 +49,11 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from perception.core.arrays import column_medians, concatenated_runs, pixel_boxes, take_rows
 from perception.core.bin_detection import BinEstimate, bin_pose_error, bin_prior, find_bin
 from perception.core.colour import (
     UNKNOWN,
+    WhiteBalance,
     classify_colours,
     estimate_white_balance,
     palette_model,
@@ -57,6 +63,7 @@ from perception.core.config import PerceptionConfig, check_config
 from perception.core.fitting import CUBE_TOLERANCE, fit_shape
 from perception.core.geometry import (
     CameraCorrection,
+    PlaneFit,
     camera_correction,
     expected_table_plane,
     fit_plane_ransac,
@@ -65,17 +72,18 @@ from perception.core.geometry import (
     rays_from_intrinsics,
 )
 from perception.core.landmarks import register_bin
+from perception.core.segmentation import (
+    grid_components,
+    join_occluded,
+    segment_outline,
+    split_by_colour,
+    touches_robot,
+)
 from perception.core.tracking import Detection, Tracker
 
 NOISE_SMOOTH_THRESHOLD = 0.0008  # m: depth noisier than this is median-filtered
 MEDIAN_KERNEL = 3  # px: a 5 x 5 median rounds small boxes' corners into discs
 SMOOTHED_NOISE_FACTOR = 0.55  # the 3 x 3 median leaves about this fraction of the noise
-MERGE_TOP_DIFFERENCE = 0.01  # m: colour pieces with tops closer than this may be one object
-MERGE_OVERLAP = 0.5  # fraction of a piece's points over the other piece's footprint
-OCCLUSION_STEP = 0.005  # m: a neighbour this much nearer hides the object's outline
-_CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
-_SQUARE = np.ones((3, 3), np.uint8)
-_CLOSE_THEN_CROSS = cv2.dilate(np.pad(_CROSS, 1), _SQUARE)  # 5 x 5 without corners: erosion by _SQUARE then _CROSS
 BIN_SEARCH_MARGIN = 0.04  # m around the bin's configured footprint searched for its walls
 BIN_POINTS = 400  # at most this many wall points are registered
 BIN_STRIDE = 3  # px between the sampled pixels of the bin's image box
@@ -190,63 +198,6 @@ def _points_in_frame(z: np.ndarray, rx: np.ndarray, ry: np.ndarray, u: np.ndarra
     return out
 
 
-def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """a[idx] for an (N, k) array and an index array: take gathers whole rows several times
-    faster than fancy indexing."""
-    return a.take(idx, axis=0)
-
-
-def _column_medians(a: np.ndarray) -> np.ndarray:
-    """np.median(a, axis=0) of an (N, k) integer array, N >= 1, column by column with
-    np.partition (the same values, without np.median's overhead on a narrow array)."""
-    n = len(a)
-    k = n // 2
-    out = np.empty(a.shape[1])
-    for j in range(a.shape[1]):
-        col = np.ascontiguousarray(a[:, j])
-        if n % 2:
-            out[j] = np.partition(col, k)[k]
-        else:
-            part = np.partition(col, (k - 1, k))
-            out[j] = (float(part[k - 1]) + float(part[k])) / 2.0
-    return out
-
-
-def _quantile(a: np.ndarray, q: float) -> float:
-    """np.percentile(a, 100 q) (linear interpolation; equal up to float rounding) of a
-    non-empty 1-D array, by np.partition: far less overhead on one segment's small arrays."""
-    pos = q * (len(a) - 1)
-    k = min(int(pos), len(a) - 1)
-    if k + 1 >= len(a):
-        return float(np.partition(a, k)[k])
-    part = np.partition(a, (k, k + 1))
-    lo, hi = float(part[k]), float(part[k + 1])
-    return lo + (hi - lo) * (pos - k)
-
-
-def _min_max_xy(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(2,) minimum and (2,) maximum of the x and y columns of (N, >= 2) points. Column by
-    column: numpy reduces a narrow (N, k) array along axis 0 an order of magnitude slower."""
-    x, y = P[:, 0], P[:, 1]
-    return np.array([x.min(), y.min()]), np.array([x.max(), y.max()])
-
-
-def _runs(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The index arrays concatenated (N,), and where each of them begins in it (len(groups),)."""
-    return np.concatenate([np.zeros(0, np.intp), *groups]), np.cumsum([0] + [len(g) for g in groups])[:-1]
-
-
-def _pixel_boxes(v: np.ndarray, u: np.ndarray, starts: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """(min row, max row, min col, max col) of each run of pixels (v rows, u cols (N,)) that
-    begins at `starts` (increasing, the first 0) and ends at the next: one reduceat per bound
-    instead of four reductions per run."""
-    if len(starts) == 0:
-        return []
-    bounds = np.stack([np.minimum.reduceat(v, starts), np.maximum.reduceat(v, starts),
-                       np.minimum.reduceat(u, starts), np.maximum.reduceat(u, starts)], axis=1)
-    return [tuple(b) for b in bounds.tolist()]
-
-
 class _Clock:
     """Seconds spent per named stage (Perception.last_timings)."""
 
@@ -273,6 +224,54 @@ def shape_word(shape: str, size: np.ndarray) -> str:
         if max(sides) - min(sides) <= CUBE_TOLERANCE * max(sides):
             return "cube"
     return shape
+
+
+@dataclass(slots=True)
+class _Table:
+    """The table and the camera from it (Perception._table_and_camera). fit: the RANSAC fit or
+    None; plane_o: (4,) the plane in the optical frame (the prior without a fit); noise: m,
+    the depth noise; correction: the camera correction (None without a table); T_table_optical,
+    T_base_table: (4, 4); observed: (3,) the table's observed colour 0..1, or None; gains: (3,)
+    the white-balance gains (Perception._white_balance may replace them)."""
+
+    fit: PlaneFit | None
+    plane_o: np.ndarray
+    noise: float
+    correction: CameraCorrection | None
+    T_table_optical: np.ndarray
+    T_base_table: np.ndarray
+    observed: np.ndarray | None
+    gains: np.ndarray
+
+
+@dataclass(slots=True)
+class _Candidates:
+    """The candidate pixels (Perception._candidates): depth_f (H, W) float32 m (median-filtered
+    when noisy), noise m (after the filter), height (H, W) float32 m above the plane (NaN
+    without depth); flat, vs, us, zc (N,): the candidates' flat indices, rows, columns, depths m."""
+
+    depth_f: np.ndarray
+    noise: float
+    height: np.ndarray
+    flat: np.ndarray
+    vs: np.ndarray
+    us: np.ndarray
+    zc: np.ndarray
+
+
+@dataclass(slots=True)
+class _Cell:
+    """The bin and the registered camera (Perception._bin_and_registration). P (N, 3) float32: the
+    candidates in the table frame; Pb (N, 3): in the base frame; bin_est: the bin seen, or None;
+    bin_used: the bin seen or the configured prior; correction, T_table_optical (4, 4): after
+    the bin registration."""
+
+    P: np.ndarray
+    Pb: np.ndarray
+    bin_est: BinEstimate | None
+    bin_used: BinEstimate
+    correction: CameraCorrection | None
+    T_table_optical: np.ndarray
 
 
 class Perception:
@@ -332,162 +331,6 @@ class Perception:
                                 max_hue_error_deg=c.max_hue_error_deg if strict else None,
                                 max_value_error=c.max_value_error if strict else None)
 
-    def _grid_components(self, xy: np.ndarray) -> list[np.ndarray]:
-        """Index arrays of the groups of (N, >= 2) xy points that are connected on the top-down grid."""
-        res = self.config.grid_resolution
-        x, y = xy[:, 0], xy[:, 1]
-        gi = ((x - (x.min() - 2 * res)) / res).astype(np.int32)
-        gj = ((y - (y.min() - 2 * res)) / res).astype(np.int32)
-        shape = (int(gj.max()) + 3, int(gi.max()) + 3)
-        cell = gj * shape[1] + gi  # flat cell indices: put and take beat 2-D fancy indexing
-        grid = np.zeros(shape, np.uint8)
-        np.put(grid, cell, 1)
-        grid = cv2.dilate(grid, _SQUARE)
-        # Wu's two-pass labelling: the same raster-order labels as OpenCV's default for
-        # 4-connectivity, a third faster.
-        n, labels = cv2.connectedComponentsWithAlgorithm(grid, 4, cv2.CV_32S, cv2.CCL_WU)
-        lab = labels.take(cell)
-        # A stable sort of small unsigned labels is a radix sort: several times faster.
-        order = np.argsort(lab.astype(np.uint16) if n <= 1 << 16 else lab, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(lab, minlength=n))])
-        return [order[bounds[k]:bounds[k + 1]] for k in range(1, n) if bounds[k + 1] > bounds[k]]
-
-    def _touches_robot(self, idx: np.ndarray, box: tuple[int, int, int, int], vs: np.ndarray, us: np.ndarray,
-                       zc: np.ndarray, height: np.ndarray, depth: np.ndarray) -> bool:
-        """True if a pixel of the segment (indices idx into the candidates' vs, us rows/cols and
-        zc depths; box: its rows' and columns' min and max) is a 4-neighbour of a pixel above
-        max_height (`height` (H, W) m above the table, NaN without depth) at a depth within
-        robot_attach_distance."""
-        h, w = height.shape
-        r0, r1 = max(box[0] - 1, 0), min(box[1] + 2, h)
-        c0, c1 = max(box[2] - 1, 0), min(box[3] + 2, w)
-        hm = height[r0:r1, c0:c1] >= self.config.max_height
-        if not hm.any():
-            return False
-        dz = np.full(hm.shape, np.nan, np.float32)
-        dz[vs.take(idx) - r0, us.take(idx) - c0] = zc.take(idx)
-        dh = np.where(hm, depth[r0:r1, c0:c1], np.nan)
-        tol = self.config.robot_attach_distance
-        a, b = np.s_[:, :-1], np.s_[:, 1:]
-        c, d = np.s_[:-1, :], np.s_[1:, :]
-        with np.errstate(invalid="ignore"):
-            return bool(np.any(np.abs(dz[a] - dh[b]) < tol) or np.any(np.abs(dz[b] - dh[a]) < tol)
-                        or np.any(np.abs(dz[c] - dh[d]) < tol) or np.any(np.abs(dz[d] - dh[c]) < tol))
-
-    def _split_by_colour(self, idx: np.ndarray, cls: np.ndarray, P: np.ndarray) -> list[np.ndarray]:
-        """Split one geometric segment (indices into the candidate arrays) into single-colour
-        pieces when it holds two or more substantial colours (see the module docstring)."""
-        c = self.config
-        cls_idx = cls.take(idx)
-        hist = np.bincount(cls_idx, minlength=len(self._palette.names))
-        significant = (hist >= max(c.min_pixels, 0.02 * len(idx))).nonzero()[0]
-        if len(significant) <= 1:
-            return [idx]
-        pieces = []
-        for k in significant:
-            sub = idx[cls_idx == k]
-            pieces.extend(sub[part] for part in self._grid_components(_rows(P, sub)) if len(part) >= c.min_pixels)
-        if len(pieces) <= 1:
-            return pieces or [idx]
-        return self._merge_pieces(pieces, P)
-
-    def _join_occluded(self, segments: list[np.ndarray], cls: np.ndarray, P: np.ndarray, v: np.ndarray,
-                       u: np.ndarray, z: np.ndarray, depth: np.ndarray) -> list[np.ndarray]:
-        """Join segments that are one object cut in two by a nearer object: the same main
-        colour, tops within MERGE_TOP_DIFFERENCE / 2, together within max_object_size, and
-        every pixel on the image line between their centres either theirs or nearer."""
-        if len(segments) <= 1:
-            return segments
-        c = self.config
-        n_col = len(self._palette.names)
-        main = [int(np.argmax(np.bincount(cls[seg[::4]], minlength=n_col))) for seg in segments]
-        if len(set(main)) == len(main):
-            return segments  # no two segments of one colour: nothing to join
-        # Top height and xy bounds of the segments that share their colour with another (only
-        # those can be joined).
-        shared = {colour for colour in main if main.count(colour) > 1}
-        info: list[tuple | None] = []
-        for seg, colour in zip(segments, main, strict=True):
-            if colour not in shared:
-                info.append(None)
-                continue
-            Ps = _rows(P, seg)
-            k = int(0.9 * (len(seg) - 1))
-            info.append((colour, float(np.partition(Ps[:, 2], k)[k]), *_min_max_xy(Ps)))
-        parent = list(range(len(segments)))
-
-        def root(i: int) -> int:
-            while parent[i] != i:
-                i = parent[i]
-            return i
-
-        h, w = depth.shape
-        for i in range(len(segments)):
-            for j in range(i + 1, len(segments)):
-                if main[i] != main[j] or info[i] is None:
-                    continue
-                (_, ti, loi, hii), (_, tj, loj, hij) = info[i], info[j]
-                if abs(ti - tj) > MERGE_TOP_DIFFERENCE / 2 or root(i) == root(j):
-                    continue
-                if np.any(np.maximum(hii, hij) - np.minimum(loi, loj) > c.max_object_size):
-                    continue
-                a, b = segments[i], segments[j]
-                ends = [(float(v[q].mean()), float(u[q].mean()), float(np.median(z[q]))) for q in (a, b)]
-                n = int(max(abs(ends[0][0] - ends[1][0]), abs(ends[0][1] - ends[1][1]))) + 2
-                t = np.linspace(0.0, 1.0, n)
-                lv = np.clip(np.rint(ends[0][0] + t * (ends[1][0] - ends[0][0])).astype(int), 0, h - 1)
-                lu = np.clip(np.rint(ends[0][1] + t * (ends[1][1] - ends[0][1])).astype(int), 0, w - 1)
-                both = np.concatenate([a, b])
-                r0, c0 = min(int(v[both].min()), int(lv.min())), min(int(u[both].min()), int(lu.min()))
-                own = np.zeros((max(int(v[both].max()), int(lv.max())) - r0 + 1,
-                                max(int(u[both].max()), int(lu.max())) - c0 + 1), bool)
-                own[v[both] - r0, u[both] - c0] = True
-                with np.errstate(invalid="ignore"):
-                    nearer = depth[lv, lu] < min(ends[0][2], ends[1][2]) - OCCLUSION_STEP
-                if np.all(own[lv - r0, lu - c0] | nearer):
-                    parent[root(j)] = root(i)
-        groups: dict[int, list[np.ndarray]] = {}
-        for i, seg in enumerate(segments):
-            groups.setdefault(root(i), []).append(seg)
-        return [np.concatenate(g) for g in groups.values()]
-
-    def _merge_pieces(self, pieces: list[np.ndarray], P: np.ndarray) -> list[np.ndarray]:
-        """Merge colour pieces that are one object in different shading: tops within
-        MERGE_TOP_DIFFERENCE and most of one piece's points over the other's footprint cells."""
-        res = self.config.grid_resolution
-        rows = [_rows(P, p) for p in pieces]
-        lo = np.array([min(r[:, 0].min() for r in rows), min(r[:, 1].min() for r in rows)]) - 2 * res
-        # Each piece's points as flat cells of one grid (column by column: narrow arrays are slow).
-        gi = [((r[:, 0] - lo[0]) / res).astype(np.int32) for r in rows]
-        gj = [((r[:, 1] - lo[1]) / res).astype(np.int32) for r in rows]
-        shape = (max(int(g.max()) for g in gj) + 3, max(int(g.max()) for g in gi) + 3)
-        cells = [j * shape[1] + i for i, j in zip(gi, gj, strict=True)]
-        masks = []
-        for c in cells:
-            m = np.zeros(shape, np.uint8)
-            np.put(m, c, 1)
-            masks.append(cv2.dilate(m, _SQUARE))
-        tops = [_quantile(r[:, 2], 0.9) for r in rows]
-        parent = list(range(len(pieces)))
-
-        def root(i: int) -> int:
-            while parent[i] != i:
-                i = parent[i]
-            return i
-
-        for i in range(len(pieces)):
-            for j in range(i + 1, len(pieces)):
-                if abs(tops[i] - tops[j]) > MERGE_TOP_DIFFERENCE:
-                    continue
-                over_i = masks[j].take(cells[i]).mean()
-                over_j = masks[i].take(cells[j]).mean()
-                if max(over_i, over_j) > MERGE_OVERLAP:
-                    parent[root(j)] = root(i)
-        groups: dict[int, list[np.ndarray]] = {}
-        for i, p in enumerate(pieces):
-            groups.setdefault(root(i), []).append(p)
-        return [np.concatenate(g) for g in groups.values()]
-
     def _robot_white(self, rgb: np.ndarray, height: np.ndarray) -> np.ndarray | None:
         """(3,) median colour (0..1) of the brighter half of the robot's pixels (above max_height:
         only the arm is that tall; sampled every ROBOT_STRIDE px at 640 px wide), or None when fewer than
@@ -504,7 +347,7 @@ class Perception:
         px = px[bright >= np.median(bright)]
         if len(px) < c.min_reference_pixels // 2:
             return None
-        return _column_medians(px) / 255.0
+        return column_medians(px) / 255.0
 
     def _perceive_bin(self, P: np.ndarray) -> tuple[BinEstimate | None, bool]:
         """(the bin seen among the (N, 3) base-frame candidate points, or None; moved: it is
@@ -515,7 +358,7 @@ class Perception:
         # Every other point: the walls stay connected on the raster, at half the cost.
         x, y = P[::2, 0], P[::2, 1]
         away = 2 * (x * x + y * y > c.robot_exclusion_radius ** 2).nonzero()[0]
-        est, _ = find_bin(_rows(P, away), self._bin_prior, min_side=c.bin_min_side, max_side=c.bin_max_side,
+        est, _ = find_bin(take_rows(P, away), self._bin_prior, min_side=c.bin_min_side, max_side=c.bin_max_side,
                           max_wall_height=c.bin_max_wall_height, max_points=BIN_FIT_POINTS)
         if est is None:
             return None, False
@@ -556,13 +399,15 @@ class Perception:
         if len(sub) == 0:
             return [], []
         segments: list[np.ndarray] = []
-        parts = [sub[idx] for idx in self._grid_components(_rows(P, sub)[:, :2]) if len(idx) >= c.min_pixels]
-        order, starts = _runs(parts)
-        for idx, box in zip(parts, _pixel_boxes(vs.take(order), us.take(order), starts), strict=True):
-            if self._touches_robot(idx, box, vs, us, zc, height, depth_f):
+        n_colours = len(self._palette.names)
+        parts = [sub[idx] for idx in grid_components(take_rows(P, sub)[:, :2], c.grid_resolution)
+                 if len(idx) >= c.min_pixels]
+        order, starts = concatenated_runs(parts)
+        for idx, box in zip(parts, pixel_boxes(vs.take(order), us.take(order), starts), strict=True):
+            if touches_robot(idx, box, vs, us, zc, height, depth_f, c.max_height, c.robot_attach_distance):
                 continue
-            segments.extend(self._split_by_colour(idx, cls, P))
-        segments = self._join_occluded(segments, cls, P, vs, us, zc, depth_f)
+            segments.extend(split_by_colour(idx, cls, P, n_colours, c.min_pixels, c.grid_resolution))
+        segments = join_occluded(segments, cls, P, vs, us, zc, depth_f, n_colours, c.max_object_size)
         objects, kept = self._fit_segments(segments, vs, us, P, rx, ry, zc, rgb01, R_to, t_to, K, noise,
                                            T_base_table, depth_f, warnings)
         return objects, [segments[i] for i in kept]
@@ -608,41 +453,51 @@ class Perception:
                            T_table_optical[:2, 3])
         return None if reg is None else reg.T_fix
 
-    def _outline(self, v: np.ndarray, u: np.ndarray, z: np.ndarray, box: tuple[int, int, int, int],
-                 depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(edge, visible) (n,) bool: the segment's pixels (v rows, u cols, z depths; box: their
-        rows' and columns' min and max) on its image outline, and those of them not on the image
-        border whose outside neighbours are not nearer (an occluder) by more than OCCLUSION_STEP."""
-        h, w = depth.shape
-        r0, r1 = max(box[0] - 2, 0), min(box[1] + 3, h)
-        c0, c1 = max(box[2] - 2, 0), min(box[3] + 3, w)
-        cell = (v - r0) * (c1 - c0) + (u - c0)  # flat indices into the window: put and take are fast
-        mask = np.zeros((r1 - r0, c1 - c0), np.uint8)
-        np.put(mask, cell, 1)
-        # Pixels without depth (dropouts) leave holes: closed first (dilated, then eroded), so
-        # that only the real outline counts as edge; the outline is what a 4-neighbour erosion
-        # of that removes. Both erosions in one: by the 5 x 5 square-plus-cross.
-        dilated = cv2.dilate(mask, _SQUARE, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        inner = cv2.erode(dilated, _CLOSE_THEN_CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=0)
-        edge = inner.take(cell) == 0
-        # Nearest outside neighbour depth: outside pixels keep their depth, inside ones (and
-        # those without depth) +inf.
-        window = depth[r0:r1, c0:c1]
-        outside = np.where(mask.view(bool) | np.isnan(window), np.float32(np.inf), window)
-        nearest = cv2.erode(outside, _CROSS, borderType=cv2.BORDER_CONSTANT, borderValue=np.inf)
-        visible = edge & ~(nearest.take(cell) < z - OCCLUSION_STEP)
-        if r0 == 0 or c0 == 0 or r1 == h or c1 == w:
-            # The image border cuts an object as an occluder would.
-            visible &= ~((v == 0) | (u == 0) | (v == h - 1) | (u == w - 1))
-        return edge, visible
-
     # -- the frame -----------------------------------------------------------------------
     def process(self, rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, T_base_optical: np.ndarray,
                 stamp: float, *, with_labels: bool = False) -> PerceptionResult:
         """Objects in one frame. rgb (H, W, 3) uint8; depth (H, W) float32 m along the optical
         axis, NaN = no return; K (3, 3); T_base_optical (4, 4) the configured camera pose;
         stamp s (not older than the previous frame's). Raises ValueError for a frame that
-        cannot be processed (shapes, types, too little valid depth, out-of-order stamp)."""
+        cannot be processed (shapes, types, too little valid depth, out-of-order stamp).
+        The stages below are the steps of the module docstring."""
+        depth, K, T_conf, finite = self._checked_frame(rgb, depth, K, T_base_optical, stamp)
+        rx, ry = self._pixel_rays(K, depth.shape[1], depth.shape[0])
+        warnings: list[str] = []
+        clock = _Clock()
+        table = self._table_and_camera(rgb, depth, rx, ry, T_conf, warnings)
+        clock.lap("plane")
+        cand = self._candidates(depth, finite, rx, ry, table)
+        clock.lap("heights")
+        white_balance = self._white_balance(rgb, cand.height, table, warnings)
+        clock.lap("white_balance")
+        cell = self._bin_and_registration(cand, table, K, rx, ry, T_conf, warnings)
+        clock.lap("bin")
+        objects, segments, bin_contents, vs, us = self._segment_and_fit(rgb, cand, cell, table, K, rx, ry, warnings)
+        if len(vs):
+            clock.lap("segmentation_fitting")
+        objects, label_image = self._track(objects, segments, vs, us, stamp, depth.shape if with_labels else None)
+        clock.lap("tracking")
+        self.last_timings = clock.laps
+        self._last_stamp = stamp
+        c, gains, table_observed = self.config, table.gains, table.observed
+        table_plane = None if table.fit is None else \
+            plane_in_frame(table.plane_o, table.T_base_table @ cell.T_table_optical)
+        return PerceptionResult(objects=objects, table_plane=table_plane, camera_correction=cell.correction,
+                                warnings=warnings, stamp=float(stamp), white_balance=np.asarray(gains, float),
+                                label_image=label_image,
+                                bin=cell.bin_used if (min(c.bin_size) > 0 or cell.bin_est is not None) else None,
+                                bin_contents=bin_contents,
+                                table_rgb=None if table_observed is None else np.clip(table_observed * gains, 0, 1),
+                                white_balance_reference=("none" if table_observed is None else
+                                                         white_balance.reference if white_balance is not None
+                                                         else "table_prior"))
+
+    def _checked_frame(self, rgb: np.ndarray, depth: np.ndarray, K: np.ndarray, T_base_optical: np.ndarray,
+                       stamp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The frame checked (check_frame, time order, enough valid depth; ValueError naming the
+        problem otherwise) and converted: depth (H, W) float32 m, K (3, 3) float, T_conf (4, 4)
+        float the configured camera pose, finite (H, W) bool where depth has a return (scratch)."""
         c = self.config
         check_frame(rgb, depth, K, T_base_optical, stamp)
         if self._last_stamp is not None and stamp < self._last_stamp:
@@ -651,17 +506,21 @@ class Perception:
         depth = np.asarray(depth, dtype=np.float32)
         K = np.asarray(K, dtype=float)
         T_conf = np.asarray(T_base_optical, dtype=float)
-        H, W = depth.shape
         finite = np.isfinite(depth, out=self._scratch("finite", depth.shape, bool))
         valid = np.count_nonzero(finite) / depth.size
         if valid < c.min_valid_depth_fraction:
             raise ValueError(f"only {valid:.1%} of the depth pixels have a return (at least "
                              f"{c.min_valid_depth_fraction:.0%} needed): no usable depth in this frame")
-        rx, ry = self._pixel_rays(K, W, H)
-        warnings: list[str] = []
+        return depth, K, T_conf, finite
 
-        clock = _Clock()
-        # 1. Table plane on a sub-sampled cloud near the expected plane.
+    def _table_and_camera(self, rgb: np.ndarray, depth: np.ndarray, rx: np.ndarray, ry: np.ndarray,
+                          T_conf: np.ndarray, warnings: list[str]) -> _Table:
+        """Steps 1, 2 (height, roll, pitch) and 3 (the table's colour) of the module docstring.
+        rgb (H, W, 3) uint8; depth (H, W) float32 m; rx (W,), ry (H,) the pixel rays; T_conf
+        (4, 4) the configured camera pose. Appends a warning when no table plane is found."""
+        c = self.config
+        W = depth.shape[1]
+        # Table plane on a sub-sampled cloud near the expected plane.
         s = c.plane_stride
         sub = depth[s // 2::s, s // 2::s]
         fl = np.flatnonzero(np.isfinite(sub))
@@ -671,36 +530,42 @@ class Perception:
         pts[:, 0], pts[:, 1], pts[:, 2] = rx[s // 2::s].take(su) * sz, ry[s // 2::s].take(sv) * sz, sz
         prior = self._table_prior(T_conf)
         near = (np.abs(pts @ prior[:3] + prior[3]) < c.plane_max_offset).nonzero()[0]
-        fit = fit_plane_ransac(_rows(pts, near), np.random.default_rng(c.seed), tolerance=c.plane_tolerance,
+        fit = fit_plane_ransac(take_rows(pts, near), np.random.default_rng(c.seed), tolerance=c.plane_tolerance,
                                iterations=c.ransac_iterations, prior=prior, max_tilt=math.radians(c.plane_max_tilt_deg),
                                max_offset=c.plane_max_offset)
-        gains = np.ones(3)
-        table_observed = None
         if fit is None:
-            plane_o, noise, correction = prior, 0.0, None
-            T_table_optical = T_conf
-            T_base_table = np.eye(4)
             warnings.append(f"table plane not found (no plane within {c.plane_max_tilt_deg:g} deg and "
                             f"{c.plane_max_offset:g} m of the configured one); using the configured camera pose")
-        else:
-            plane_o, noise = fit.plane, fit.noise
-            correction = camera_correction(T_conf, plane_o, height_threshold=c.bump_height_threshold,
-                                           angle_threshold=math.radians(c.bump_angle_threshold_deg),
-                                           applied=c.correct_camera_bump)
-            T_table_optical = correction.T_corrected
-            T_base_table = np.eye(4) if c.correct_camera_bump else T_conf @ invert_transform(T_table_optical)
-            # 3. White balance from the table's inlier pixels.
-            if c.white_balance:
-                iv = sv.take(near)[fit.inliers] * s + s // 2
-                iu = su.take(near)[fit.inliers] * s + s // 2
-                table_observed = _column_medians(_rows(rgb.reshape(-1, 3), iv * W + iu)) / 255.0
-                if not c.perceive_table:
-                    gains, why = white_balance_gains(table_observed, np.asarray(c.table_rgb), c.max_cast)
-                    if why:
-                        warnings.append(why)
+            return _Table(fit=None, plane_o=prior, noise=0.0, correction=None, T_table_optical=T_conf,
+                          T_base_table=np.eye(4), observed=None, gains=np.ones(3))
+        gains = np.ones(3)
+        table_observed = None
+        correction = camera_correction(T_conf, fit.plane, height_threshold=c.bump_height_threshold,
+                                       angle_threshold=math.radians(c.bump_angle_threshold_deg),
+                                       applied=c.correct_camera_bump)
+        T_table_optical = correction.T_corrected
+        T_base_table = np.eye(4) if c.correct_camera_bump else T_conf @ invert_transform(T_table_optical)
+        # White balance from the table's inlier pixels.
+        if c.white_balance:
+            iv = sv.take(near)[fit.inliers] * s + s // 2
+            iu = su.take(near)[fit.inliers] * s + s // 2
+            table_observed = column_medians(take_rows(rgb.reshape(-1, 3), iv * W + iu)) / 255.0
+            if not c.perceive_table:
+                gains, why = white_balance_gains(table_observed, np.asarray(c.table_rgb), c.max_cast)
+                if why:
+                    warnings.append(why)
+        return _Table(fit=fit, plane_o=fit.plane, noise=fit.noise, correction=correction,
+                      T_table_optical=T_table_optical, T_base_table=T_base_table, observed=table_observed, gains=gains)
 
-        clock.lap("plane")
-        # 4. Heights above the plane; candidates between min_object_height and max_height.
+    def _candidates(self, depth: np.ndarray, finite: np.ndarray, rx: np.ndarray, ry: np.ndarray,
+                    table: _Table) -> _Candidates:
+        """Step 4's heights: every pixel's height above the table plane (H, W) m, and the
+        candidate pixels between min_object_height and max_height. depth (H, W) float32 m is
+        median-filtered first when the plane's noise exceeds NOISE_SMOOTH_THRESHOLD; finite
+        (H, W) bool: where it has a return."""
+        c = self.config
+        H, W = depth.shape
+        plane_o, noise = table.plane_o, table.noise
         depth_f = depth
         if noise > NOISE_SMOOTH_THRESHOLD:
             depth_f = cv2.medianBlur(np.where(finite, depth, 0.0).astype(np.float32), MEDIAN_KERNEL)
@@ -718,30 +583,40 @@ class Perception:
         flat = np.flatnonzero(cand)  # (faster than a 2-D np.nonzero)
         vs = flat // W
         us = flat - vs * W
-        objects: list[ObjectEstimate] = []
-        segments: list[np.ndarray] = []
-        zc = depth_f.take(flat)
-        clock.lap("heights")
-        # 3b. White balance from what the scene offers (the table, the robot's white links).
-        white_balance = None
-        if table_observed is not None and c.perceive_table:
-            white_balance = estimate_white_balance(
-                table_observed, np.asarray(c.table_rgb), self._robot_white(rgb, height),
-                max_cast=c.max_cast, tolerance=c.table_prior_tolerance, max_brightness_gain=c.max_brightness_gain)
-            gains = white_balance.gains
-            if white_balance.warning:
-                warnings.append(white_balance.warning)
-        clock.lap("white_balance")
-        # 5. The candidates' points in the table frame (the base frame when the camera
-        # correction is applied, else through the configured pose), the bin among them, and
-        # the camera's x, y, yaw from the bin when it stands where it is configured.
-        P = _points_in_frame(zc, rx, ry, us, vs, T_table_optical)
+        return _Candidates(depth_f=depth_f, noise=noise, height=height, flat=flat, vs=vs, us=us,
+                           zc=depth_f.take(flat))
+
+    def _white_balance(self, rgb: np.ndarray, height: np.ndarray, table: _Table,
+                       warnings: list[str]) -> WhiteBalance | None:
+        """Step 3 when perceive_table: white balance from what the scene offers (the table's
+        observed colour, the robot's white links above max_height in `height` (H, W) m).
+        Sets table.gains (3,); None when the table's colour is not perceived."""
+        c = self.config
+        if table.observed is None or not c.perceive_table:
+            return None
+        white_balance = estimate_white_balance(
+            table.observed, np.asarray(c.table_rgb), self._robot_white(rgb, height),
+            max_cast=c.max_cast, tolerance=c.table_prior_tolerance, max_brightness_gain=c.max_brightness_gain)
+        table.gains = white_balance.gains
+        if white_balance.warning:
+            warnings.append(white_balance.warning)
+        return white_balance
+
+    def _bin_and_registration(self, cand: _Candidates, table: _Table, K: np.ndarray, rx: np.ndarray,
+                              ry: np.ndarray, T_conf: np.ndarray, warnings: list[str]) -> _Cell:
+        """Step 2 (x, y, yaw): the candidates' points in the table frame (the base frame when
+        the camera correction is applied, else through the configured pose), the bin among
+        them, and the camera's x, y, yaw from the bin when it stands where it is configured.
+        Warns when the bin is not seen or has moved, and when the camera appears bumped."""
+        c = self.config
+        correction, T_table_optical, T_base_table = table.correction, table.T_table_optical, table.T_base_table
+        P = _points_in_frame(cand.zc, rx, ry, cand.us, cand.vs, T_table_optical)
         Pb = P if c.correct_camera_bump else \
             P @ T_base_table[:3, :3].T.astype(np.float32) + T_base_table[:3, 3].astype(np.float32)
         bin_est, moved = self._perceive_bin(Pb)
         if bin_est is not None and not moved and correction is not None and c.correct_camera_bump \
-                and c.register_bin and min(c.bin_size) > 0 and len(zc):
-            T_fix = self._register_bin(depth_f, K, rx, ry, T_table_optical)
+                and c.register_bin and min(c.bin_size) > 0 and len(cand.zc):
+            T_fix = self._register_bin(cand.depth_f, K, rx, ry, T_table_optical)
             if T_fix is not None:
                 correction = correction.with_registration(
                     T_fix, T_conf, c.bump_height_threshold, math.radians(c.bump_angle_threshold_deg))
@@ -764,7 +639,6 @@ class Perception:
                                 f"{bin_est.inner_size[1] * 100:.1f} cm: {d * 100:.1f} cm / "
                                 f"{math.degrees(dyaw):.1f} deg "
                                 f"from its configured pose; using the seen bin; camera x, y, yaw not corrected from it")
-        R_to, t_to = T_table_optical[:3, :3], T_table_optical[:3, 3]
         if correction is not None and correction.bumped:
             warnings.append(
                 f"camera appears bumped: height {correction.height_error * 1e3:+.1f} mm, roll "
@@ -773,31 +647,49 @@ class Perception:
                    f"{math.degrees(correction.yaw_error):+.2f} deg" if correction.registered else "")
                 + " (configured minus observed); "
                 + ("corrected" if c.correct_camera_bump else "not corrected (correct_camera_bump is false)"))
-        clock.lap("bin")
+        return _Cell(P=P, Pb=Pb, bin_est=bin_est, bin_used=bin_used, correction=correction,
+                     T_table_optical=T_table_optical)
+
+    def _segment_and_fit(self, rgb: np.ndarray, cand: _Candidates, cell: _Cell, table: _Table, K: np.ndarray,
+                         rx: np.ndarray, ry: np.ndarray, warnings: list[str]
+                         ) -> tuple[list[ObjectEstimate], list[np.ndarray], list[ObjectEstimate], np.ndarray,
+                                    np.ndarray]:
+        """Steps 4-7: the candidates outside the robot's base and the bin's walls, segmented
+        on the table and inside the bin apart, then fitted. Returns the objects on the table
+        (ids not assigned), their segments (index arrays into the kept candidates), the bin's
+        contents (ids "bin_<k>"), and the kept candidates' rows vs and columns us (N,)."""
+        c = self.config
         # Objects on the table, and in the bin, are segmented apart; the robot's base and the
         # bin's walls are neither.
-        where = self._where(Pb[:, 0], Pb[:, 1], bin_used if min(c.bin_size) > 0 or bin_est is not None else None)
+        Pb, bin_est = cell.Pb, cell.bin_est
+        where = self._where(Pb[:, 0], Pb[:, 1], cell.bin_used if min(c.bin_size) > 0 or bin_est is not None else None)
         kept_idx = (where != EXCLUDED).nonzero()[0]
-        flat, vs, us, zc, where = (a.take(kept_idx) for a in (flat, vs, us, zc, where))
-        P = _rows(P, kept_idx)
+        flat, vs, us, zc, where = (a.take(kept_idx) for a in (cand.flat, cand.vs, cand.us, cand.zc, where))
+        P = take_rows(cell.P, kept_idx)
+        objects: list[ObjectEstimate] = []
+        segments: list[np.ndarray] = []
         bin_contents: list[ObjectEstimate] = []
         if len(P):
-            rgb01 = np.clip(_rows(rgb.reshape(-1, 3), flat).astype(np.float32)
-                            * (gains / 255.0).astype(np.float32), 0.0, 1.0)
+            rgb01 = np.clip(take_rows(rgb.reshape(-1, 3), flat).astype(np.float32)
+                            * (table.gains / 255.0).astype(np.float32), 0.0, 1.0)
             cls, _ = self._classify(rgb01, strict=False)
             cls[cls < 0] = 0
-            table_idx = (where == ON_TABLE).nonzero()[0]
-            objects, segments = self._objects_among(table_idx, P, vs, us, zc, cls, rgb01, height, depth_f, rx, ry,
-                                                    R_to, t_to, K, noise, T_base_table, warnings)
+            R_to, t_to = cell.T_table_optical[:3, :3], cell.T_table_optical[:3, 3]
+            common = (P, vs, us, zc, cls, rgb01, cand.height, cand.depth_f, rx, ry, R_to, t_to, K, cand.noise,
+                      table.T_base_table, warnings)
+            objects, segments = self._objects_among((where == ON_TABLE).nonzero()[0], *common)
             in_bin_idx = (where == IN_BIN).nonzero()[0]
             if len(in_bin_idx):
-                bin_contents, _ = self._objects_among(in_bin_idx, P, vs, us, zc, cls, rgb01, height, depth_f, rx,
-                                                      ry, R_to, t_to, K, noise, T_base_table, warnings)
+                bin_contents, _ = self._objects_among(in_bin_idx, *common)
                 for k, o in enumerate(bin_contents):
                     o.id = f"bin_{k}"
-            clock.lap("segmentation_fitting")
+        return objects, segments, bin_contents, vs, us
 
-        # 8. Tracking.
+    def _track(self, objects: list[ObjectEstimate], segments: list[np.ndarray], vs: np.ndarray, us: np.ndarray,
+               stamp: float, label_shape: tuple[int, int] | None) -> tuple[list[ObjectEstimate], np.ndarray | None]:
+        """Step 8: stable ids from the tracker; the objects sorted by id number, and with
+        label_shape (H, W) the label image (H, W) int32 (k > 0 on the pixels vs, us of
+        segments[i] of the k-th object), else None."""
         ids = self._tracker.update(
             [Detection(o.position, o.colour_name, o.shape, o.size) for o in objects], stamp)
         for o, tid in zip(objects, ids, strict=True):
@@ -805,23 +697,11 @@ class Perception:
         order = sorted(range(len(objects)), key=lambda i: int(objects[i].id.rsplit("_", 1)[-1]))
         objects = [objects[i] for i in order]
         label_image = None
-        if with_labels:
-            label_image = np.zeros((H, W), np.int32)
+        if label_shape is not None:
+            label_image = np.zeros(label_shape, np.int32)
             for k, i in enumerate(order):
                 label_image[vs[segments[i]], us[segments[i]]] = k + 1
-        clock.lap("tracking")
-        self.last_timings = clock.laps
-        self._last_stamp = stamp
-        table_plane = None if fit is None else plane_in_frame(plane_o, T_base_table @ T_table_optical)
-        return PerceptionResult(objects=objects, table_plane=table_plane, camera_correction=correction,
-                                warnings=warnings, stamp=float(stamp), white_balance=np.asarray(gains, float),
-                                label_image=label_image,
-                                bin=bin_used if (min(c.bin_size) > 0 or bin_est is not None) else None,
-                                bin_contents=bin_contents,
-                                table_rgb=None if table_observed is None else np.clip(table_observed * gains, 0, 1),
-                                white_balance_reference=("none" if table_observed is None else
-                                                         white_balance.reference if white_balance is not None
-                                                         else "table_prior"))
+        return objects, label_image
 
     def _fit_segments(self, segments, vs, us, P, rx, ry, zc, rgb01, R_to, t_to, K, noise, T_base_table,
                       depth_f, warnings) -> tuple[list[ObjectEstimate], list[int]]:
@@ -835,19 +715,19 @@ class Perception:
         R32 = R_to.astype(np.float32)
         # The segments' points gathered once, segment after segment: each segment is a slice
         # (a few large gathers instead of many small ones).
-        order, starts = _runs(segments)
+        order, starts = concatenated_runs(segments)
         spans = [(int(a), int(a) + len(seg)) for a, seg in zip(starts, segments, strict=True)]
         Z, V, U = zc.take(order), vs.take(order), us.take(order)
-        P_seg, rgb_seg = _rows(P, order), _rows(rgb01, order)
+        P_seg, rgb_seg = take_rows(P, order), take_rows(rgb01, order)
         rays_t = np.empty((len(order), 3), np.float32)  # the optical rays (rx, ry, 1) turned into the table frame
         ru, rv = rx.take(U), ry.take(V)
         for k in range(3):
             rays_t[:, k] = R32[k, 0] * ru + R32[k, 1] * rv + R32[k, 2]
-        boxes = _pixel_boxes(V, U, starts)
+        boxes = pixel_boxes(V, U, starts)
         for i, ((a, b), box) in enumerate(zip(spans, boxes, strict=True)):
             z = Z[a:b]
             pixel_size = float(z.mean()) / fx
-            edge, outline = self._outline(V[a:b], U[a:b], z, box, depth_f)
+            edge, outline = segment_outline(V[a:b], U[a:b], z, box, depth_f)
             fit = fit_shape(P_seg[a:b], rays_t[a:b], t_to, outline, edge_mask=edge, top_tolerance=top_tol,
                             pixel_size=pixel_size, core_tolerance=core_tol)
             if fit is None:

@@ -222,6 +222,22 @@ def robot_spheres(model: RobotModel) -> dict[str, tuple[int, np.ndarray, np.ndar
     return out
 
 
+def _sphere_pairs(link_pairs, starts: np.ndarray, counts: np.ndarray, radii: np.ndarray,
+                  self_margin: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every sphere pair of the link pairs (a, b): sphere indices A (N,), B (N,) and the
+    squared distance (N,) m^2 below which they collide (radii plus self_margin). starts,
+    counts (L,): each link's first sphere index and sphere count; radii (S,) m."""
+    ia, ib = [], []
+    for a, b in link_pairs:
+        sa = np.arange(starts[a], starts[a] + counts[a])
+        sb = np.arange(starts[b], starts[b] + counts[b])
+        ia.append(np.repeat(sa, len(sb)))
+        ib.append(np.tile(sb, len(sa)))
+    A = np.concatenate(ia) if ia else np.zeros(0, int)
+    B = np.concatenate(ib) if ib else np.zeros(0, int)
+    return A, B, (radii[A] + radii[B] + self_margin) ** 2
+
+
 _FREE, _UNKNOWN, _COLLIDING = 0, 1, 2
 _LUT_CACHE: dict = {}
 
@@ -340,17 +356,39 @@ class CollisionModel:
 
     # -- construction ----------------------------------------------------------
     def _build(self) -> None:
+        """Derive every lookup array the checks read from the robot, obstacles and attached objects."""
         spheres = robot_spheres(self.model)
+        links = self._links(spheres)
+        self.link_names = tuple(x[0] for x in links)
+        index = {n: i for i, n in enumerate(self.link_names)}
+        frames, starts, counts = self._build_sphere_arrays(links)
+        self._build_obstacle_arrays(index)
+        self._build_obstacle_groups()
+        pairs_arr = self._self_collision_link_pairs(index, spheres)
+        near = self._mostly_near(pairs_arr)
+        self._build_near_pairs(pairs_arr[near], frames, starts, counts)
+        self._build_far_pairs(pairs_arr[~near], starts, counts)
+        self._pairs = pairs_arr
+
+    def _links(self, spheres: dict[str, tuple[int, np.ndarray, np.ndarray]]) -> list[tuple]:
+        """(name, chain frame, centres (k, 3) in that frame, radii (k,)) of every robot link and
+        of every attached object (named "attached:<name>", on the grasp link's frame), sorted
+        by chain frame so that every frame's points are contiguous."""
         links = [(name, frame, C, r) for name, (frame, C, r) in spheres.items()]
         grasp = self.model.link(self.model.tip_link)
         for a in self.attached:
             C, r = sphere_cover_of_obstacle(a.obstacle)
             T = grasp.T_frame_link @ np.asarray(a.T_grasp_object, dtype=float)
             links.append((f"attached:{a.obstacle.name}", grasp.frame, C @ T[:3, :3].T + T[:3, 3], r))
-        links.sort(key=lambda x: x[1])  # by chain frame: every frame's points are contiguous
-        self.link_names = tuple(x[0] for x in links)
+        links.sort(key=lambda x: x[1])
+        return links
+
+    def _build_sphere_arrays(self, links: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The robot's spheres as flat arrays (S spheres over L links): their link and radius,
+        every link's bounding sphere, the per-frame point blocks `_points` transforms, and
+        every link's sphere indices padded to the largest link. Returns the links' chain
+        frames (L,), first sphere index (L,) and sphere count (L,)."""
         L = len(links)
-        index = {n: i for i, n in enumerate(self.link_names)}
         frames = np.array([x[1] for x in links])
         counts = np.array([len(x[3]) for x in links])
         kmax = int(counts.max())
@@ -389,8 +427,13 @@ class CollisionModel:
             self._link_sph[i, counts[i]:] = starts[i]
             self._link_r[i, :counts[i]] = links[i][3]
         self._counts = counts
+        return frames, starts, counts
 
-        # Obstacles: arrays of every obstacle; groups (level 1) with their bounding boxes.
+    def _build_obstacle_arrays(self, index: dict[str, int]) -> None:
+        """Arrays of every obstacle (O): rotation (O, 3, 3), position (O, 3), half extents (O, 3;
+        a cylinder's radius in x), cylinder flags and margins (m), and which links never check
+        which obstacle (L, O): the table-touching links the table, an attached object what it
+        may touch. index: link name -> link index."""
         obs = self.obstacles
         self._ob_R = np.array([o.pose[:3, :3] for o in obs]).reshape(-1, 3, 3)
         self._ob_t = np.array([o.pose[:3, 3] for o in obs]).reshape(-1, 3)
@@ -400,7 +443,7 @@ class CollisionModel:
         self._ob_half = half
         self._ob_cyl = cyl
         self._ob_margin = np.array([self.obstacle_margin(o.name) for o in obs])
-        self._ob_skip = np.zeros((L, len(obs)), dtype=bool)  # links that never check an obstacle
+        self._ob_skip = np.zeros((len(self.link_names), len(obs)), dtype=bool)  # links that never check an obstacle
         for j, o in enumerate(obs):
             if o.name == "table":
                 for lk in self.table_touch_links:
@@ -409,6 +452,12 @@ class CollisionModel:
             for att in self.attached:
                 if o.name in att.touch_obstacles:
                     self._ob_skip[index[f"attached:{att.obstacle.name}"], j] = True
+
+    def _build_obstacle_groups(self) -> None:
+        """The obstacle groups (level 1 of the obstacle check, G groups): each group's bounding
+        box, and the (L, G) tables of which link skips which group and how near (squared, m^2)
+        a link's bounding sphere must come to a group's box to check its members."""
+        obs, cyl, L = self.obstacles, self._ob_cyl, len(self.link_names)
         groups: dict[str, list[int]] = {}
         for j, o in enumerate(obs):
             groups.setdefault(o.group or f"\0{o.name}", []).append(j)
@@ -445,7 +494,10 @@ class CollisionModel:
             # (L, G) squared reach, -1 where the link skips the group (never "near")
             self._grp_reach2 = np.where(self._grp_skip, -1.0, reach * reach)
 
-        # Self-collision: link pairs; attached objects versus every link they may not touch.
+    def _self_collision_link_pairs(self, index: dict[str, int],
+                                   spheres: dict[str, tuple[int, np.ndarray, np.ndarray]]) -> np.ndarray:
+        """(P, 2) link index pairs checked for self-collision: the configured pairs present in
+        the model, and every attached object against every robot link it may not touch."""
         pairs = []
         for a, b in self.self_collision_pairs:
             if a in index and b in index:
@@ -455,8 +507,11 @@ class CollisionModel:
             for lk in spheres:
                 if lk not in att.touch_links:
                     pairs.append((ia, index[lk]))
-        pairs_arr = np.array(pairs, dtype=int).reshape(-1, 2)
-        # Pairs whose bounding spheres overlap in most configurations skip level 1.
+        return np.array(pairs, dtype=int).reshape(-1, 2)
+
+    def _mostly_near(self, pairs_arr: np.ndarray) -> np.ndarray:
+        """(P,) bool: the link pairs (P, 2) whose bounding spheres overlap in most of 64 seeded
+        random configurations; those skip level 1 of the self-collision check."""
         near = np.zeros(len(pairs_arr), dtype=bool)
         if len(pairs_arr):
             rng = np.random.default_rng(0)
@@ -466,21 +521,15 @@ class CollisionModel:
             d = np.linalg.norm(Xb[:, pairs_arr[:, 0]] - Xb[:, pairs_arr[:, 1]], axis=-1)
             reach = self._bound_r[pairs_arr[:, 0]] + self._bound_r[pairs_arr[:, 1]] + self.self_margin
             near = (d < reach).mean(axis=0) > 0.5
-        # Near robot-robot pairs between chain frames f and f + 2 depend on two joints only:
-        # they go to a lookup table over those joints (_build_pair_lut); other near pairs
-        # (e.g. a carried object's) are checked sphere pair by sphere pair every time.
-        def sphere_pairs(link_pairs):
-            ia, ib = [], []
-            for a, b in link_pairs:
-                sa = np.arange(starts[a], starts[a] + counts[a])
-                sb = np.arange(starts[b], starts[b] + counts[b])
-                ia.append(np.repeat(sa, len(sb)))
-                ib.append(np.tile(sb, len(sa)))
-            A = np.concatenate(ia) if ia else np.zeros(0, int)
-            B = np.concatenate(ib) if ib else np.zeros(0, int)
-            return A, B, (self._sphere_r[A] + self._sphere_r[B] + self.self_margin) ** 2
+        return near
 
-        near_pairs = [tuple(pr) for pr in pairs_arr[near]]
+    def _build_near_pairs(self, near_arr: np.ndarray, frames: np.ndarray, starts: np.ndarray,
+                          counts: np.ndarray) -> None:
+        """The near link pairs (N, 2) as sphere-pair arrays. Near robot-robot pairs between chain
+        frames f and f + 2 depend on two joints only: they go to a lookup table over those
+        joints (_build_pair_lut); other near pairs (e.g. a carried object's) are checked sphere
+        pair by sphere pair every time."""
+        near_pairs = [tuple(pr) for pr in near_arr]
         span = {pr: tuple(sorted((int(frames[pr[0]]), int(frames[pr[1]])))) for pr in near_pairs}
         robot = [pr for pr in near_pairs if not any(self.link_names[i].startswith("attached:") for i in pr)
                  and span[pr][1] == span[pr][0] + 2 and span[pr][0] >= 1]
@@ -489,8 +538,10 @@ class CollisionModel:
             f1 = max({span[pr] for pr in robot}, key=lambda fs: sum(span[pr] == fs for pr in robot))[0]
             robot = [pr for pr in robot if span[pr][0] == f1]
         exact = [pr for pr in near_pairs if pr not in robot]
-        self._near_a, self._near_b, self._near_lim2 = sphere_pairs(robot)
-        self._near2_a, self._near2_b, self._near2_lim2 = sphere_pairs(exact)
+        self._near_a, self._near_b, self._near_lim2 = _sphere_pairs(robot, starts, counts, self._sphere_r,
+                                                                    self.self_margin)
+        self._near2_a, self._near2_b, self._near2_lim2 = _sphere_pairs(exact, starts, counts, self._sphere_r,
+                                                                       self.self_margin)
         self._near_lut = None
         if robot:
             names = tuple(sorted((self.link_names[a], self.link_names[b]) for a, b in robot))
@@ -498,7 +549,11 @@ class CollisionModel:
             if key not in _LUT_CACHE:
                 _LUT_CACHE[key] = self._build_pair_lut(f1, frames)
             self._near_lut = _LUT_CACHE[key]
-        far = pairs_arr[~near]
+
+    def _build_far_pairs(self, far: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> None:
+        """The far link pairs (P, 2) (level 1 on their bounding spheres): their squared reach
+        (P,) m^2 and their sphere pairs padded to the largest pair (P, K2), with a limit of -1
+        on the padding (never colliding)."""
         self._far_pairs = far
         self._far_reach2 = (self._bound_r[far[:, 0]] + self._bound_r[far[:, 1]] + self.self_margin) ** 2
         k2 = max([int(counts[a] * counts[b]) for a, b in far], default=1)
@@ -515,7 +570,6 @@ class CollisionModel:
             self._far_b[p, n:] = sb[0]
             self._far_lim2[p, :n] = (self._sphere_r[self._far_a[p, :n]] + self._sphere_r[self._far_b[p, :n]]
                                      + self.self_margin) ** 2
-        self._pairs = pairs_arr
 
     def _build_pair_lut(self, f1: int, frames: np.ndarray) -> _PairLUT:
         """Precompute the near self-collision pairs (all between chain frames f1 and f1 + 2,
