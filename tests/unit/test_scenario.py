@@ -117,7 +117,7 @@ def test_the_shipped_set_is_complete():
         "world/camera_side.yaml", "world/camera_high_front.yaml",
         *(f"world/objects_{n}.yaml" for n in ("small", "large", "light_heavy")),
         *(f"world/{n}.yaml" for n in ("bin_moved", "bin_rotated", "bin_resized", "table_dark", "table_white",
-                                      "table_grey", "table_wood_tinted")),
+                                      "table_grey", "table_wood_tinted", "cube_by_bin_wall")),
     }
 
 
@@ -192,7 +192,7 @@ def test_clutter_distractor_count_range_and_colours():
 def test_load_scenarios_reads_a_directory_recursively_sorted():
     scenarios = load_scenarios(SCENARIO_DIR)
     assert [s.path for s in scenarios] == SHIPPED
-    assert len({s.name for s in scenarios}) == len(scenarios) == 26
+    assert len({s.name for s in scenarios}) == len(scenarios) == 27
     assert [s.name for s in load_scenarios(SCENARIO_DIR / "one_cube.yaml")] == ["one_cube"]
 
 
