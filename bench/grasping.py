@@ -60,6 +60,7 @@ from armbrain_sim.scenario import PALETTE, load_scenario  # noqa: E402
 from armbrain_sim.scene import ObjectInstance, SceneInstance, SuccessRule  # noqa: E402
 from armbrain_sim.world import SimWorld  # noqa: E402
 from brain_common.cell import Bin  # noqa: E402
+from brain_common.params import load_param_specs  # noqa: E402
 from brain_common.kinematics import Kinematics, top_down_rotation, transform_from_position_rotation  # noqa: E402
 from grasping.core import (  # noqa: E402
     GraspCheckConfig,
@@ -75,7 +76,8 @@ from grasping.core.scene import object_prism  # noqa: E402
 
 LIFT = 0.10  # m
 HOLD = 1.0  # s of sim time
-GRIP_FORCE = 20.0  # N per finger: the sim bridge's gripper_force (sim/config/sim_bridge.yaml)
+# N per finger: the sim bridge's gripper_force (its described default, sim/config/sim_bridge.params.yaml)
+GRIP_FORCE = load_param_specs(ROOT / "sim" / "config" / "sim_bridge.params.yaml", "sim_bridge")["gripper_force"].default
 SPEED_SCALE = 0.5  # of the joint velocity limits
 CARTESIAN_SPEED = 0.2  # m/s along straight lines
 PATH_STEP = 0.005  # m between IK waypoints on straight lines
