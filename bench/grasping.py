@@ -60,8 +60,8 @@ from armbrain_sim.scenario import PALETTE, load_scenario  # noqa: E402
 from armbrain_sim.scene import ObjectInstance, SceneInstance, SuccessRule  # noqa: E402
 from armbrain_sim.world import SimWorld  # noqa: E402
 from brain_common.cell import Bin  # noqa: E402
-from brain_common.params import load_param_specs  # noqa: E402
 from brain_common.kinematics import Kinematics, top_down_rotation, transform_from_position_rotation  # noqa: E402
+from brain_common.params import load_param_specs  # noqa: E402
 from grasping.core import (  # noqa: E402
     GraspCheckConfig,
     GraspMonitor,
