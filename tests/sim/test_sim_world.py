@@ -286,10 +286,10 @@ def test_same_seed_same_poses_after_reset() -> None:
 
 
 def _bridge_gripper_force() -> float:
-    import yaml
+    from brain_common.params import load_param_specs
 
-    cfg = yaml.safe_load((ROOT / "sim" / "config" / "sim_bridge.yaml").read_text())
-    return float(cfg["sim_bridge"]["ros__parameters"]["gripper_force"])
+    return float(load_param_specs(ROOT / "sim" / "config" / "sim_bridge.params.yaml",
+                                  "sim_bridge")["gripper_force"].default)
 
 
 TINY_CUBE = ObjectInstance("red_cube", "box", (0.02, 0.02, 0.02), (0.85, 0.1, 0.1), "red", 0.004, (0.5, -0.1), 0.3)
@@ -307,9 +307,13 @@ def test_the_bridge_grip_holds_a_4g_2cm_cube_and_a_2kg_cube(obj: ObjectInstance)
         grasp = centre.copy()
         grasp[2] = max(obj.size[2] - 0.025, 0.012 + 0.0072)  # grasping: top - grasp_depth, tips 12 mm up
         psi = obj.yaw + math.pi / 2.0
-        q_pre = w.kinematics.ik(grasp + np.array([0.0, 0.0, 0.1]), top_down_rotation(psi), seed_q=HOME_ARM)
-        q_grasp = w.kinematics.ik(grasp, top_down_rotation(psi), seed_q=q_pre)
-        assert q_pre is not None and q_grasp is not None
+        pre = w.kinematics.ik(transform_from_position_rotation(grasp + np.array([0.0, 0.0, 0.1]),
+                                                               top_down_rotation(psi)), np.array(HOME_ARM))
+        assert pre.success
+        q_pre = pre.q
+        down = w.kinematics.ik(transform_from_position_rotation(grasp, top_down_rotation(psi)), q_pre)
+        assert down.success
+        q_grasp = down.q
         w.set_gripper_opening(obj.size[0] + 0.02, _bridge_gripper_force())
         w.set_arm_targets(q_pre)
         w.step(480)
