@@ -236,7 +236,8 @@ def clutter_problem(kin: Kinematics, seed: int) -> Problem | None:
         b = int((a + 1 + rng.integers(len(tops) - 1)) % len(tops))
         qg = above(*tops[b])
     else:
-        qg = above(0.45, 0.42, 0.06)  # over the bin
+        b = default_cell().bin
+        qg = above(b.x, b.y, b.wall_height)  # over the bin
     if qs is None or qg is None:
         return None
     return Problem(f"clutter_{seed}", obs, qs, qg)
