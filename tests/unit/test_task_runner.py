@@ -183,6 +183,24 @@ def test_an_object_hidden_in_the_bin_counts_when_the_table_lost_it_and_the_bin_h
     assert out.success, out.message
 
 
+def test_a_frame_showing_the_hand_as_an_object_does_not_block_the_lift():
+    # With the hand down at the table, perception may report the fingers and the held cube
+    # as one more object where the hand is; the lift must plan against the neighbours seen
+    # before the hand came down, not against that.
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.45, 0.15)])
+    plain = ports.objects
+
+    def with_phantom(max_age, timeout):
+        out = plain(max_age, timeout)
+        if ports.held is not None:
+            x, y = ports._hand_xy()
+            out.append(WorldObject("obj_9", "unknown box", "unknown", "box", (x, y, 0.04), 0.0, (0.08, 0.06, 0.08)))
+        return out
+    ports.objects = with_phantom
+    out = run(ports, "put the red cube in the bin")
+    assert out.success, out.message
+
+
 def test_missing_object_is_refused_before_anything_moves():
     ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)])
     out = run(ports, "put the purple cube in the bin")

@@ -442,7 +442,7 @@ class TaskRunner:
                     res.success, res.message = True, f"holding {obj.label}"
                     return res
                 assert goal.target is not None
-                self._place(obj, goal.target, target_obj)
+                self._place(obj, goal.target, target_obj, objects)
                 res.success, res.message = True, f"placed {goal.target.describe()}"
                 return res
             except StageError as f:
@@ -547,8 +547,13 @@ class TaskRunner:
         shape = obstacle_from(obj)  # its pose is unused: the attachment gives it
         return AttachedObject(shape, np.linalg.inv(T_grasp) @ T_obj)
 
-    def _place(self, obj: WorldObject, target: Target, base: WorldObject | None) -> None:
-        objects = [o for o in (self.p.objects(1e9, 0.0) or []) if o.id != obj.id]
+    def _place(self, obj: WorldObject, target: Target, base: WorldObject | None,
+               seen: list[WorldObject]) -> None:
+        # The neighbours as seen before the hand came down (`seen`, the frame the pick was
+        # planned on): a frame taken with the hand at the table may show the hand and the
+        # held object as one more object right where the fingers are, which would put the
+        # lift's start in collision.
+        objects = [o for o in seen if o.id != obj.id]
         lift_cm = self._scene(objects)
         self._stage("lift", self._straight, "lift", self.cfg.lift_height, lift_cm.without([obj.id]))
         if self.p.grasp_held() is False:
