@@ -199,3 +199,15 @@ def test_deployment_docs_describe_a_new_cell_in_one_file():
 def test_robot_configs_directory_is_the_package_share():
     assert (SRC / "brain_common" / "robots").resolve() == ROBOTS.resolve()
     assert Path(default_cell_path()).name == "panda_sim.yaml"
+
+
+def test_a_broken_bin_observation_is_no_bin():
+    from brain_common.cell import perceived_bin
+
+    prior = default_cell().bin
+    b = perceived_bin(prior, 0.4, -0.4, 0.5, (0.25, 0.15), 0.0, 0.012)
+    assert (b.x, b.inner_size, b.wall_height, b.wall_thickness, b.floor_thickness) == \
+        (0.4, (0.25, 0.15), prior.wall_height, 0.012, prior.floor_thickness)  # unmeasured: the prior's
+    assert perceived_bin(prior, float("nan"), -0.4, 0.5, (0.25, 0.15), 0.06, 0.01) is None
+    assert perceived_bin(prior, 0.4, -0.4, 0.5, (0.25, 0.0), 0.06, 0.01) is None
+    assert perceived_bin(prior, 0.4, -0.4, float("inf"), (0.25, 0.15), 0.06, 0.01) is None

@@ -94,12 +94,6 @@ class Bin:
         u, v = self.to_local(x, y)
         return abs(u) <= self.inner_size[0] / 2 - margin and abs(v) <= self.inner_size[1] / 2 - margin
 
-    def footprint_contains(self, x: float, y: float, margin: float = 0.0) -> bool:
-        """True if (x, y) lies on the bin's outer footprint grown by `margin` m."""
-        u, v = self.to_local(x, y)
-        ox, oy = self.outer_size
-        return abs(u) <= ox / 2 + margin and abs(v) <= oy / 2 + margin
-
 
 def matrix_from_position_quaternion(position: Sequence[float], xyzw: Sequence[float]) -> np.ndarray:
     """(4, 4) pose from a position (3,) m and a quaternion (x, y, z, w)."""
@@ -169,9 +163,13 @@ class Cell:
 
 
 def perceived_bin(prior: Bin, x: float, y: float, yaw: float, inner_size: Sequence[float], wall_height: float,
-                  wall_thickness: float) -> Bin:
+                  wall_thickness: float) -> Bin | None:
     """The bin as perceived, with what a camera cannot see (the floor's thickness) and any
-    value not measured (<= 0) taken from the prior."""
+    value not measured (<= 0) taken from the prior; None when a value is not finite or an
+    inner side is not positive (a broken observation, not a bin)."""
+    values = (x, y, yaw, *inner_size, wall_height, wall_thickness)
+    if len(inner_size) != 2 or not all(math.isfinite(float(v)) for v in values) or min(inner_size) <= 0.0:
+        return None
     return Bin(float(x), float(y), float(yaw), (float(inner_size[0]), float(inner_size[1])),
                float(wall_height) if wall_height > 0 else prior.wall_height,
                float(wall_thickness) if wall_thickness > 0 else prior.wall_thickness, prior.floor_thickness)
@@ -293,13 +291,6 @@ def _vector(m: Mapping[str, Any], key: str, n: int, where: str) -> tuple[float, 
     return tuple(float(e) for e in v)
 
 
-def quaternion_from_look_at(position: Sequence[float], look_at: Sequence[float],
-                            up: Sequence[float] = (0.0, 0.0, 1.0)) -> tuple[float, float, float, float]:
-    """Quaternion (x, y, z, w) of an optical frame at `position` looking at `look_at` with
-    `up` upwards in the image (optical z = view direction, x = z cross up, y = z cross x)."""
-    return quaternion_from_matrix(rotation_from_look_at(position, look_at, up))
-
-
 class LookAtError(ValueError):
     """A degenerate camera view; `field` is "look_at" or "up", the value to change."""
 
@@ -390,15 +381,10 @@ def cell_from_dict(data: Any, where: str = "cell") -> Cell:
 def load_cell(path: str | Path) -> Cell:
     """The Cell described by the ``cell`` key of a robot configuration file.
     Raises ValueError naming the file and the problem."""
-    import yaml
+    from brain_common.files import read_yaml
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"robot configuration {p} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"robot configuration {p} is not valid YAML: {exc}") from None
+    data = read_yaml(p, "robot configuration")
     if not isinstance(data, Mapping) or "cell" not in data:
         raise ValueError(f"robot configuration {p} has no 'cell' section describing the work cell "
                          f"(table, bin, camera, gripper, clearances); see {DEFAULT_CELL_FILE}")

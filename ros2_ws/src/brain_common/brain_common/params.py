@@ -140,15 +140,10 @@ def _walk(group: Mapping[str, Any], prefix: str, where: str, out: dict[str, Para
 def load_param_specs(path: str | Path, node: str) -> dict[str, ParamSpec]:
     """The described parameters of `node` in `path`, by (dotted) name, in file order.
     Raises ValueError naming the file and the bad entry."""
-    import yaml
+    from brain_common.files import read_yaml
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"parameter description {p} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ValueError(f"parameter description {p} is not valid YAML: {exc}") from None
+    data = read_yaml(p, "parameter description")
     if not isinstance(data, Mapping) or not isinstance(data.get(node), Mapping):
         raise ValueError(f"parameter description {p} must map the node name '{node}' to its parameters")
     out: dict[str, ParamSpec] = {}

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import yaml
+from brain_common.files import read_yaml
 
 
 def params_files_from_args(argv: list[str]) -> list[str]:
@@ -37,19 +37,7 @@ def check_parameters_file(path: Path) -> None:
 
     Valid: a YAML mapping ``<node name or /**>: {ros__parameters: {...}}``.
     """
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ValueError(f"parameters file {path} does not exist") from None
-    except OSError as exc:
-        raise ValueError(f"parameters file {path} cannot be read ({exc.strerror})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"parameters file {path} is not valid YAML{at}: "
-                         f"{getattr(exc, 'problem', None) or exc}") from None
+    data = read_yaml(path, "parameters file")
     if not isinstance(data, dict) or not data:
         raise ValueError(f"parameters file {path} must map node names to "
                          "{ros__parameters: {...}}; got " + type(data).__name__)

@@ -39,13 +39,12 @@ def object_from_msg(msg: DetectedObject) -> ObjectModel:
 
 def bin_from_msg(msg: DetectedBin, prior: Bin) -> Bin:
     """The bin perception sees (DetectedBin), or `prior` when it is not seen or its values
-    are not finite."""
-    p, q, s = msg.pose.position, msg.pose.orientation, msg.inner_size
-    values = (p.x, p.y, q.x, q.y, q.z, q.w, s.x, s.y, s.z, msg.wall_thickness)
-    if not msg.seen or not all(math.isfinite(v) for v in values) or min(s.x, s.y) <= 0.0:
+    are broken (brain_common.cell.perceived_bin)."""
+    if not msg.seen:
         return prior
+    p, q, s = msg.pose.position, msg.pose.orientation, msg.inner_size
     yaw = yaw_from_quaternion(q.x, q.y, q.z, q.w)
-    return perceived_bin(prior, p.x, p.y, yaw, (s.x, s.y), s.z, msg.wall_thickness)
+    return perceived_bin(prior, p.x, p.y, yaw, (s.x, s.y), s.z, msg.wall_thickness) or prior
 
 
 def pose_msg(position: np.ndarray, rotation: np.ndarray) -> Pose:

@@ -72,13 +72,16 @@ def bin_view_from_msg(msg, prior: Bin) -> BinView:
     b = msg.bin
     stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
     contents = tuple(world_object_from_msg(o) for o in b.contents)
-    if not b.seen:
+    perceived = None
+    if b.seen:
+        q = b.pose.orientation
+        R = quat2mat([q.w, q.x, q.y, q.z])
+        yaw = math.atan2(R[1, 0], R[0, 0])
+        perceived = perceived_bin(prior, b.pose.position.x, b.pose.position.y, yaw,
+                                  (b.inner_size.x, b.inner_size.y), b.inner_size.z, b.wall_thickness)
+    if perceived is None:  # not seen, or a broken message: the prior, and nothing confirmed by it
         return BinView(prior, False, contents, stamp)
-    q = b.pose.orientation
-    R = quat2mat([q.w, q.x, q.y, q.z])
-    return BinView(perceived_bin(prior, b.pose.position.x, b.pose.position.y, math.atan2(R[1, 0], R[0, 0]),
-                                 (b.inner_size.x, b.inner_size.y), b.inner_size.z, b.wall_thickness),
-                   True, contents, stamp)
+    return BinView(perceived, True, contents, stamp)
 
 
 def grasp_from_msg(c) -> Grasp:
