@@ -34,6 +34,11 @@ ARMBRAIN = Path(sys.prefix) / "bin" / "armbrain"
 DOMAIN_RANGE = range(100, 150)  # armbrain.domains hands out 150..199 to demos and evaluation workers
 
 
+def seconds(t) -> float:
+    """A builtin_interfaces/Time (a message's header.stamp, a service's stamp) in seconds."""
+    return t.sec + t.nanosec * 1e-9
+
+
 def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.02):
     """Wait until predicate() is truthy (returned), or fail naming `what`."""
     deadline = time.monotonic() + timeout

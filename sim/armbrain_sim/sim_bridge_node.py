@@ -247,6 +247,7 @@ class SimBridgeNode(Node):
         self._path = None
         self._steps = 0  # publish joints, camera and ground truth of the new scene at once
         response.success, response.goal = True, scene.goal
+        response.stamp = stamp_from_seconds(self.sim_time)
         response.message = f"scenario {scenario.name} seed {request.seed}: {len(scene.objects)} objects"
         self.get_logger().info(f"reset: {response.message}")
         return response

@@ -63,7 +63,9 @@ def test_a_campaign_writes_json_report_and_recordings(tmp_path):
 
     # the tiny pick-and-place succeeds, judged by ground truth, with per-stage durations
     tiny = episodes["tiny"]
-    assert tiny["success"] and tiny["cause"] == "ok", tiny
+    assert tiny["success"] and tiny["cause"] == "ok", (
+        f"cause {tiny['cause']}, error {tiny['error_name']}, stage {tiny['failed_stage']}: {tiny['message']}\n"
+        + done.stdout[-3000:] + done.stderr[-3000:])
     assert done.returncode == 0, done.stdout + done.stderr
     assert tiny["sim_s"] > 0 and tiny["wall_s"] > 0 and tiny["attempts"] >= 1
     assert 0 < tiny["first_motion_wall_s"] < tiny["wall_s"]  # goal accepted -> first arm/gripper command

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from brain_common.robot import ARM_JOINTS, FINGER_JOINTS
-from conftest import ROOT, Spinner, wait_for
+from conftest import ROOT, Spinner, seconds, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
 GRAPH = ROOT / "launch" / "graph.yaml"
@@ -88,7 +88,7 @@ def bridge(launch, ros_context):
 
 
 def stamp(msg) -> float:
-    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+    return seconds(msg.header.stamp)
 
 
 def test_topics_stamps_and_frames(bridge):
@@ -195,10 +195,10 @@ def test_reset_gives_the_same_scene_for_the_same_seed(bridge, ros_context):
         return fut.result()
 
     def truth_after_reset(seed):
-        t_reset = probe.sim_now()
         res = reset(seed)
         assert res.success, res.message
-        msg = wait_for(lambda: (m := probe.latest("truth")) and stamp(m) > t_reset + 0.05 and m, 60,
+        t_reset = seconds(res.stamp)
+        msg = wait_for(lambda: (m := probe.latest("truth")) and stamp(m) >= t_reset and m, 60,
                        "ground truth after the reset")
         return res, {f"{o.id}.{axis}": getattr(o.pose.position, axis) for o in msg.objects for axis in "xy"}
 

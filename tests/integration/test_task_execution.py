@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from conftest import ROOT, TESTS, Spinner, wait_for
+from conftest import ROOT, TESTS, Spinner, seconds, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.sim]
 GRAPH = ROOT / "launch" / "graph.yaml"
@@ -71,9 +71,12 @@ class Operator:
 
         fut = self.reset_client.call_async(ResetSim.Request(seed=seed, scenario=str(scenario)))
         wait_for(fut.done, 60, "sim reset")
-        assert fut.result().success, fut.result().message
+        res = fut.result()
+        assert res.success, res.message
+        t_reset = seconds(res.stamp)
         self.seen = None
-        wait_for(lambda: self.seen is not None and len(self.seen.objects) == expect_seen, 60,
+        wait_for(lambda: self.seen is not None and seconds(self.seen.header.stamp) >= t_reset
+                 and len(self.seen.objects) == expect_seen, 60,
                  f"perception to see the {expect_seen} objects of the new episode")
 
     def check(self):

@@ -249,7 +249,7 @@ class Worker(threading.Thread):
         if not reset.success:
             rec.update(cause="reset_failed", failed_stage="reset", message=reset.message)
             return rec
-        t_reset = self.clock
+        t_reset = reset.stamp.sec + reset.stamp.nanosec * 1e-9  # not self.clock: it may lag the sim's
         self._call(self.clear_bin_client, Trigger.Request(), "planner/clear_bin")
         self._wait(lambda: self.objects_stamp >= t_reset + FRESH_AFTER_RESET_S, 120.0,
                    "perception/objects of the new scene")
