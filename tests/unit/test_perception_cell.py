@@ -11,7 +11,7 @@ import pytest
 from transforms3d.axangles import axangle2mat
 
 from perception.core import PALETTE, Perception, PerceptionConfig, check_config
-from perception.core.bin_detection import BinEstimate, bin_pose_error, bin_prior, normalise_rectangle_yaw
+from perception.core.bin_detection import BinEstimate, bin_pose_error, bin_prior, fit_bin, normalise_rectangle_yaw
 from perception.core.colour import estimate_white_balance
 from perception.core.synthetic import Solid, default_camera, render
 
@@ -107,11 +107,51 @@ def test_bin_pose_error_is_modulo_the_rectangle_s_quarter_turn():
     assert a.outer_size == pytest.approx((0.32, 0.22))
 
 
+def wall_points(cx, cy, yaw, ix, iy, walls=(True, True, True, True), height=0.06, t=0.01, step=0.004):
+    """(N, 3) points on the tops and outer faces of a bin's walls (+x, -x, +y, -y in its frame)."""
+    pts = []
+    for k, (axis, sign) in enumerate(((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0))):
+        if not walls[k]:
+            continue
+        half_in, half_along = (ix, iy)[axis] / 2, (ix, iy)[1 - axis] / 2 + t
+        for a in np.arange(-half_along, half_along, step):
+            for across in (*np.arange(half_in, half_in + t, 0.002), half_in + t):
+                for z in np.arange(0.015, height, step) if across == half_in + t else (height,):
+                    u, v = (sign * across, a) if axis == 0 else (a, sign * across)
+                    c, s = math.cos(yaw), math.sin(yaw)
+                    pts.append((cx + c * u - s * v, cy + s * u + c * v, z))
+    return np.array(pts)
+
+
+@pytest.mark.parametrize("yaw_deg", [0.0, 90.0, -90.0, 180.0])
+def test_a_wall_not_seen_is_named_in_the_prior_s_frame_and_its_side_is_a_lower_bound(yaw_deg):
+    """The same tray described at yaw 0 and turned by quarter turns: the missing wall is the
+    +y wall of the prior's frame whichever way the fit describes the rectangle."""
+    prior = bin_prior((0.45, 0.42), 0.0, (0.38, 0.22), 0.06, 0.01)
+    yaw = math.radians(yaw_deg)
+    # walls in the tray's own frame turned by yaw: which one is the prior frame's +y wall
+    c = round(yaw_deg / 90.0) % 4
+    missing = {0: 2, 1: 0, 2: 3, 3: 1}[c]  # the prior frame's +y wall, indexed in the turned frame
+    walls = tuple(k != missing for k in range(4))
+    sides = (0.36, 0.20) if c % 2 == 0 else (0.20, 0.36)
+    pts = wall_points(0.45, 0.42, yaw, *sides, walls=walls)
+    est = fit_bin(pts, prior, min_side=0.08, max_side=0.6, max_wall_height=0.15)
+    assert est is not None
+    assert est.walls_seen == (True, True, False, True)
+    assert est.inner_size[0] == pytest.approx(0.36, abs=0.006) and est.inner_size[1] < 0.20
+    truth = BinEstimate((0.45, 0.42), 0.0, (0.36, 0.20), 0.06, 0.01, "truth", 1.0)
+    shift, size = est.face_offsets(truth)
+    assert shift < 0.004 and size < 0.004  # the seen walls where they stand; the seen side's length
+
+
 # -- the camera bump, with a bin that may have moved ----------------------------------------
 
-def bumped(T: np.ndarray, shift=(0.0, 0.0), yaw_deg: float = 0.0) -> np.ndarray:
+def bumped(T: np.ndarray, shift=(0.0, 0.0), yaw_deg: float = 0.0, pitch_deg: float = 0.0) -> np.ndarray:
+    """T turned about its optical x axis by pitch_deg and about the vertical through the
+    optical centre by yaw_deg, then moved by shift in x, y."""
     T = T.copy()
-    T[:3, :3] = axangle2mat([0, 0, 1], math.radians(yaw_deg)) @ T[:3, :3]
+    T[:3, :3] = axangle2mat([0, 0, 1], math.radians(yaw_deg)) @ T[:3, :3] @ axangle2mat([1, 0, 0],
+                                                                                       math.radians(pitch_deg))
     T[:2, 3] += shift
     return T
 
@@ -122,11 +162,13 @@ CUBES = [Solid("box", (0.55, -0.1), (0.04, 0.04, 0.04), 0.2, RGB["red"]),
 
 def test_a_bin_where_configured_corrects_the_bumped_camera_s_x_y_yaw():
     _, T = camera()
-    result = process([*CUBES, *bin_solids(0.45, 0.42, 0.0, 0.36, 0.20)], T_true=bumped(T, (0.012, -0.009), 1.5))
+    result = process([*CUBES, *bin_solids(0.45, 0.42, 0.0, 0.36, 0.20)],
+                     T_true=bumped(T, (0.012, -0.009), 1.5, pitch_deg=1.0))
     corr = result.camera_correction
     assert corr.registered and corr.x_error == pytest.approx(-0.012, abs=0.002)
     assert result.bin.source == "perceived"
-    assert math.hypot(result.bin.center[0] - 0.45, result.bin.center[1] - 0.42) < 0.004
+    truth = BinEstimate((0.45, 0.42), 0.0, (0.36, 0.20), 0.06, 0.01, "truth", 1.0)
+    assert result.bin.face_offsets(truth)[0] < 0.004  # every wall seen is where it stands
     for cube in CUBES:
         assert min(np.linalg.norm(o.position - cube.position) for o in result.objects) < 0.003
 
@@ -137,6 +179,46 @@ def test_a_moved_bin_is_not_taken_for_a_bumped_camera():
     assert result.bin.center == pytest.approx((0.45, 0.30), abs=0.004)
     for cube in CUBES:
         assert min(np.linalg.norm(o.position - cube.position) for o in result.objects) < 0.003
+
+
+def test_a_bin_nudged_within_a_bump_s_reach_is_a_moved_bin_when_the_table_shows_no_bump():
+    """3 cm is within bin_bump_max_shift, but the table plane is where the calibration says:
+    the bin moved, the camera did not; objects stay where they are."""
+    result = process([*CUBES, *bin_solids(0.45, 0.39, 0.0, 0.36, 0.20)], columns=[ROBOT])
+    assert not result.camera_correction.registered and not result.camera_correction.bumped
+    assert result.bin.center == pytest.approx((0.45, 0.39), abs=0.004)
+    assert any("bin seen at" in w for w in result.warnings), result.warnings
+    for cube in CUBES:
+        assert min(np.linalg.norm(o.position - cube.position) for o in result.objects) < 0.003
+
+
+def test_a_pure_sideways_turn_of_the_camera_is_not_corrected_from_the_bin():
+    """The other side of that policy, stated: a bump that neither tilts nor lifts the camera
+    looks like a moved bin and is taken for one (objects then shift with the camera)."""
+    _, T = camera()
+    result = process([*CUBES, *bin_solids(0.45, 0.42, 0.0, 0.36, 0.20)], T_true=bumped(T, (0.012, -0.009), 1.5))
+    assert not result.camera_correction.registered
+    assert any("bin seen at" in w for w in result.warnings), result.warnings
+
+
+def test_a_bin_partly_out_of_view_is_no_larger_than_what_is_seen():
+    """The far wall out of the image: the size along it is what the seen walls span, never the
+    configured size (a smaller tray than configured must not be filled in from the prior)."""
+    for cy in (0.42, 0.46, 0.50, 0.54):
+        solids = [*CUBES, *bin_solids(0.45, cy, 0.0, 0.25, 0.15)]
+        result = process(solids, columns=[ROBOT])
+        if result.bin is not None and result.bin.source == "perceived" and not all(result.bin.walls_seen):
+            break
+    else:
+        pytest.fail("no bin position tried leaves a wall out of the image")
+    b = result.bin
+    assert b.inner_size[0] == pytest.approx(0.25, abs=0.006) and b.inner_size[1] <= 0.15 + 0.006
+    # Every point of the perceived inside is inside the real tray.
+    for u in (-1, 1):
+        for v in (-1, 1):
+            x = b.center[0] + u * b.inner_size[0] / 2
+            y = b.center[1] + v * b.inner_size[1] / 2
+            assert abs(x - 0.45) <= 0.125 + 0.004 and abs(y - cy) <= 0.075 + 0.004, (x, y)
 
 
 # -- the table's paint and the light ------------------------------------------------------

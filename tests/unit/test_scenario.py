@@ -116,8 +116,8 @@ def test_the_shipped_set_is_complete():
                                                "depth_dropout", "camera_bump", "distractors")),
         "world/camera_side.yaml", "world/camera_high_front.yaml",
         *(f"world/objects_{n}.yaml" for n in ("small", "large", "light_heavy")),
-        *(f"world/{n}.yaml" for n in ("bin_moved", "bin_rotated", "bin_resized", "table_dark", "table_white",
-                                      "table_grey", "table_wood_tinted", "cube_by_bin_wall")),
+        *(f"world/{n}.yaml" for n in ("bin_moved", "bin_nudged", "bin_rotated", "bin_resized", "table_dark",
+                                      "table_white", "table_grey", "table_wood_tinted", "cube_by_bin_wall")),
     }
 
 
@@ -192,7 +192,7 @@ def test_clutter_distractor_count_range_and_colours():
 def test_load_scenarios_reads_a_directory_recursively_sorted():
     scenarios = load_scenarios(SCENARIO_DIR)
     assert [s.path for s in scenarios] == SHIPPED
-    assert len({s.name for s in scenarios}) == len(scenarios) == 27
+    assert len({s.name for s in scenarios}) == len(scenarios) == 28
     assert [s.name for s in load_scenarios(SCENARIO_DIR / "one_cube.yaml")] == ["one_cube"]
 
 

@@ -45,6 +45,8 @@ class BinEstimate:
     wall_height, wall_thickness: m. source: "perceived" (seen in this frame) or "prior"
     (the configured bin; not seen). confidence: 0..1, the mean fraction of the four walls'
     length that was seen (1.0 for the prior: it is what was configured, not a measurement).
+    walls_seen: the +x, -x, +y, -y walls (bin frame) seen; along an axis with a wall not
+    seen, the size is what the seen walls span (a lower bound).
     """
 
     center: tuple[float, float]
@@ -54,6 +56,7 @@ class BinEstimate:
     wall_thickness: float
     source: str
     confidence: float
+    walls_seen: tuple[bool, bool, bool, bool] = (True, True, True, True)
 
     @property
     def outer_size(self) -> tuple[float, float]:
@@ -78,7 +81,37 @@ class BinEstimate:
         x = T[0, 0] * cx + T[0, 1] * cy + T[0, 3]
         y = T[1, 0] * cx + T[1, 1] * cy + T[1, 3]
         return BinEstimate((float(x), float(y)), self.yaw + math.atan2(T[1, 0], T[0, 0]), self.inner_size,
-                           self.wall_height, self.wall_thickness, self.source, self.confidence)
+                           self.wall_height, self.wall_thickness, self.source, self.confidence, self.walls_seen)
+
+    def face_offsets(self, other: BinEstimate) -> tuple[float, float]:
+        """(largest distance m of a seen outer face from the same face of `other`, largest
+        change m of a side whose two walls were seen): how far this bin is from `other`
+        judged only by what was seen (a wall not seen says nothing). Both bins' yaws are
+        within 45 deg of each other (normalise_rectangle_yaw), so +x is +x in both."""
+        shift, size = 0.0, 0.0
+        co, so = math.cos(other.yaw), math.sin(other.yaw)
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        axes, axes_o = ((c, s), (-s, c)), ((co, so), (-so, co))
+        half, half_o = [h / 2.0 for h in self.outer_size], [h / 2.0 for h in other.outer_size]
+        for k, (axis, sign) in enumerate(((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0))):
+            if not self.walls_seen[k]:
+                continue
+            fx = self.center[0] + sign * half[axis] * axes[axis][0] - other.center[0]
+            fy = self.center[1] + sign * half[axis] * axes[axis][1] - other.center[1]
+            shift = max(shift, abs(sign * (fx * axes_o[axis][0] + fy * axes_o[axis][1]) - half_o[axis]))
+        for axis in (0, 1):
+            if self.walls_seen[2 * axis] and self.walls_seen[2 * axis + 1]:
+                size = max(size, abs(self.outer_size[axis] - other.outer_size[axis]))
+        return shift, size
+
+
+def _turn_walls(walls: tuple, quarters: int) -> tuple:
+    """The (+x, -x, +y, -y) walls of a rectangle as seen from its frame turned by `quarters`
+    quarter turns (the frame's yaw grew by quarters * 90 deg)."""
+    for _ in range(quarters % 4):
+        px, mx, py, my = walls
+        walls = (py, my, mx, px)  # the new +x axis is the old +y, the new +y the old -x
+    return walls
 
 
 def bin_prior(center, yaw: float, outer_size, wall_height: float, wall_thickness: float) -> BinEstimate:
@@ -193,30 +226,9 @@ def fit_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side
     seen = [cov >= MIN_WALL_COVERAGE for cov in coverage]
     if sum(seen) < MIN_WALLS:
         return None
-    if not all(seen):
-        # A wall out of the image (or hidden): that side's extent is one of the prior's sides
-        # (never less than what is seen). Which one: the other when the perpendicular extent is
-        # measured (both its walls seen) and matches a prior side; else the one along the
-        # local axis nearest the prior's axes.
-        k = math.floor((yaw - prior.yaw + math.pi / 4.0) / (math.pi / 2.0))
-        prior_outer = list(prior.outer_size if k % 2 == 0 else prior.outer_size[::-1])
-        for axis in (0, 1):
-            other = 1 - axis
-            if seen[2 * other] and seen[2 * other + 1] and not (seen[2 * axis] and seen[2 * axis + 1]):
-                measured = edges[2 * other] - edges[2 * other + 1]
-                a, b = prior.outer_size
-                prior_outer[axis] = b if abs(measured - a) < abs(measured - b) else a
-        for axis in (0, 1):
-            plus, minus = seen[2 * axis], seen[2 * axis + 1]
-            extent = max(prior_outer[axis], edges[2 * axis] - edges[2 * axis + 1])
-            if plus and not minus:
-                edges[2 * axis + 1] = edges[2 * axis] - extent
-            elif minus and not plus:
-                edges[2 * axis] = edges[2 * axis + 1] + extent
-        mu2, mv2 = (edges[0] + edges[1]) / 2.0, (edges[2] + edges[3]) / 2.0
-        half = ((edges[0] - edges[1]) / 2.0, (edges[2] - edges[3]) / 2.0)
-        centre = (cx + c * mu2 - s * mv2, cy + s * mu2 + c * mv2)
-        u, v = u + mu - mu2, v + mv - mv2
+    # A wall out of the image (or hidden): that side's extent is what the seen walls span, a
+    # lower bound. The bin may be larger there, never smaller, so what is placed in the
+    # perceived bin lands in the real one; the prior's size is not assumed.
     # Wall height: the rim's top; thickness: how far the rim's top reaches in from the outline.
     z = points[:, 2]
     z_rim = z[rim]
@@ -232,8 +244,9 @@ def fit_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side
     if min(inner) < min_side or max(inner) > max_side:
         return None
     yaw_n, inner_n = normalise_rectangle_yaw(yaw, inner, prior.yaw)
+    walls = _turn_walls(tuple(bool(w) for w in seen), round((yaw_n - yaw) / (math.pi / 2.0)))
     return BinEstimate((float(centre[0]), float(centre[1])), float(yaw_n), (float(inner_n[0]), float(inner_n[1])),
-                       height, thickness, "perceived", float(round(sum(coverage) / 4.0, 3)))
+                       height, thickness, "perceived", float(round(sum(coverage) / 4.0, 3)), walls)
 
 
 def find_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side: float,

@@ -88,10 +88,15 @@ class PerceptionConfig:
       bin_min_side, bin_max_side: inner sides a perceived bin may have, m.
       bin_max_wall_height: taller rims are not a bin, m.
       bin_bump_max_shift, bin_bump_max_yaw_deg, bin_bump_max_size_change: a perceived bin
-        within these of the configured one (centre m, yaw deg, each outer side m) is the
-        configured bin seen through a bumped camera: it registers the camera's x, y, yaw
-        (register_bin). Farther, the bin has moved: the perceived bin is used and the
-        camera is corrected from the table plane only.
+        within these of the configured one (centre m, yaw deg, each outer side m), when the
+        table plane shows the camera bumped (bump_*_threshold), is the configured bin seen
+        through a bumped camera: it registers the camera's x, y, yaw (register_bin).
+        Farther, or with the plane as configured, the bin has moved: the perceived bin is
+        used and the camera is corrected from the table plane only.
+      bin_moved_min_shift, bin_moved_min_yaw_deg: with the plane as configured, a perceived
+        bin this far from the configured one (centre m, yaw deg) is reported as moved (a
+        warning); nearer, it is the configured bin seen with the fit's noise (it still
+        registers the camera's x, y, yaw, by at most that much).
       bin_contents_margin: points this far inside the perceived inner walls (m) are the
         bin's contents (PerceptionResult.bin_contents), not its walls.
       perceive_table: estimate the table's paint and the light from the scene (colour.py
@@ -157,6 +162,8 @@ class PerceptionConfig:
     bin_bump_max_shift: float = 0.06
     bin_bump_max_yaw_deg: float = 5.0
     bin_bump_max_size_change: float = 0.02
+    bin_moved_min_shift: float = 0.005
+    bin_moved_min_yaw_deg: float = 1.0
     bin_contents_margin: float = 0.005
     perceive_table: bool = True
     table_prior_tolerance: float = 0.04
@@ -187,7 +194,8 @@ def check_config(cfg: PerceptionConfig) -> PerceptionConfig:
                  "min_chroma", "min_saturation",
                  "max_hue_error_deg", "max_value_error", "track_gate", "track_memory", "bin_min_side",
                  "bin_max_side", "bin_max_wall_height", "bin_bump_max_shift", "bin_bump_max_yaw_deg",
-                 "bin_bump_max_size_change", "table_prior_tolerance"):
+                 "bin_bump_max_size_change", "bin_moved_min_shift", "bin_moved_min_yaw_deg",
+                 "table_prior_tolerance"):
         _positive(cfg, name)
     if len(cfg.camera_position) != 3 or not all(math.isfinite(c) for c in cfg.camera_position):
         raise ValueError(f"PerceptionConfig.camera_position must be 3 finite numbers (m), got {cfg.camera_position!r}")

@@ -365,8 +365,9 @@ class Perception:
         prior = self._bin_prior
         if min(c.bin_size) <= 0:
             return est, True
-        d, dyaw = bin_pose_error(est, prior)
-        size_change = max(abs(a - b) for a, b in zip(est.outer_size, prior.outer_size, strict=True))
+        # Judged by the walls seen: a wall out of the image leaves its side's size unknown.
+        d, size_change = est.face_offsets(prior)
+        _, dyaw = bin_pose_error(est, prior)
         moved = d > c.bin_bump_max_shift or math.degrees(dyaw) > c.bin_bump_max_yaw_deg \
             or size_change > c.bin_bump_max_size_change
         return est, moved
@@ -614,6 +615,14 @@ class Perception:
         Pb = P if c.correct_camera_bump else \
             P @ T_base_table[:3, :3].T.astype(np.float32) + T_base_table[:3, 3].astype(np.float32)
         bin_est, moved = self._perceive_bin(Pb)
+        # The bin is a landmark for the camera's x, y, yaw only when the table plane shows the
+        # camera moved (height, roll or pitch): a bump that turns the camera exactly about the
+        # vertical and shifts it exactly sideways is rare, a bin pushed a few cm is not. With
+        # the plane unchanged, a bin off its configured pose has moved.
+        if bin_est is not None and not moved and (correction is None or not correction.bumped):
+            d, _ = bin_est.face_offsets(self._bin_prior)
+            _, dyaw = bin_pose_error(bin_est, self._bin_prior)
+            moved = d > c.bin_moved_min_shift or math.degrees(dyaw) > c.bin_moved_min_yaw_deg
         if bin_est is not None and not moved and correction is not None and c.correct_camera_bump \
                 and c.register_bin and min(c.bin_size) > 0 and len(cand.zc):
             T_fix = self._register_bin(cand.depth_f, K, rx, ry, T_table_optical)
