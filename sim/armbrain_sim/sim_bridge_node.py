@@ -17,12 +17,15 @@ Publishes (relative names, wired by remapping in launch):
 Subscribes:
   arm_controller/joint_trajectory   trajectory_msgs/JointTrajectory
   gripper_controller/commands       std_msgs/Float64MultiArray [opening in metres]
+  perception/objects                only with max_lead > 0: the newest frame perception has
+                                    answered, which bounds how far the sim runs ahead (lead.py)
 Services:
   sim/reset           brain_interfaces/ResetSim: new seed (and scenario), same process
   sim/check_success   std_srvs/Trigger: the scenario's success rules on ground truth
 
 The node drives its own loop: step physics, publish, process incoming messages.
-With real_time_factor 0 it runs as fast as the CPU allows; /clock always advances
+With real_time_factor 0 it runs as fast as the CPU allows (and, with max_lead, no more
+than that far ahead of perception); /clock always advances
 and never jumps back, even across resets. Bad commands are logged and refused; the
 arm then holds its position and the node stays up.
 """
@@ -45,6 +48,7 @@ from tf2_msgs.msg import TFMessage
 from trajectory_msgs.msg import JointTrajectory
 from transforms3d.quaternions import mat2quat
 
+from armbrain_sim.lead import LeadGate
 from armbrain_sim.scenario import ScenarioError, load_scenario, resolve_scenario_path
 from armbrain_sim.scene import MAX_GRIPPER_OPENING
 from armbrain_sim.trajectory import (
@@ -63,12 +67,15 @@ from brain_common.runtime import run_node
 from brain_interfaces.msg import DetectedObject, DetectedObjectArray
 from brain_interfaces.srv import ResetSim
 
+GATE_WAIT_S = 0.002  # wall s per executor turn while the lead gate holds the sim
+
 
 @dataclass(frozen=True, slots=True)
 class BridgeParams:
     scenario: str
     seed: int
     real_time_factor: float
+    max_lead: float
     camera_rate: float
     joint_state_rate: float
     ground_truth_rate: float
@@ -164,11 +171,14 @@ class SimBridgeNode(Node):
         self.create_subscription(Float64MultiArray, "gripper_controller/commands", self._on_gripper, RELIABLE_10)
         self.create_service(ResetSim, "sim/reset", self._on_reset)
         self.create_service(Trigger, "sim/check_success", self._on_check_success)
+        self._gate = LeadGate(self.params.max_lead)
+        if self.params.max_lead > 0.0:
+            self.create_subscription(DetectedObjectArray, "perception/objects", self._on_brain_frame, RELIABLE_10)
         self.get_logger().info(
             f"scenario {self._scenario.name} seed {self.params.seed}: {len(scene.objects)} objects, "
             f"goal {scene.goal!r}; renderer {self.world.renderer_name}, "
             f"camera {scene.camera.width}x{scene.camera.height} at {self.params.camera_rate:g} Hz, "
-            f"real_time_factor {self.params.real_time_factor:g}")
+            f"real_time_factor {self.params.real_time_factor:g}, max_lead {self.params.max_lead:g} s")
 
     # -- parameters --------------------------------------------------------------
     def _declare_parameters(self) -> BridgeParams:
@@ -177,7 +187,7 @@ class SimBridgeNode(Node):
         v = declare_parameters(self, node_param_specs("armbrain_sim", "sim_bridge"))
         cell = cell_for(v["cell_file"])
         return BridgeParams(
-            scenario=v["scenario"], seed=v["seed"], real_time_factor=v["real_time_factor"],
+            scenario=v["scenario"], seed=v["seed"], real_time_factor=v["real_time_factor"], max_lead=v["max_lead"],
             camera_rate=v["camera_rate"], joint_state_rate=v["joint_state_rate"],
             ground_truth_rate=v["ground_truth_rate"], gripper_force=v["gripper_force"],
             base_frame=cell.base_frame, camera_frame=cell.camera.frame)
@@ -222,6 +232,9 @@ class SimBridgeNode(Node):
         self._path = path
         self._path_start = start
         self.get_logger().info(f"following a trajectory of {len(path.times)} points, {path.duration:.2f} s")
+
+    def _on_brain_frame(self, msg: DetectedObjectArray) -> None:
+        self._gate.ack(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
 
     def _on_gripper(self, msg: Float64MultiArray) -> None:
         try:
@@ -329,7 +342,16 @@ class SimBridgeNode(Node):
     def run(self, executor) -> None:
         """Step, publish and serve until shutdown; paced by real_time_factor."""
         wall0, sim0 = time.monotonic(), self.sim_time
+        escapes = 0
         while rclpy.ok():
+            if self._gate.holds(self.sim_time, time.monotonic()):
+                executor.spin_once(timeout_sec=GATE_WAIT_S)  # waits for perception; services still served
+                continue
+            if self._gate.escapes != escapes:
+                escapes = self._gate.escapes
+                self.get_logger().warning(
+                    f"no perception/objects for {self._gate.escape_wall:g} s wall at sim {self.sim_time:.2f} s "
+                    f"(newest answered frame {self._gate.acked:.2f} s): running ahead until perception answers again")
             self.step_once()
             executor.spin_once(timeout_sec=0.0)
             rtf = self.params.real_time_factor

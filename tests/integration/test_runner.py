@@ -19,7 +19,7 @@ CAMPAIGN = TESTS / "scenarios" / "campaign"
 ARMBRAIN = [sys.executable, "-m", "armbrain.cli"]
 TOP_KEYS = {"scenario", "n_episodes", "successes", "success_rate", "sim_s_median", "wall_s_median",
             "failures_by_stage", "failures_by_error", "episodes", "scenarios", "ci95", "interrupted", "workers",
-            "episodes_per_minute"}
+            "episodes_per_minute", "sim_max_lead"}
 EPISODE_KEYS = {"scenario", "index", "seed", "goal", "success", "cause", "error_code", "error_name", "failed_stage",
                 "message", "attempts", "sim_s", "wall_s", "stage_durations", "worker", "artifacts"}
 
@@ -111,6 +111,8 @@ def test_an_invalid_scenario_is_refused_before_anything_starts(tmp_path):
     assert missing.returncode == 2 and "no such scenario file or directory" in missing.stderr
     zero = run_cli("--scenario", str(CAMPAIGN / "tiny.yaml"), "--episodes", "0", timeout=60)
     assert zero.returncode == 2 and "--episodes" in zero.stderr
+    lead = run_cli("--scenario", str(CAMPAIGN / "tiny.yaml"), "--sim-max-lead", "-1", timeout=60)
+    assert lead.returncode == 2 and "--sim-max-lead must be 0 (no bound) .. 10 sim seconds; got -1.0" in lead.stderr
 
 
 def test_ctrl_c_stops_the_workers_and_writes_a_partial_result(tmp_path):

@@ -130,6 +130,46 @@ def test_topics_stamps_and_frames(bridge):
     assert truth.objects[0].pose.position.z == pytest.approx(0.025, abs=0.003)
 
 
+def test_the_sim_runs_no_further_ahead_of_perception_than_max_lead(bridge):
+    """Once perception answers (perception/objects, stamped with its frame), the sim steps at
+    most max_lead (graph.yaml's sim_max_lead) beyond the newest answered stamp, and goes on when a
+    newer one comes: a brain slowed by load sees the world as fresh as on a quiet machine."""
+    import time
+
+    from builtin_interfaces.msg import Time
+
+    from armbrain.graph import load_graph
+    from brain_common.qos import RELIABLE_10
+    from brain_interfaces.msg import DetectedObjectArray
+
+    lead = float(load_graph(GRAPH).arguments["sim_max_lead"].default)
+    run, probe = bridge
+    pub = probe.node.create_publisher(DetectedObjectArray, "perception/objects", RELIABLE_10)
+    wait_for(lambda: pub.get_subscription_count() > 0, 30, "the bridge to subscribe to perception/objects")
+
+    def answer(t: float) -> None:
+        msg = DetectedObjectArray()
+        msg.header.stamp = Time(sec=int(t), nanosec=round(t % 1 * 1e9))
+        pub.publish(msg)
+
+    def settled() -> float:
+        """The clock once it has stopped (no new /clock for 0.5 s of wall: observing an
+        absence needs a wall wait; it is not a timing assertion)."""
+        last = None
+        while last != probe.sim_now():
+            last = probe.sim_now()
+            time.sleep(0.5)
+        return last
+
+    answer(0.0)  # an old frame: the sim is already further ahead, so it stops where it is
+    stop = settled()
+    dt = 1.0 / 240.0
+    answer(stop + 1.0)
+    wait_for(lambda: probe.sim_now() >= stop + 1.0 + lead - dt, 60, "the sim to run max_lead past the answered frame")
+    assert settled() <= stop + 1.0 + lead + 2 * dt
+    assert run.proc.poll() is None
+
+
 def send_trajectory(probe, names, points):
     from builtin_interfaces.msg import Duration
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint

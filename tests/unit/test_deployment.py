@@ -80,7 +80,7 @@ def test_default_graph_is_the_simulated_panda_without_remappings():
     # Each node declares its own parameters from config/<node>.params.yaml: the graph passes
     # no parameters file of defaults, only the cell and its own values.
     assert sb.parameters == (cell,
-                             {"scenario": "one_cube.yaml", "seed": 0, "real_time_factor": 0.0})
+                             {"scenario": "one_cube.yaml", "seed": 0, "real_time_factor": 0.0, "max_lead": 0.8})
     assert pc.parameters == (cell, {"use_sim_time": True})
     assert gr.parameters == (cell, {"use_sim_time": True})
     assert pl.parameters == (cell, {"use_sim_time": True})
@@ -98,7 +98,7 @@ def test_default_command_lines_are_those_of_the_graph_before_robot_configs():
     assert [r.command for r in resolved] == [
         ("/opt/armbrain_sim/sim_bridge", "--ros-args", "-r", "__node:=sim_bridge",
          *cell,
-         "-p", "scenario:='one_cube.yaml'", "-p", "seed:=0", "-p", "real_time_factor:=0.0"),
+         "-p", "scenario:='one_cube.yaml'", "-p", "seed:=0", "-p", "real_time_factor:=0.0", "-p", "max_lead:=0.8"),
         ("/opt/grasping/grasping", "--ros-args", "-r", "__node:=grasping",
          *cell, "-p", "use_sim_time:=true"),
         ("/opt/perception/perception", "--ros-args", "-r", "__node:=perception",

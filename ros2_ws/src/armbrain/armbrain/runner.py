@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from armbrain.graph import default_graph_path
+from armbrain.graph import default_graph_path, load_graph
 from armbrain.launcher import interrupt_and_wait
 
 EXIT_OK, EXIT_BELOW_TARGET, EXIT_USAGE, EXIT_NO_GRAPH, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -153,7 +153,8 @@ class Worker(threading.Thread):
             self.graph = subprocess.Popen(
                 [str(Path(sys.prefix) / "bin" / "armbrain"), "launch", "--graph", str(default_graph_path()),
                  "--domain-id", str(self.domain), f"scenario:={scenario}", "seed:=0",
-                 f"real_time_factor:={float(self.opts.real_time_factor)!r}"],
+                 f"real_time_factor:={float(self.opts.real_time_factor)!r}",
+                 f"sim_max_lead:={float(self.opts.sim_max_lead)!r}"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         self.session = RosSession.open(f"armbrain_run_w{self.index}", self.domain, start=False)
         self._wire()
@@ -446,6 +447,8 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
         if not 0.0 <= opts.real_time_factor <= 100.0:
             raise CampaignError(f"--real-time-factor must be 0 (as fast as possible) .. 100; "
                                 f"got {opts.real_time_factor}")
+        if not 0.0 <= opts.sim_max_lead <= 10.0:
+            raise CampaignError(f"--sim-max-lead must be 0 (no bound) .. 10 sim seconds; got {opts.sim_max_lead}")
         if opts.deadline is not None and opts.deadline <= 0:
             raise CampaignError(f"--deadline must be > 0 sim seconds; got {opts.deadline}")
     except CampaignError as exc:
@@ -512,7 +515,7 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
                      "target": e.target} for e in entries}
     summary = summarize(episodes, info)
     result = {"scenario": str(opts.scenario), "seed": opts.seed, "workers": workers_n,
-              "real_time_factor": opts.real_time_factor,
+              "real_time_factor": opts.real_time_factor, "sim_max_lead": opts.sim_max_lead,
               "episodes_per_scenario": opts.episodes, "interrupted": interrupted.is_set() or len(episodes) < total,
               "started": started, "wall_s_total": round(wall, 1),
               "episodes_per_minute": round(len(episodes) / wall * 60.0, 2) if wall > 0 else None,
@@ -578,6 +581,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--record", action="store_true", help="record each episode's topics to MCAP (needs --report)")
     p.add_argument("--real-time-factor", type=float, default=REAL_TIME_FACTOR,
                    help=f"sim seconds per wall second (0: as fast as the CPU allows; default {REAL_TIME_FACTOR:g})")
+    lead = load_graph(default_graph_path()).arguments["sim_max_lead"].default
+    p.add_argument("--sim-max-lead", type=float, default=float(lead),
+                   help=f"sim seconds the sim may run ahead of the newest frame perception answered, so outcomes do "
+                        f"not depend on the machine's load (0: no bound; default {lead}: graph.yaml's sim_max_lead)")
     p.add_argument("--deadline", type=float, default=None,
                    help="sim seconds an episode may take (default 60 + 45 per object and goal)")
 
