@@ -209,6 +209,15 @@ def test_missing_object_is_refused_before_anything_moves():
     assert ports.executions == 0
 
 
+def test_an_off_table_target_is_refused_before_anything_moves():
+    ports = FakePorts([cube("obj_1", "yellow", 0.5, -0.1)])
+    out = run(ports, "move the yellow cube at 0.2 -0.68")
+    assert not out.success and out.error == "INVALID_GOAL" and out.failed_stage == "select", out.message
+    assert f"is off the table: yellow cube (3.5 cm about its centre) must stand wholly on the table top, which " \
+           f"spans {default_cell().table.describe()}" in out.message
+    assert ports.executions == 0 and [s.stage for s in out.stages] == ["perceive", "select"]
+
+
 def test_too_wide_object_is_refused_before_anything_moves():
     wide = WorldObject("obj_1", "blue box", "blue", "box", (0.5, 0.0, 0.03), 0.0, (0.095, 0.12, 0.06))
     ports = FakePorts([wide])

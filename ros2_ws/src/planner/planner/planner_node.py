@@ -235,7 +235,7 @@ class PlannerNode(Node):
         self.runner_config = self._runner_config(in_group(values, "task"), self.cell)
         mc = self.motion_config
         self.bin = self.cell.bin  # the prior; perception's bin replaces it when seen
-        self.workspace = Workspace()
+        self.workspace = Workspace(table=self.cell.table)
         self.bin_items: list[BinItem] = []  # what this node put in the bin since the last clear_bin
         self.kinematics, self.fixtures, self.planner = build_motion(mc, rng=np.random.default_rng(0))
         self.limits = mc.timing_limits(self.kinematics)
