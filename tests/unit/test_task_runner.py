@@ -218,6 +218,25 @@ def test_an_off_table_target_is_refused_before_anything_moves():
     assert ports.executions == 0 and [s.stage for s in out.stages] == ["perceive", "select"]
 
 
+def test_all_of_a_colour_that_is_not_there_is_object_not_found():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)])
+    out = run(ports, "put all purple objects in the bin")
+    assert not out.success and out.error == "OBJECT_NOT_FOUND" and out.failed_stage == "select", out.message
+    assert out.message == ("put all purple objects in the bin: no object matches 'all purple objects'; "
+                           "visible: red cube (obj_1 at 0.50, -0.10)")
+    assert ports.executions == 0
+
+
+@pytest.mark.parametrize("text", ["put the red cube on obj_3", "put obj_3 on the red cube",
+                                  "stack the red cube on a red cube"])
+def test_putting_an_object_on_itself_is_an_invalid_goal(text):
+    ports = FakePorts([cube("obj_3", "red", 0.5, -0.1), cube("obj_4", "blue", 0.45, 0.15)])
+    out = run(ports, text)
+    assert not out.success and out.error == "INVALID_GOAL" and out.failed_stage == "select", out.message
+    assert "cannot put red cube (obj_3) on itself" in out.message
+    assert ports.executions == 0
+
+
 def test_too_wide_object_is_refused_before_anything_moves():
     wide = WorldObject("obj_1", "blue box", "blue", "box", (0.5, 0.0, 0.03), 0.0, (0.095, 0.12, 0.06))
     ports = FakePorts([wide])

@@ -366,9 +366,8 @@ class TaskRunner:
             handled, left = len(done | failed | deferred), len(todo) - 1
             self._progress = handled / max(1, handled + left)
             self._share = 1.0 / max(1, handled + left)
-        if not results:
-            what = goal.object.describe() if goal.object else "object"
-            return TaskOutcome(True, "SUCCESS", f"nothing to do: no {what} on the table")
+        if not results:  # clear_table on a clear table (place_all found its objects in select)
+            return TaskOutcome(True, "SUCCESS", "nothing to do: the table is clear")
         return self._summary(goal, results, None)
 
     def _summary(self, goal: TaskGoal, results: list[ObjectResult], single: ObjectResult | None) -> TaskOutcome:
@@ -395,17 +394,23 @@ class TaskRunner:
                 check_graspable(obj, self.cfg.gripper)
                 target_obj = None
                 if goal.target is not None and goal.target.kind == "object":
-                    assert goal.target.object is not None
-                    target_obj = by_id[resolve(goal.target.object, seen, self._gripper_xy(),
-                                               exclude=(obj.id,))[0].id]
+                    ref = goal.target.object
+                    assert ref is not None
+                    try:
+                        target_obj = by_id[resolve(ref, seen, self._gripper_xy(), exclude=(obj.id,))[0].id]
+                    except ResolveError:
+                        # nothing else matches: if the object itself does, the goal asks the impossible
+                        if resolve(dataclasses.replace(ref, quantifier="all"), [seen_from(obj)], (0.0, 0.0)):
+                            check_stack_target(obj, obj)
+                        raise
                     check_stack_target(obj, target_obj)
                 elif goal.target is not None and goal.target.kind == "position":
                     assert goal.target.position is not None
                     check_position_target(goal.target.position, obj, objects, self.bin, self.ws)
                 return obj, target_obj
-            if goal.action == "place_all":
+            if goal.action == "place_all":  # none matching is OBJECT_NOT_FOUND, not "nothing to do"
                 assert goal.object is not None
-                for s in resolve(goal.object, seen, self._gripper_xy()):
+                for s in resolve(goal.object, seen, self._gripper_xy(), at_least_one=True):
                     check_graspable(by_id[s.id], self.cfg.gripper)
             if goal.action == "clear_table":
                 for o in objects:
