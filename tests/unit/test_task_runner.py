@@ -272,6 +272,46 @@ def test_cancel_stops_the_arm_and_says_what_is_held():
                            "red cube (obj_1)")
 
 
+class CancelingGripperPorts(FakePorts):
+    """Ports that end a gripper command early on cancel, as the planner's do (they cancel the
+    gripper goal): the fingers do not reach the commanded width."""
+
+    def gripper(self, width):
+        if self.cancel:
+            self.t += 0.1
+            return GripperOutcome(float("nan"), False, False, "canceled by the operator")
+        return super().gripper(width)
+
+
+def test_cancel_during_open_is_canceled_in_that_stage():
+    ports = CancelingGripperPorts([cube("obj_1", "red", 0.5, -0.1)], cancel_at="open")
+    out = run(ports, "put the red cube in the bin")
+    assert not out.success and out.error == "CANCELED" and out.failed_stage == "open", (out.error, out.message)
+    assert ports.stopped and ports.executions == 0  # the approach never started
+    assert [s.stage for s in out.stages if not s.success] == ["open"]
+
+
+def test_cancel_during_release_remembers_what_fell_into_the_bin():
+    items = []
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], cancel_at="release")
+    out = run(ports, "put the red cube in the bin", bin_items=items)
+    assert not out.success and out.error == "CANCELED" and out.failed_stage == "release", (out.error, out.message)
+    assert ports.stopped
+    assert len(ports.in_bin) == 1  # the fingers opened over the bin: the cube is in it
+    assert len(items) == 1  # ... and the brain remembers it there
+    assert "still holds" not in out.message
+    slot = items[0]
+    assert default_cell().bin.contains(*default_cell().bin.to_base(slot.u, slot.v))
+
+
+def test_cancel_after_the_release_still_remembers_the_object_in_the_bin():
+    items = []
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], cancel_at="retreat")
+    out = run(ports, "put the red cube in the bin", bin_items=items)
+    assert out.error == "CANCELED" and out.failed_stage == "retreat", (out.error, out.message)
+    assert len(ports.in_bin) == 1 and len(items) == 1
+
+
 def test_clear_the_table_reports_each_object_and_a_full_bin():
     items = []  # the bin already holds three 5 cm cubes from earlier goals
     ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)])

@@ -8,7 +8,9 @@ candidate, up to `max_attempts`; multi-object goals go on with the remaining obj
 
 Everything the runner needs from the robot comes through `Ports` (the planner node
 implements it over ROS; tests use fakes). It runs in a worker thread and blocks on the
-ports; `ports.canceled()` is checked between stages and the arm is stopped on cancel.
+ports; `ports.canceled()` is checked between stages and after every motion and gripper
+command (the ports end those early on cancel); a cancel ends the task CANCELED in the
+stage that was running (or was to run next), with the arm stopped.
 Frames: base frame, metres, radians; times are ROS (sim) seconds.
 """
 
@@ -195,7 +197,8 @@ class TaskRunner:
 
     # -- stage bookkeeping -------------------------------------------------------------
     def _stage(self, name: str, fn, *args):
-        if self.p.canceled():
+        if self.p.canceled():  # the stage that would have run next is the one canceled
+            self.records.append(StageRecord(name, self._object, self._attempt, 0.0, False, "canceled by the operator"))
             raise CanceledError()
         within = STAGES.index(name) / len(STAGES) if name in STAGES else 0.0
         progress = self._progress + within * self._share
@@ -517,6 +520,8 @@ class TaskRunner:
 
     def _open(self, width: float) -> None:
         out = self.p.gripper(min(max(width, 0.0), self.cfg.release_width))
+        if self.p.canceled():  # the ports canceled the gripper goal too: not a gripper failure
+            raise CanceledError()
         if not out.reached:
             raise StageError("open", "EXECUTION_FAILED", f"the gripper did not open: {out.message}")
 
@@ -531,6 +536,8 @@ class TaskRunner:
 
     def _close(self, grasp: Grasp) -> None:
         out = self.p.gripper(0.0)
+        if self.p.canceled():
+            raise CanceledError()
         if out.reached and not out.stalled:
             raise StageError("close", "NO_GRASP", f"the fingers closed on nothing (width "
                                f"{out.final_width * 1000:.1f} mm; expected {grasp.object_width * 1000:.1f} mm)",
@@ -603,16 +610,29 @@ class TaskRunner:
             self.holding = None  # it fell somewhere on the way: not in the hand, and not placed
             raise StageError("transfer", "GRASP_LOST", f"{obj.label} slipped out of the gripper on the way")
         self._stage("place", self._straight, "place", -self.cfg.transfer_height, lower)
-        along = held_extents(obj, closing)[0]
-        self._stage("release", self._open, along + 2 * self.cfg.release_gap)
-        self.holding = None
-        self._stage("retreat", self._straight, "retreat", self.cfg.retreat_height, self._scene(objects))
+        along, across = held_extents(obj, closing)
+        u, v = self.bin.to_local(x, y)
+        slot = BinItem(u, v, across / 2, along / 2, obj.size[2]) if target.kind == "bin" else None
+        try:
+            self._stage("release", self._open, along + 2 * self.cfg.release_gap)
+        except CanceledError:
+            if self.p.grasp_held() is not True:  # the fingers opened before the cancel: it is out of the hand
+                self._released(slot)
+            raise
+        self._released(slot)
+        # up and away from what the fingers just let go of (in the bin it is remembered now)
+        just_placed = [f"in_bin_{len(self.bin_items) - 1}"] if slot is not None else []
+        self._stage("retreat", self._straight, "retreat", self.cfg.retreat_height,
+                    self._scene(objects).without(just_placed))
         self._stage("home", self._home, self._scene(objects))
-        if target.kind == "bin":
-            u, v = self.bin.to_local(x, y)
-            along, across = held_extents(obj, closing)
-            self.bin_items.append(BinItem(u, v, across / 2, along / 2, obj.size[2]))
         self._stage("verify_placed", self._verify_placed, obj, target, (x, y, z))
+
+    def _released(self, slot: BinItem | None) -> None:
+        """The object left the hand; over the bin it is in the bin from now on (remembered at
+        once, so that a cancel or a failure after the release does not forget it)."""
+        self.holding = None
+        if slot is not None:
+            self.bin_items.append(slot)
 
     def _verify_in_bin(self, obj: WorldObject) -> None:
         """Judge a placement into the bin from a view taken after the arm left (never from
