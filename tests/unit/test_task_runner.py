@@ -291,6 +291,17 @@ def test_cancel_during_open_is_canceled_in_that_stage():
     assert [s.stage for s in out.stages if not s.success] == ["open"]
 
 
+def test_cancel_while_waiting_for_perception_is_canceled_not_stale():
+    class WaitingPorts(FakePorts):  # perception has nothing; the wait ends early on cancel
+        def objects(self, max_age, timeout):
+            self.cancel = True  # the operator gives up while the brain waits
+            return None
+
+    ports = WaitingPorts([])
+    out = run(ports, "put the red cube in the bin")
+    assert out.error == "CANCELED" and out.failed_stage == "perceive", (out.error, out.message)
+
+
 def test_cancel_during_release_remembers_what_fell_into_the_bin():
     items = []
     ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], cancel_at="release")

@@ -217,8 +217,14 @@ class TaskRunner:
         return out
 
     # -- perception --------------------------------------------------------------------
+    def _cancel_point(self) -> None:
+        """A port that waits returns early (nothing) on cancel: that is a cancel, not a failure."""
+        if self.p.canceled():
+            raise CanceledError()
+
     def perceive(self) -> list[WorldObject]:
         objs = self.p.objects(self.cfg.perception_max_age, self.cfg.perception_timeout)
+        self._cancel_point()
         if objs is None:
             raise StageError("perceive", "STALE_PERCEPTION",
                                f"no perception/objects newer than {self.cfg.perception_max_age:g} s arrived within "
@@ -229,6 +235,7 @@ class TaskRunner:
         """Use the bin where perception sees it (the configured bin is only the prior), and
         note what it holds, so that a placement can be judged against a fresh view."""
         view = self.p.bin_view(self.cfg.perception_max_age, self.cfg.perception_timeout)
+        self._cancel_point()
         if view is None or not view.seen:
             self.log("the bin is not seen: planning with its configured pose; a placement into it is "
                      "confirmed only once it is seen")
@@ -490,6 +497,7 @@ class TaskRunner:
 
     def _plan_grasps(self, obj: WorldObject) -> list[Grasp]:
         grasps, why = self.p.plan_grasps(obj)
+        self._cancel_point()
         if not grasps:
             raise StageError("plan_grasps", "NO_GRASP", why or f"no grasp for {obj.label}")
         return grasps
@@ -520,8 +528,7 @@ class TaskRunner:
 
     def _open(self, width: float) -> None:
         out = self.p.gripper(min(max(width, 0.0), self.cfg.release_width))
-        if self.p.canceled():  # the ports canceled the gripper goal too: not a gripper failure
-            raise CanceledError()
+        self._cancel_point()  # the ports canceled the gripper goal too: not a gripper failure
         if not out.reached:
             raise StageError("open", "EXECUTION_FAILED", f"the gripper did not open: {out.message}")
 
@@ -536,8 +543,7 @@ class TaskRunner:
 
     def _close(self, grasp: Grasp) -> None:
         out = self.p.gripper(0.0)
-        if self.p.canceled():
-            raise CanceledError()
+        self._cancel_point()
         if out.reached and not out.stalled:
             raise StageError("close", "NO_GRASP", f"the fingers closed on nothing (width "
                                f"{out.final_width * 1000:.1f} mm; expected {grasp.object_width * 1000:.1f} mm)",
@@ -640,6 +646,7 @@ class TaskRunner:
         tray holds more than before."""
         t_left = self.p.now()
         view = self.p.bin_view(self.cfg.perception_max_age, self.cfg.perception_timeout, newer_than=t_left)
+        self._cancel_point()
         if view is None:
             raise StageError("verify_placed", "STALE_PERCEPTION", f"no view of the bin newer than the release "
                              f"arrived within {self.cfg.perception_timeout:g} s; cannot confirm {obj.label} is in it")
