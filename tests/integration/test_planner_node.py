@@ -1,4 +1,5 @@
-"""The real planner node alone over real DDS: what an operator learns when it refuses a goal."""
+"""The real planner node alone over real DDS: what an operator learns when it refuses a goal,
+and the arm held after every goal that ends short of success."""
 
 from __future__ import annotations
 
@@ -13,23 +14,42 @@ pytestmark = pytest.mark.integration
 GRAPH = TESTS / "graphs" / "planner.yaml"
 
 
-def test_a_second_goal_is_refused_naming_the_running_goal(launch, ros_context, domain_id):
+def test_a_second_goal_is_refused_naming_the_running_goal_and_every_failed_goal_holds_the_arm(
+        launch, ros_context, domain_id):
     from action_msgs.msg import GoalStatus
     from builtin_interfaces.msg import Time
     from rclpy.action import ActionClient
     from rclpy.node import Node
     from rosgraph_msgs.msg import Clock
+    from sensor_msgs.msg import JointState
+    from trajectory_msgs.msg import JointTrajectory
 
     from brain_common.actions import send_goal
+    from brain_common.robot import ARM_JOINTS
     from brain_interfaces.action import ExecuteTask
 
     run = launch(GRAPH)
     node = Node("operator", context=ros_context)
     client = ActionClient(node, ExecuteTask, "planner/execute_task")
     # Sim time stands still (where it starts, 0, plus 1 ns, so that it never jumps): the first
-    # goal waits in perceive until it is canceled.
+    # goal waits in perceive until it is canceled. The arm rests at q0 (joint_states).
+    now = {"t": Time(sec=0, nanosec=1)}
     clock = node.create_publisher(Clock, "/clock", 10)
-    node.create_timer(0.05, lambda: clock.publish(Clock(clock=Time(sec=0, nanosec=1))))
+    joints = node.create_publisher(JointState, "joint_states", 10)
+    q0 = [0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785]
+
+    def tick():
+        clock.publish(Clock(clock=now["t"]))
+        state = JointState(name=list(ARM_JOINTS), position=q0)
+        state.header.stamp = now["t"]
+        joints.publish(state)
+
+    node.create_timer(0.05, tick)
+    commands: list = []  # what the arm's controller is told
+    node.create_subscription(JointTrajectory, "arm_controller/joint_trajectory", commands.append, 10)
+
+    def holds():
+        return [list(m.points[0].positions) for m in commands if len(m.points) == 1]
     spinner = Spinner(node, ros_context)
     try:
         assert client.wait_for_server(timeout_sec=90), run.output
@@ -55,6 +75,21 @@ def test_a_second_goal_is_refused_naming_the_running_goal(launch, ros_context, d
         wait_for(result.done, 60, "the canceled goal's result")
         assert result.result().status == GoalStatus.STATUS_CANCELED, run.output
         assert result.result().result.failed_stage == "perceive"
+        wait_for(holds, 30, "a hold after the cancel")
+        assert all(h == pytest.approx(q0) for h in holds())  # where the arm is measured
+
+        # A goal that aborts (no perception at all once sim time runs on): a hold too.
+        before = len(holds())
+        again = send_goal(node, client, ExecuteTask.Goal(command="put the red cube in the bin"))
+        handle = wait_for(lambda: again.done() and again.result(), 60, "the third goal's answer")
+        assert handle.accepted
+        now["t"] = Time(sec=60)
+        result = handle.get_result_async()
+        wait_for(result.done, 60, "the aborted goal's result")
+        assert result.result().status == GoalStatus.STATUS_ABORTED
+        assert result.result().result.error_code == ExecuteTask.Result.STALE_PERCEPTION
+        wait_for(lambda: len(holds()) > before, 30, f"a hold after the abort; output:\n{run.output[-2000:]}")
+        assert holds()[-1] == pytest.approx(q0)
     finally:
         spinner.close()
         node.destroy_node()

@@ -350,10 +350,11 @@ class PlannerNode(Node):
         def work() -> None:
             try:
                 result = self._run_task(handle)
-            except Exception as exc:  # a bug must still end the goal with a report, and the arm held
-                self.motion_executor.stop("the task failed with an internal error")
+            except Exception as exc:  # a bug must still end the goal with a report
                 self.get_logger().error(f"task failed with an internal error: {exc!r}")
                 result = TaskOutcome(False, "INTERNAL_ERROR", f"internal error: {exc!r}")
+            if not result.success:  # every abort, fault and cancel ends with the arm held where it is
+                self.motion_executor.stop(f"task ended {result.error}")
             done.set_result(result)
             self._wake.trigger()
 
