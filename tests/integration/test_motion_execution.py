@@ -213,3 +213,98 @@ def test_async_callback_awaits_the_result_on_a_single_threaded_executor(ros_cont
         ex.destroy()
         executor.shutdown()
         node.destroy_node()
+
+
+def test_partial_joint_states_are_merged_and_every_abort_holds_the_arm(ros_context):
+    """The adapter alone on its own topics (no sim). A gripper driver's fingers-only
+    joint_states is no fault; an execution that ends short of success (path tolerance, a NaN
+    fault) commands a hold at the measured position at once, as stop() does."""
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from sensor_msgs.msg import JointState
+    from trajectory_msgs.msg import JointTrajectory
+
+    from brain_common.robot import ARM_JOINTS
+    from planner.motion.execution import TrajectoryExecutor
+    from planner.motion.monitor import ExecutionCode
+    from planner.motion.timing import TimingLimits, parameterize_segments
+
+    node = Node("partial_test", context=ros_context)
+    ex = TrajectoryExecutor(node, joint_states_topic="fake3/joint_states", trajectory_topic="fake3/joint_trajectory",
+                            start_delay=0.05)
+    pub = node.create_publisher(JointState, "fake3/joint_states", 10)
+    sent: list = []  # what the controller receives
+    node.create_subscription(JointTrajectory, "fake3/joint_trajectory", sent.append, 10)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    q0 = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
+    limits = TimingLimits(np.full(7, 1.0), np.full(7, 4.0), np.full(7, 40.0))
+    arm = {"handle": None, "q": q0, "off": None}  # the simulated arm: follows the trajectory, or sits at "off"
+
+    def publish(names, positions):
+        msg = JointState(name=list(names), position=[float(v) for v in positions])
+        msg.header.stamp = node.get_clock().now().to_msg()
+        pub.publish(msg)
+
+    def tick():
+        h = arm["handle"]
+        if arm["off"] is not None:
+            arm["q"] = arm["off"]
+        elif h is not None and not h.done():
+            arm["q"] = arm["traj"].sample(ex.now() - h.start_time)
+        publish(ARM_JOINTS, arm["q"])
+        publish(["panda_finger_joint1", "panda_finger_joint2"], [0.04, 0.04])  # the gripper driver
+
+    def spin_until(pred, what):
+        return wait_for(lambda: (executor.spin_once(timeout_sec=0.01), pred())[1], 30, what)
+
+    def run(traj):
+        arm["traj"] = traj
+        arm["handle"] = handle = ex.execute(traj)
+        assert not handle.done(), handle.result
+        return handle
+
+    def holds():
+        return [m for m in sent if len(m.points) == 1 and m.header.stamp.sec == 0 and m.header.stamp.nanosec == 0]
+
+    try:
+        spin_until(lambda: pub.get_subscription_count() > 0 and len(node.get_publishers_info_by_topic(
+            "fake3/joint_trajectory")) > 0, "the adapter's topics")
+        node.create_timer(0.01, tick)
+        spin_until(lambda: ex.current_positions() is not None, "the first joint state")
+
+        # 1. Fingers-only messages between the arm's: merged by name, the execution succeeds.
+        handle = run(parameterize_segments(np.array([q0, q0 + 0.1]), limits))
+        spin_until(handle.done, "the first execution to end")
+        assert handle.result.code is ExecutionCode.SUCCEEDED, handle.result.message
+        assert holds() == []
+
+        # 2. The arm is pushed off its path: PATH_TOLERANCE_VIOLATED, and a hold where it is measured.
+        q1 = ex.current_positions()
+        handle = run(parameterize_segments(np.array([q1, q1 + 0.3]), limits))
+        off = q1 + np.eye(7)[0] * 0.3
+        arm["off"] = off
+        spin_until(handle.done, "the second execution to end")
+        assert handle.result.code is ExecutionCode.PATH_TOLERANCE_VIOLATED, handle.result.message
+        spin_until(lambda: holds(), "a hold command after the violation")
+        np.testing.assert_allclose(holds()[-1].points[0].positions, off)
+        assert list(holds()[-1].points[0].velocities) == [0.0] * 7
+
+        # 3. A NaN in an arm joint: FAULT, and a hold at the last valid measured position.
+        arm["off"] = None
+        arm["q"] = off
+        handle = run(parameterize_segments(np.array([off, off - 0.2]), limits))
+        spin_until(lambda: ex.now() > handle.start_time + 0.1, "the third execution to be under way")
+        before = len(holds())
+        bad = ex.current_positions().copy()
+        bad[2] = float("nan")
+        arm["off"] = bad
+        spin_until(handle.done, "the third execution to end")
+        assert handle.result.code is ExecutionCode.FAULT, handle.result.message
+        spin_until(lambda: len(holds()) > before, "a hold command after the fault")
+        held = np.array(holds()[-1].points[0].positions)
+        assert np.all(np.isfinite(held)) and np.abs(held - off).max() < 0.2
+    finally:
+        ex.destroy()
+        executor.shutdown()
+        node.destroy_node()

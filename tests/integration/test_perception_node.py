@@ -168,12 +168,30 @@ def test_odd_input_is_skipped_and_an_empty_table_gives_an_empty_array(launch, pr
     first = probe.get("objects")[0]
     assert first.objects == [] and first.table_detected
     assert any(abs(stamp_s(first) - s) < 1e-6 for s in sent)  # stamped with the image pair's stamp
-    # An older stamp after that one: skipped as out of order, nothing published for it.
-    c, d, i = _frame_msgs(0.5, rgb, depth, K)
-    for m, pub in ((i, probe.info_pub), (c, probe.color_pub), (d, probe.depth_pub)):
-        pub.publish(m)
-    run.wait_for_output(r"frame skipped: stamp 0.500 s is not newer than the last processed")
-    assert all(stamp_s(m) > 0.9 for m in probe.get("objects"))
+    def publish_at(stamp: float) -> bool:
+        c, d, i = _frame_msgs(stamp, rgb, depth, K)
+        for m, pub in ((i, probe.info_pub), (c, probe.color_pub), (d, probe.depth_pub)):
+            pub.publish(m)
+        return False
+
+    def published(stamp: float) -> bool:
+        return any(abs(stamp_s(m) - stamp) < 1e-6 for m in probe.get("objects"))
+
+    # An older stamp after the last processed one (late, not a jump back): skipped as out of
+    # order, nothing published for it.
+    late = round(stamp_s(probe.get("objects")[-1]) - 0.5, 3)
+    publish_at(late)
+    run.wait_for_output(rf"frame skipped: stamp {late:.3f} s is not newer than the last processed")
+    assert all(stamp_s(m) > late for m in probe.get("objects"))
+    # One frame stamped 9.6 s ahead (a camera clock glitch), then the camera's next frame in
+    # its usual cadence: perception starts over from that frame at once, and says so.
+    last = stamp_s(probe.get("objects")[-1])
+    ahead = last + 9.6
+    wait_for(lambda: published(ahead) or publish_at(ahead), 30, "the frame stamped ahead to be processed")
+    following = last + 0.1
+    wait_for(lambda: published(following) or publish_at(following), 30,
+             f"the frame after the one stamped ahead to be processed; output:\n{run.output[-2000:]}")
+    run.wait_for_output(rf"image time jumped back from {ahead:.3f} s to {following:.3f} s")
     assert run.proc.poll() is None
     assert run.stop() == 0, run.output
 

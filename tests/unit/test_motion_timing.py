@@ -9,7 +9,7 @@ from brain_common.kinematics import Kinematics
 from brain_common.robot import ARM_JOINTS
 from brain_common.robot_model import load_robot_model
 from planner.motion.config import MotionConfig, load_motion_config
-from planner.motion.monitor import ExecutionCode, Tolerances, TrajectoryMonitor, positions_by_name, start_violation
+from planner.motion.monitor import ExecutionCode, JointStateMerger, Tolerances, TrajectoryMonitor, start_violation
 from planner.motion.timing import TimingError, TimingLimits, Trajectory, parameterize_segments, parameterize_smooth
 
 NAMES = ARM_JOINTS
@@ -155,13 +155,37 @@ def test_start_check_and_joint_state_parsing():
     why = start_violation(HOME + np.eye(7)[4] * 0.05, HOME, NAMES, 0.01)
     assert why.startswith("the arm is not at the trajectory's start: panda_joint5 is 0.0500 rad away")
     names = [*NAMES, "panda_finger_joint1"]
-    np.testing.assert_array_equal(positions_by_name(names[::-1], [0.04, *HOME[::-1]], NAMES), HOME)
-    with pytest.raises(ValueError, match="lacks panda_joint7"):
-        positions_by_name(NAMES[:6], HOME[:6], NAMES)
+    merger = JointStateMerger(NAMES)
+    assert merger.update(names[::-1], [0.04, *HOME[::-1]])
+    np.testing.assert_array_equal(merger.positions(), HOME)
+    merger = JointStateMerger(NAMES)
+    assert merger.update(NAMES[:6], HOME[:6]) and merger.positions() is None and merger.missing() == ["panda_joint7"]
     with pytest.raises(ValueError, match="panda_joint1 = nan"):
-        positions_by_name(NAMES, [math.nan, *HOME[1:]], NAMES)
+        merger.update(NAMES, [math.nan, *HOME[1:]])
     with pytest.raises(ValueError, match="timeout_scale must be >= 1"):
         Tolerances(timeout_scale=0.5)
+
+
+def test_partial_joint_states_are_merged_by_name_not_faults():
+    """A gripper driver publishing only the fingers, an arm driver publishing the arm: each
+    message updates its joints; only a non-finite arm joint is a fault, and that joint is
+    unknown until reported again."""
+    merger = JointStateMerger(NAMES)
+    fingers = ["panda_finger_joint1", "panda_finger_joint2"]
+    assert not merger.update(fingers, [0.04, 0.04])  # no news about the arm, and no error
+    assert merger.positions() is None and merger.missing() == list(NAMES)
+    assert merger.update(NAMES, HOME)
+    assert not merger.update(fingers, [0.01, 0.01])
+    np.testing.assert_array_equal(merger.positions(), HOME)
+    assert merger.update(["panda_joint2"], [-0.4])  # a subset of the arm updates that subset
+    np.testing.assert_array_equal(merger.positions(), HOME + np.eye(7)[1] * 0.1)
+    with pytest.raises(ValueError, match=r"panda_joint3 = nan \(not finite\)"):
+        merger.update(["panda_joint3", *fingers], [math.nan, 0.0, 0.0])
+    assert merger.positions() is None and merger.missing() == ["panda_joint3"]
+    with pytest.raises(ValueError, match="names panda_joint3 but has no position for it"):
+        merger.update(["panda_joint3"], [])
+    assert merger.update(["panda_joint3"], [HOME[2]])
+    np.testing.assert_array_equal(merger.positions(), HOME + np.eye(7)[1] * 0.1)
 
 
 def test_trajectory_sample_is_hermite_between_points():

@@ -23,7 +23,7 @@ from perception.core import (
 from perception.core.arrays import pixel_boxes
 from perception.core.fitting import _circle_fit, _rect_residuals, normalise_box_yaw
 from perception.core.landmarks import register_bin, visible_faces
-from perception.sync import StampSync
+from perception.sync import StampOrder, StampSync
 
 CFG = PerceptionConfig()
 MODEL = palette_model(PALETTE, CFG.min_chroma, CFG.min_saturation)
@@ -217,3 +217,45 @@ def test_sync_drops_unpaired_images_beyond_the_queue():
     assert [f.stamp_ns for f in s.add("depth", 4, "d4")] == [4]
     with pytest.raises(ValueError, match="kind must be one of color, depth, info, got 'ir'"):
         s.add("ir", 5, None)
+
+
+def test_stamp_order_skips_late_pairs_and_starts_over_when_time_jumps_back():
+    s = 1_000_000_000
+    order = StampOrder(jump_back_ns=s)
+    assert order.check(10 * s) == "next"
+    order.processed(10 * s)
+    order.processed(int(10.1 * s))
+    assert order.check(int(10.1 * s)) == "old"  # repeated
+    assert order.check(int(9.5 * s)) == "old"  # late, within the threshold: out of order
+    # One pair stamped 9.6 s ahead, then the camera's next one: between the last two, so the
+    # one ahead was the odd one out, whatever its skew: start over from the next pair.
+    order.processed(int(19.7 * s))
+    assert order.check(int(10.2 * s)) == "jump"
+    order.jumped()
+    assert order.jumps == 1 and order.last is None and order.check(int(10.2 * s)) == "next"
+    order.processed(int(10.2 * s))
+    order.processed(int(10.3 * s))
+    # A clock restart (a sim reset, a bag played again): older by more than the threshold.
+    assert order.check(int(0.1 * s)) == "jump"
+    with pytest.raises(ValueError, match="jump_back_ns must be >= 0"):
+        StampOrder(-1)
+
+
+def test_sync_uses_the_camera_info_that_arrived_last():
+    s = StampSync(queue_size=3)
+    s.add("info", 9_000, "i_ahead")  # stamped ahead: it must not hold newer ones back
+    s.add("info", 150, "i150")
+    s.add("color", 200, "c200")
+    s.add("depth", 200, "d200")
+    out = s.add("depth", 300, "d300") + s.add("color", 300, "c300")
+    assert [(f.stamp_ns, f.info, f.info_matched) for f in out] == [(200, "i150", False)]
+
+
+def test_tracker_rewind_keeps_tracks_and_ids():
+    tr = Tracker(gate=0.03, memory=30.0)
+    assert tr.update([det(0.4, 0.0)], 10.0) == ["obj_1"]
+    assert tr.update([det(0.4, 0.0)], 19.6) == ["obj_1"]  # a frame stamped ahead
+    tr.rewind(10.1)
+    assert tr.tracks["obj_1"].last_seen == 10.1
+    assert tr.update([det(0.4, 0.0)], 10.1) == ["obj_1"]
+    assert tr.update([], 11.2) == [] and "obj_1" in tr.tracks  # it is forgotten by its memory, not by the glitch

@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from planner.task.goals import (
+    MAX_GOAL_CHARS,
     GoalError,
     ObjectRef,
     ResolveError,
@@ -160,3 +161,23 @@ def test_structured_goals_are_checked():
     ]:
         with pytest.raises(GoalError, match=msg.replace("(", r"\(").replace(")", r"\)")):
             goal_from_fields(*args)
+
+
+@pytest.mark.parametrize("text", [
+    "move the yellow cylinder into the bin " + "now and then " * 8000,  # 100 kB of words after a goal
+    "move the yellow cylinder into the " + "x" * 100_000,               # one 100 kB word
+    "move the yellow cylinder into the bin and " + "dance " * 150,      # under the cap, a long tail
+])
+def test_a_huge_goal_is_quoted_once_and_capped(text):
+    with pytest.raises(GoalError) as e:
+        parse_goal(text)
+    message = str(e.value)
+    assert message.count("move the yellow cylinder into") <= 1  # the operator's text is echoed at most once
+    assert len(message) < 1000, len(message)
+    assert "characters)" in message  # the quote says it was cut
+
+
+def test_a_goal_longer_than_the_language_allows_is_refused_naming_its_length():
+    with pytest.raises(GoalError) as e:
+        parse_goal("put the red cube in the bin " + "now " * 300)
+    assert f"the goal is {28 + 4 * 300} characters long, more than the {MAX_GOAL_CHARS} a goal may have" in str(e.value)

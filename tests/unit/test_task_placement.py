@@ -43,6 +43,11 @@ def test_graspable():
     ((0.9, 0.0), "is 0.90 m from the robot base, out of reach"),
     ((0.45, 0.42), "position (0.45, 0.42) is on the bin; say 'in the bin' to put it there"),
     ((0.52, 0.0), "position (0.52, 0.00) is occupied by red cube (obj_2)"),
+    # within reach (0.71 m) but past the table's edge; the extent is the cell's, not restated
+    ((0.2, -0.68), "position (0.20, -0.68) is off the table: red cube (3.5 cm about its centre) must stand "
+                   f"wholly on the table top, which spans {default_cell().table.describe()}"),
+    ((0.2, -0.58), "position (0.20, -0.58) is off the table"),  # its centre on it, its footprint not
+    ((0.45, 0.26), "position (0.45, 0.26) is against the bin's wall; leave 2.5 cm between red cube and the bin"),
 ])
 def test_position_targets(xy, message):
     obj, other = cube("obj_1", 0.4, -0.2), cube("obj_2", 0.5, 0.0)

@@ -209,6 +209,34 @@ def test_missing_object_is_refused_before_anything_moves():
     assert ports.executions == 0
 
 
+def test_an_off_table_target_is_refused_before_anything_moves():
+    ports = FakePorts([cube("obj_1", "yellow", 0.5, -0.1)])
+    out = run(ports, "move the yellow cube at 0.2 -0.68")
+    assert not out.success and out.error == "INVALID_GOAL" and out.failed_stage == "select", out.message
+    assert f"is off the table: yellow cube (3.5 cm about its centre) must stand wholly on the table top, which " \
+           f"spans {default_cell().table.describe()}" in out.message
+    assert ports.executions == 0 and [s.stage for s in out.stages] == ["perceive", "select"]
+
+
+def test_all_of_a_colour_that_is_not_there_is_object_not_found():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)])
+    out = run(ports, "put all purple objects in the bin")
+    assert not out.success and out.error == "OBJECT_NOT_FOUND" and out.failed_stage == "select", out.message
+    assert out.message == ("put all purple objects in the bin: no object matches 'all purple objects'; "
+                           "visible: red cube (obj_1 at 0.50, -0.10)")
+    assert ports.executions == 0
+
+
+@pytest.mark.parametrize("text", ["put the red cube on obj_3", "put obj_3 on the red cube",
+                                  "stack the red cube on a red cube"])
+def test_putting_an_object_on_itself_is_an_invalid_goal(text):
+    ports = FakePorts([cube("obj_3", "red", 0.5, -0.1), cube("obj_4", "blue", 0.45, 0.15)])
+    out = run(ports, text)
+    assert not out.success and out.error == "INVALID_GOAL" and out.failed_stage == "select", out.message
+    assert "cannot put red cube (obj_3) on itself" in out.message
+    assert ports.executions == 0
+
+
 def test_too_wide_object_is_refused_before_anything_moves():
     wide = WorldObject("obj_1", "blue box", "blue", "box", (0.5, 0.0, 0.03), 0.0, (0.095, 0.12, 0.06))
     ports = FakePorts([wide])
@@ -242,6 +270,57 @@ def test_cancel_stops_the_arm_and_says_what_is_held():
     assert ports.stopped
     assert out.message == ("canceled by the operator; the arm stopped and holds; the gripper still holds "
                            "red cube (obj_1)")
+
+
+class CancelingGripperPorts(FakePorts):
+    """Ports that end a gripper command early on cancel, as the planner's do (they cancel the
+    gripper goal): the fingers do not reach the commanded width."""
+
+    def gripper(self, width):
+        if self.cancel:
+            self.t += 0.1
+            return GripperOutcome(float("nan"), False, False, "canceled by the operator")
+        return super().gripper(width)
+
+
+def test_cancel_during_open_is_canceled_in_that_stage():
+    ports = CancelingGripperPorts([cube("obj_1", "red", 0.5, -0.1)], cancel_at="open")
+    out = run(ports, "put the red cube in the bin")
+    assert not out.success and out.error == "CANCELED" and out.failed_stage == "open", (out.error, out.message)
+    assert ports.stopped and ports.executions == 0  # the approach never started
+    assert [s.stage for s in out.stages if not s.success] == ["open"]
+
+
+def test_cancel_while_waiting_for_perception_is_canceled_not_stale():
+    class WaitingPorts(FakePorts):  # perception has nothing; the wait ends early on cancel
+        def objects(self, max_age, timeout):
+            self.cancel = True  # the operator gives up while the brain waits
+            return None
+
+    ports = WaitingPorts([])
+    out = run(ports, "put the red cube in the bin")
+    assert out.error == "CANCELED" and out.failed_stage == "perceive", (out.error, out.message)
+
+
+def test_cancel_during_release_remembers_what_fell_into_the_bin():
+    items = []
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], cancel_at="release")
+    out = run(ports, "put the red cube in the bin", bin_items=items)
+    assert not out.success and out.error == "CANCELED" and out.failed_stage == "release", (out.error, out.message)
+    assert ports.stopped
+    assert len(ports.in_bin) == 1  # the fingers opened over the bin: the cube is in it
+    assert len(items) == 1  # ... and the brain remembers it there
+    assert "still holds" not in out.message
+    slot = items[0]
+    assert default_cell().bin.contains(*default_cell().bin.to_base(slot.u, slot.v))
+
+
+def test_cancel_after_the_release_still_remembers_the_object_in_the_bin():
+    items = []
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], cancel_at="retreat")
+    out = run(ports, "put the red cube in the bin", bin_items=items)
+    assert out.error == "CANCELED" and out.failed_stage == "retreat", (out.error, out.message)
+    assert len(ports.in_bin) == 1 and len(items) == 1
 
 
 def test_clear_the_table_reports_each_object_and_a_full_bin():

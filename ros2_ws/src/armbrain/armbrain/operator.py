@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import TextIO
 
 TASK_ACTION = "planner/execute_task"
+ACTIVE_GOAL_TOPIC = "planner/active_goal"
 OBJECTS_TOPIC = "perception/objects"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_CANCELED = 0, 1, 2, 3, 130
+GOAL_ANSWER_TIMEOUT = 15.0  # s (wall: a person waits) for the planner to accept or refuse a goal
 _SESSIONS = 0
 
 
@@ -89,6 +91,17 @@ def wait_until(predicate, timeout: float, poll: float = 0.02) -> bool:
     return True
 
 
+def running_goal(messages: list[str]) -> str | None:
+    """The goal the planner runs, from its latest planner/active_goal JSON; None when idle or unknown."""
+    for data in reversed(messages):
+        try:
+            goal = json.loads(data).get("goal")
+        except (ValueError, AttributeError):
+            continue
+        return str(goal) if goal else None
+    return None
+
+
 def error_name(code: int) -> str:
     from brain_interfaces.action import ExecuteTask
 
@@ -125,7 +138,10 @@ def run_task(goal_text: str, domain_id: int, as_json: bool, timeout: float, out:
              err: TextIO = sys.stderr) -> int:
     from action_msgs.msg import GoalStatus
     from rclpy.action import ActionClient
+    from std_msgs.msg import String
 
+    from brain_common.actions import send_goal
+    from brain_common.qos import LATCHED
     from brain_interfaces.action import ExecuteTask
 
     if not goal_text.strip():
@@ -134,6 +150,8 @@ def run_task(goal_text: str, domain_id: int, as_json: bool, timeout: float, out:
         return EXIT_USAGE
     session = RosSession.open("armbrain_task", domain_id, start=False)
     client = ActionClient(session.node, ExecuteTask, TASK_ACTION)
+    running: list[str] = []  # the planner's running goal, from its latched planner/active_goal
+    session.node.create_subscription(String, ACTIVE_GOAL_TOPIC, lambda m: running.append(m.data), LATCHED)
     session.start()
     interrupted = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
@@ -154,15 +172,19 @@ def run_task(goal_text: str, domain_id: int, as_json: bool, timeout: float, out:
                     print(line, file=out, flush=True)
                     printed[1] = line
 
-        send = client.send_goal_async(ExecuteTask.Goal(command=goal_text),
-                                      feedback_callback=lambda m: feedback.append(m.feedback))
-        if not wait_until(lambda: send.done() or interrupted.is_set(), 15.0) or not send.done():
-            print("armbrain task: error: the planner did not answer the goal request", file=err)
+        send = send_goal(session.node, client, ExecuteTask.Goal(command=goal_text),
+                         feedback_callback=lambda m: feedback.append(m.feedback))
+        if not wait_until(lambda: send.done() or interrupted.is_set(), GOAL_ANSWER_TIMEOUT) or not send.done():
+            print(f"armbrain task: error: the planner did not answer the goal request within "
+                  f"{GOAL_ANSWER_TIMEOUT:g} s; is it overloaded or hung? (its output is in the launcher's)", file=err)
             return EXIT_UNREACHABLE
         handle = send.result()
         if not handle.accepted:
-            print("armbrain task: error: the planner refused the goal (is another task running? "
-                  "it accepts one task at a time)", file=err)
+            wait_until(lambda: running_goal(running) is not None, 2.0)
+            busy = running_goal(running)
+            why = (f"it is running the goal '{busy}' (one task at a time; wait for it to end, or cancel it)"
+                   if busy else "is another task running? it accepts one task at a time")
+            print(f"armbrain task: error: the planner refused the goal: {why}", file=err)
             return EXIT_FAILED
         if not as_json:
             print(f"goal accepted: {goal_text}", file=out, flush=True)

@@ -291,10 +291,11 @@ class Worker(threading.Thread):
         from action_msgs.msg import GoalStatus
 
         from armbrain.operator import error_name
+        from brain_common.actions import send_goal
         from brain_interfaces.action import ExecuteTask
 
-        send = self.task.send_goal_async(ExecuteTask.Goal(command=text))
-        self._wait(send.done, 60.0, f"the planner to accept '{text}'")
+        send = send_goal(self.session.node, self.task, ExecuteTask.Goal(command=text))
+        self._wait(send.done, 60.0, f"the planner to accept '{text}'")  # a lost answer: GraphDiedError
         handle = send.result()
         if not handle.accepted:
             rec.update(cause="task_failed", failed_stage="accept", message=f"the planner refused '{text}'")

@@ -20,7 +20,11 @@ Colour and depth images are paired by exact stamp (perception.sync). A pair is s
 with a warning naming the cause (at most one per cause every 5 s), when an encoding is
 not supported, the sizes or frames of colour, depth and camera_info disagree, no
 camera_info has arrived, the depth has (almost) no valid pixel, or its stamp is not newer
-than the last processed one; nothing is published for it. Parameters are declared once
+than the last processed one; nothing is published for it. When the stamps jump back (older
+than the last processed pair by more than `time_jump_back` seconds, or between the last
+two: the last one was stamped ahead), perception starts over from that pair, as tf's
+buffer clears itself on a jump back, and warns: one frame stamped in the future does not
+blind it (perception.sync.StampOrder). Parameters are declared once
 below and handed to the core as a frozen PerceptionConfig; defaults in
 config/perception.yaml. Stamps come from the images, so use_sim_time only affects logs.
 
@@ -72,7 +76,7 @@ from perception.conversions import (
 )
 from perception.core import Perception, PerceptionConfig, config_from_cell
 from perception.extrinsics import StaticTransforms, describe
-from perception.sync import StampSync, SyncedFrame
+from perception.sync import StampOrder, StampSync, SyncedFrame
 
 # tf2_ros' static listener QoS: latched, deep enough for every static publisher's message.
 WARN_PERIOD = 5.0  # s (steady clock) between two warnings of the same cause
@@ -85,7 +89,7 @@ class PerceptionNode(Node):
         config, self.base_frame, self.rate, queue = self._declare_parameters()
         self.perception = Perception(config)
         self._sync = StampSync(queue)
-        self._last_stamp_ns: int | None = None
+        self._order = StampOrder(round(float(self._params["time_jump_back"]) * 1e9))
         self._last_warned: dict[str, float] = {}
         self.frames_processed = 0
         self.frames_skipped = 0
@@ -136,12 +140,21 @@ class PerceptionNode(Node):
 
     def _handle(self, frame: SyncedFrame) -> None:
         stamp_s = frame.stamp_ns * 1e-9
-        if self._last_stamp_ns is not None and frame.stamp_ns <= self._last_stamp_ns:
+        last = self._order.last
+        verdict = self._order.check(frame.stamp_ns)
+        if verdict == "old":
             self._skip("order", f"stamp {stamp_s:.3f} s is not newer than the last processed "
-                                f"{self._last_stamp_ns * 1e-9:.3f} s (out-of-order or repeated images)")
+                                f"{last * 1e-9:.3f} s (out-of-order or repeated images)")
             return
-        if self.rate > 0 and self._last_stamp_ns is not None and \
-                frame.stamp_ns - self._last_stamp_ns < 1e9 / self.rate - 1e5:
+        if verdict == "jump":
+            assert last is not None
+            self._order.jumped()
+            self.perception.rewind(stamp_s)
+            self._warn("jump", f"image time jumped back from {last * 1e-9:.3f} s to {stamp_s:.3f} s "
+                               f"({(last - frame.stamp_ns) * 1e-9:.3f} s; a camera or clock restart, or the last "
+                               "frame stamped ahead): starting over from this frame, the tracks kept")
+            last = None
+        if self.rate > 0 and last is not None and frame.stamp_ns - last < 1e9 / self.rate - 1e5:
             return  # rate limit: not an error
         if frame.info is None:
             self._skip("info", "no camera_info received on camera/camera_info yet; intrinsics are unknown")
@@ -174,7 +187,7 @@ class PerceptionNode(Node):
             self.get_logger().error(f"internal error on the frame at {stamp_s:.3f} s, frame skipped: "
                                     f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
             return
-        self._last_stamp_ns = frame.stamp_ns
+        self._order.processed(frame.stamp_ns)
         self.frames_processed += 1
         header = Header(stamp=c.header.stamp, frame_id=self.base_frame)
         self._objects_pub.publish(objects_msg_from_result(result, header))

@@ -5,8 +5,12 @@ A frame is complete when a colour and a depth image with the same stamp have arr
 It is handed out as soon as the camera_info of that stamp is there too. A complete pair
 whose camera_info never comes (drivers that stamp it differently, or not at all) is
 handed out with the latest camera_info when a newer complete pair shows up, so it costs
-one frame of latency but is not lost; the intrinsics rarely change. Images left without
-a partner are dropped once more than ``queue_size`` stamps are waiting, oldest first.
+one frame of latency but is not lost; the intrinsics rarely change ("latest" is the last
+to arrive, so a camera_info stamped ahead holds nothing up). Images left without a partner
+are dropped once more than ``queue_size`` stamps are waiting, oldest first.
+
+``StampOrder`` decides whether a complete pair is processed: in stamp order, and, as tf's
+buffer clears itself when time jumps back, starting over when the stamps did (see there).
 """
 
 from __future__ import annotations
@@ -46,8 +50,7 @@ class StampSync:
             raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
         if kind == "info":
             self._infos[stamp_ns] = msg
-            if self._latest_info is None or stamp_ns >= self._latest_info[0]:
-                self._latest_info = (stamp_ns, msg)
+            self._latest_info = (stamp_ns, msg)
             while len(self._infos) > self.queue_size:
                 del self._infos[min(self._infos)]
         else:
@@ -70,3 +73,44 @@ class StampSync:
             for k in self._pending.pop(oldest):
                 self.dropped[k] += 1
         return out
+
+
+class StampOrder:
+    """Which complete pairs to process, by stamp (ns). ``check(stamp)`` says:
+
+    - "next": newer than the last processed pair: process it;
+    - "old": a repeated or late pair (not newer than the last, not older than it by more than
+      ``jump_back_ns``, and not newer than the one before the last): skip it;
+    - "jump": time jumped back, as tf's buffer detects it: the pair is older than the last
+      by more than ``jump_back_ns`` (a camera or clock restart, a bag played again), or it
+      lies between the last two (the last one was stamped ahead of the others, e.g. one
+      frame from a camera whose clock jumped): forget the order and process it. So one frame
+      stamped in the future costs nothing but itself, whatever its skew.
+
+    ``processed(stamp)`` records a processed pair."""
+
+    def __init__(self, jump_back_ns: int) -> None:
+        if jump_back_ns < 0:
+            raise ValueError(f"jump_back_ns must be >= 0, got {jump_back_ns}")
+        self.jump_back_ns = int(jump_back_ns)
+        self.last: int | None = None  # stamp of the last processed pair
+        self._before: int | None = None  # and of the one before it
+        self.jumps = 0
+
+    def check(self, stamp_ns: int) -> str:
+        last, before = self.last, self._before
+        if last is None or stamp_ns > last:
+            return "next"
+        if stamp_ns == last:
+            return "old"
+        if last - stamp_ns > self.jump_back_ns or (before is not None and before < stamp_ns):
+            return "jump"
+        return "old"
+
+    def jumped(self) -> None:
+        """Time jumped back: no order is known any more."""
+        self.last = self._before = None
+        self.jumps += 1
+
+    def processed(self, stamp_ns: int) -> None:
+        self._before, self.last = self.last, stamp_ns

@@ -1,7 +1,11 @@
 """planner: the ExecuteTask action server that turns operator goals into motion.
 
 Action:  planner/execute_task (brain_interfaces/ExecuteTask), one goal at a time (a
-         second goal while one runs is rejected).
+         second goal while one runs is rejected; the log and planner/active_goal say
+         which goal runs).
+Publishes: planner/active_goal (std_msgs/String, JSON, latched): {"goal": "<the running
+         goal's text, at most goals.QUOTE_CHARS long>", "since": <ROS seconds>}, goal ""
+         when idle: what an operator's refused goal waits for.
 Service: planner/clear_bin (std_srvs/Trigger): the bin was emptied. Perception does not
          see into the bin, so the planner remembers what it put there (across goals) to
          pack the next objects beside them; after someone empties the bin (or a simulated
@@ -33,6 +37,7 @@ from std_msgs.msg import String
 from std_srvs.srv import Trigger
 from transforms3d.quaternions import quat2mat
 
+from brain_common.actions import GOAL_RESPONSE_TIMEOUT, send_goal
 from brain_common.cell import Bin, Cell, cell_for, perceived_bin
 from brain_common.params import declare_parameters, in_group, node_param_specs
 from brain_common.qos import LATCHED, RELIABLE_10
@@ -42,11 +47,12 @@ from brain_interfaces.msg import DetectedObjectArray, ObjectOutcome, StageReport
 from brain_interfaces.srv import PlanGrasps
 from planner.motion.config import MotionConfig, build_motion
 from planner.motion.execution import TrajectoryExecutor
-from planner.task.goals import GoalError, ObjectRef, Target, goal_from_fields, parse_goal
+from planner.task.goals import GoalError, ObjectRef, Target, clip, goal_from_fields, parse_goal
 from planner.task.placement import BinItem, Workspace, WorldObject
 from planner.task.runner import BinView, Grasp, GripperOutcome, RunnerConfig, TaskOutcome, TaskRunner
 
 WAIT_SLICE = 0.05  # s of wall time between checks while a worker waits (cancel, sim-time deadlines)
+GRIPPER_GOAL_ATTEMPTS = 2  # gripper goals sent before the gripper counts as not answering
 
 ACTION_FROM_FIELD = {
     ExecuteTask.Goal.ACTION_PICK_PLACE: "pick_place", ExecuteTask.Goal.ACTION_PICK: "pick",
@@ -99,6 +105,13 @@ def ref_from_selector(sel) -> ObjectRef | None:
         return None
     return ObjectRef(id=sel.id or None, colour=sel.color or None, shape=sel.shape or None,
                      quantifier="any" if sel.any else "the")
+
+
+def goal_text(goal) -> str:
+    """The operator's words of an ExecuteTask goal, for logs and refusals (clipped)."""
+    if goal.command.strip():
+        return clip(goal.command.strip())
+    return f"structured action {ACTION_FROM_FIELD.get(goal.action, goal.action)}"
 
 
 def goal_from_msg(goal) -> object:
@@ -183,16 +196,32 @@ class RosPorts:
         return [grasp_from_msg(c) for c in res.candidates], res.message
 
     def gripper(self, width: float) -> GripperOutcome:
+        """Command the fingers; on the operator's cancel (or a deadline) the gripper goal is
+        canceled too, so the fingers do not go on with a stage that ended."""
         client = self.n.gripper_client
         if not client.wait_for_server(timeout_sec=5.0):
             return GripperOutcome(float("nan"), False, False, "the grasping node does not answer on grasping/gripper")
-        handle = self._wait(client.send_goal_async(GripperCommand.Goal(target_width=float(width))), 5.0,
-                            "gripper goal")
-        if handle is None or not handle.accepted:
-            return GripperOutcome(float("nan"), False, False, "the gripper goal was not accepted")
+        goal = GripperCommand.Goal(target_width=float(width))
+        handle = None
+        for attempt in range(1, GRIPPER_GOAL_ATTEMPTS + 1):  # a gripper goal is idempotent: a resend is safe
+            handle = self._wait(send_goal(self.n, client, goal), GOAL_RESPONSE_TIMEOUT, "gripper goal")
+            if handle is not None or self.canceled():
+                break
+            self.n.get_logger().warning(f"grasping/gripper did not answer gripper goal {attempt} of "
+                                        f"{GRIPPER_GOAL_ATTEMPTS} within {GOAL_RESPONSE_TIMEOUT:g} s")
+        if handle is None:
+            if self.canceled():
+                return GripperOutcome(float("nan"), False, False, "canceled by the operator")
+            return GripperOutcome(float("nan"), False, False, f"grasping/gripper answered none of "
+                                  f"{GRIPPER_GOAL_ATTEMPTS} goals within {GOAL_RESPONSE_TIMEOUT:g} s each")
+        if not handle.accepted:
+            return GripperOutcome(float("nan"), False, False, "grasping/gripper refused the goal")
         wrapped = self._wait(handle.get_result_async(), 10.0, "gripper result")
         if wrapped is None:
-            return GripperOutcome(float("nan"), False, False, "the gripper did not finish in time")
+            handle.cancel_goal_async()
+            why = "canceled by the operator" if self.canceled() else "the gripper did not finish in time"
+            self.n.get_logger().warning(f"gripper goal to {width * 1000:.1f} mm canceled: {why}")
+            return GripperOutcome(float("nan"), False, False, why)
         r = wrapped.result
         return GripperOutcome(r.final_width, r.reached, r.stalled, r.message)
 
@@ -235,7 +264,7 @@ class PlannerNode(Node):
         self.runner_config = self._runner_config(in_group(values, "task"), self.cell)
         mc = self.motion_config
         self.bin = self.cell.bin  # the prior; perception's bin replaces it when seen
-        self.workspace = Workspace()
+        self.workspace = Workspace(table=self.cell.table)
         self.bin_items: list[BinItem] = []  # what this node put in the bin since the last clear_bin
         self.kinematics, self.fixtures, self.planner = build_motion(mc, rng=np.random.default_rng(0))
         self.limits = mc.timing_limits(self.kinematics)
@@ -244,7 +273,10 @@ class PlannerNode(Node):
         self.latest_objects: DetectedObjectArray | None = None
         self.grasp_state: str = "idle"
         self.busy = False
+        self.running_goal = ""  # goal_text of the task that runs ("" when idle)
         self.shutting_down = False
+        self._active_goal_pub = self.create_publisher(String, "planner/active_goal", LATCHED)
+        self._publish_active_goal("")
         self.motion_executor = TrajectoryExecutor(self, tolerances=mc.tolerances, start_delay=mc.start_delay)
         self.create_subscription(DetectedObjectArray, "perception/objects", self._on_objects, RELIABLE_10)
         self.create_subscription(String, "grasping/grasp_state", self._on_grasp_state, LATCHED)
@@ -296,12 +328,20 @@ class PlannerNode(Node):
         with self.lock:
             self.grasp_state = state
 
+    def _publish_active_goal(self, text: str) -> None:
+        since = self.get_clock().now().nanoseconds * 1e-9
+        self._active_goal_pub.publish(String(data=json.dumps({"goal": text, "since": since})))
+
     def _on_goal(self, goal) -> GoalResponse:
+        text = goal_text(goal)
         with self.lock:
+            running = self.running_goal
             if self.busy:
-                self.get_logger().warning("goal rejected: another task is running (one task at a time)")
+                self.get_logger().warning(f"goal {text!r} rejected: the task {running!r} is running (one task "
+                                          "at a time)")
                 return GoalResponse.REJECT
-            self.busy = True
+            self.busy, self.running_goal = True, text
+        self._publish_active_goal(text)
         return GoalResponse.ACCEPT
 
     async def _execute(self, handle):
@@ -313,13 +353,16 @@ class PlannerNode(Node):
             except Exception as exc:  # a bug must still end the goal with a report
                 self.get_logger().error(f"task failed with an internal error: {exc!r}")
                 result = TaskOutcome(False, "INTERNAL_ERROR", f"internal error: {exc!r}")
+            if not result.success:  # every abort, fault and cancel ends with the arm held where it is
+                self.motion_executor.stop(f"task ended {result.error}")
             done.set_result(result)
             self._wake.trigger()
 
         threading.Thread(target=work, daemon=True).start()
         outcome: TaskOutcome = await done
         with self.lock:
-            self.busy = False
+            self.busy, self.running_goal = False, ""
+        self._publish_active_goal("")
         result = self._result_msg(outcome)
         if outcome.error == "CANCELED" and handle.is_cancel_requested:
             handle.canceled()

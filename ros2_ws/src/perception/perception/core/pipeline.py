@@ -299,6 +299,12 @@ class Perception:
         self._tracker.reset()
         self._last_stamp = None
 
+    def rewind(self, stamp: float) -> None:
+        """Time jumped back to `stamp` (s): frames from there on are in order again. Unlike
+        reset() the tracks (and their ids) stay."""
+        self._tracker.rewind(stamp)
+        self._last_stamp = None
+
     # -- helpers -------------------------------------------------------------------------
     def _scratch(self, name: str, shape: tuple[int, int], dtype) -> np.ndarray:
         """A frame-sized work array kept between frames (contents undefined): no per-frame
@@ -503,7 +509,7 @@ class Perception:
         check_frame(rgb, depth, K, T_base_optical, stamp)
         if self._last_stamp is not None and stamp < self._last_stamp:
             raise ValueError(f"stamp {stamp:.3f} s is older than the previous frame's {self._last_stamp:.3f} s; "
-                             f"frames must come in time order (reset() after a jump back)")
+                             f"frames must come in time order (rewind() after a jump back)")
         depth = np.asarray(depth, dtype=np.float32)
         K = np.asarray(K, dtype=float)
         T_conf = np.asarray(T_base_optical, dtype=float)

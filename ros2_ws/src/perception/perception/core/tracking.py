@@ -59,6 +59,12 @@ class Tracker:
         """Forget every track (ids keep counting up, so none is ever reused)."""
         self.tracks.clear()
 
+    def rewind(self, stamp: float) -> None:
+        """Time jumped back to `stamp` (s): no track was seen later than that. The tracks and
+        their ids stay (a task in progress still finds its objects)."""
+        for t in self.tracks.values():
+            t.first_seen, t.last_seen = min(t.first_seen, stamp), min(t.last_seen, stamp)
+
     def _new_id(self) -> str:
         tid = f"{self.prefix}{self._next_id}"
         self._next_id += 1

@@ -11,9 +11,13 @@ and a timer on the node's clock, so it works with a single-threaded executor:
     result = await handle.future                # in an async callback, or
     handle.wait(timeout=...)                    # in a worker thread (threading.Event)
 
-``stop()`` commands a hold at the measured position and ends the execution as STOPPED.
-A trajectory that does not start where the arm is (0.01 rad) is refused before anything
-is sent; NaN in joint_states is a FAULT.
+``stop()`` commands a hold at the measured position and ends the execution as STOPPED;
+every other way an execution can end short of success (a tolerance violated, a timeout, a
+fault) commands the same hold at once, so the controller never goes on along a trajectory
+the brain gave up. A trajectory that does not start where the arm is (0.01 rad) is refused
+before anything is sent. joint_states are merged by name (monitor.JointStateMerger): a
+message with only some joints (a gripper driver's fingers) updates those and is no fault;
+NaN in an arm joint is a FAULT.
 """
 
 from __future__ import annotations
@@ -34,12 +38,15 @@ from brain_common.robot import ARM_JOINTS
 from planner.motion.monitor import (
     ExecutionCode,
     ExecutionResult,
+    JointStateMerger,
     Tolerances,
     TrajectoryMonitor,
-    positions_by_name,
     start_violation,
 )
 from planner.motion.timing import Trajectory
+
+# Executions that end short of success while the arm may be moving: a hold follows at once.
+HOLD_AFTER = (ExecutionCode.PATH_TOLERANCE_VIOLATED, ExecutionCode.GOAL_TOLERANCE_VIOLATED, ExecutionCode.FAULT)
 
 
 def seconds_from_stamp(stamp) -> float:
@@ -116,8 +123,10 @@ class TrajectoryExecutor:
         self.start_delay = float(start_delay)
         self.stale_after = float(stale_after)
         self._lock = threading.Lock()
+        self._merger = JointStateMerger(self.joint_names)
         self._latest: tuple[float, np.ndarray] | None = None  # (stamp s, positions) of the last valid state
         self._latest_error: str | None = None
+        self._last_valid: np.ndarray | None = None  # survives a fault: where to hold the arm
         self._active: tuple[TrajectoryMonitor, ExecutionHandle] | None = None
         self._pub = node.create_publisher(JointTrajectory, trajectory_topic, RELIABLE_10)
         self._sub = node.create_subscription(JointState, joint_states_topic, self._on_joint_state, RELIABLE_10,
@@ -142,7 +151,7 @@ class TrajectoryExecutor:
     def _on_joint_state(self, msg: JointState) -> None:
         t = seconds_from_stamp(msg.header.stamp)
         try:
-            q = positions_by_name(msg.name, msg.position, self.joint_names)
+            about_the_arm = self._merger.update(msg.name, msg.position)
         except ValueError as exc:
             with self._lock:
                 self._latest = None  # a faulty state is not a state
@@ -151,9 +160,17 @@ class TrajectoryExecutor:
             if active is not None:
                 self._end(active, active[0].fault(f"{exc}: treated as a fault", t))
             return
+        if not about_the_arm:  # e.g. only the fingers, from a separate gripper driver
+            return
+        q = self._merger.positions()
         with self._lock:
+            if q is None:
+                self._latest = None
+                self._latest_error = f"joint_states has not reported {', '.join(self._merger.missing())} yet"
+                return
             self._latest = (t, q)
             self._latest_error = None
+            self._last_valid = q
             active = self._active
         if active is not None:
             result = active[0].update(t, q)
@@ -179,12 +196,29 @@ class TrajectoryExecutor:
             if self._active is not active:
                 return
             self._active = None
+        if result.code in HOLD_AFTER:  # before anyone hears of it: the arm stops first
+            self._hold(f"execution {result.code.value}")
         active[1]._finish(result)
         log = self.node.get_logger()
         if result.success:  # (rclpy refuses one call site logging at two severities)
             log.info(f"execution {result.code.value}: {result.message}")
         else:
             log.error(f"execution {result.code.value}: {result.message}")
+
+    def _hold(self, why: str) -> bool:
+        """Command a hold at the last valid measured position; False when there is none."""
+        with self._lock:
+            q = None if self._last_valid is None else self._last_valid.copy()
+        if q is None:
+            self.node.get_logger().error(f"{why}: no valid joint state ever measured, no hold commanded")
+            return False
+        msg = JointTrajectory()
+        msg.joint_names = list(self.joint_names)
+        msg.points.append(JointTrajectoryPoint(positions=[float(x) for x in q], velocities=[0.0] * len(q),
+                                               time_from_start=Duration(sec=0, nanosec=0)))
+        self._pub.publish(msg)
+        self.node.get_logger().warning(f"{why}: holding the arm at {np.round(q, 3).tolist()} rad")
+        return True
 
     # -- commands ------------------------------------------------------------------
     def execute(self, trajectory: Trajectory) -> ExecutionHandle:
@@ -221,24 +255,17 @@ class TrajectoryExecutor:
         return handle
 
     def stop(self, why: str = "stopped on request") -> bool:
-        """Command a hold at the measured position; the running execution (if any) ends
-        STOPPED. Returns False when there was no state to hold at (nothing sent)."""
-        q = self.current_positions()
+        """Command a hold at the measured position (the last valid one, when the latest state
+        is faulty); the running execution (if any) ends STOPPED. Returns False when no state
+        was ever measured (nothing sent)."""
         with self._lock:
             active = self._active
         t = self.now()
-        if q is None:
-            if active is not None:
-                self._end(active, active[0].fault(f"{why}, but no valid joint state to hold at", t))
-            return False
-        msg = JointTrajectory()
-        msg.joint_names = list(self.joint_names)
-        msg.points.append(JointTrajectoryPoint(positions=[float(x) for x in q], velocities=[0.0] * len(q),
-                                               time_from_start=Duration(sec=0, nanosec=0)))
-        self._pub.publish(msg)
+        held = self._hold(why)
         if active is not None:
-            self._end(active, active[0].stop(t, why))
-        return True
+            self._end(active, active[0].stop(t, why) if held else
+                      active[0].fault(f"{why}, but no valid joint state to hold at", t))
+        return held
 
     def destroy(self) -> None:
         self.node.destroy_timer(self._timer)

@@ -7,7 +7,8 @@ Rules (times in seconds of the robot's clock: sim time in simulation):
 - after its end, success as soon as every joint is within ``goal`` rad of the goal, and
   a failure (naming the joint) when that has not happened by start + timeout, where
   timeout = ``timeout_scale`` x duration + ``timeout_margin`` (1.2 x duration + 0.5 s);
-- a non-finite position (NaN) or a missing joint is a fault, never a state.
+- a non-finite position (NaN) is a fault, never a state; joint_states are merged by name
+  (JointStateMerger), so a message without the arm's joints is no news about the arm.
 """
 
 from __future__ import annotations
@@ -68,20 +69,45 @@ class Tolerances:
             raise ValueError(f"timeout_scale must be >= 1, got {self.timeout_scale!r}")
 
 
-def positions_by_name(names: Sequence[str], positions: Sequence[float], wanted: Sequence[str]) -> np.ndarray:
-    """(len(wanted),) positions of the wanted joints from a joint state (names, positions);
-    raises ValueError naming a missing joint or a non-finite value."""
-    index = {n: i for i, n in enumerate(names)}
-    out = np.empty(len(wanted))
-    for k, n in enumerate(wanted):
-        i = index.get(n)
-        if i is None or i >= len(positions):
-            raise ValueError(f"joint_states lacks {n} (has: {', '.join(names) or 'nothing'})")
-        v = float(positions[i])
-        if not math.isfinite(v):
-            raise ValueError(f"joint_states reports {n} = {v} (not finite)")
-        out[k] = v
-    return out
+class JointStateMerger:
+    """The arm's state from joint_states merged by name, as robot_state_publisher's consumers
+    merge it: a message may carry any subset of the joints (a separate gripper driver
+    publishes only its fingers), and each joint keeps its latest value. `wanted`: the arm's
+    joints; other names are ignored."""
+
+    def __init__(self, wanted: Sequence[str]) -> None:
+        self.wanted = tuple(wanted)
+        self._wanted = set(self.wanted)
+        self._q: dict[str, float] = {}
+
+    def update(self, names: Sequence[str], positions: Sequence[float]) -> bool:
+        """Merge one message; True when it carried any wanted joint (news about the arm).
+        Raises ValueError naming a wanted joint whose position is missing or not finite; that
+        joint is then unknown until a message reports it again."""
+        new: dict[str, float] = {}
+        for i, n in enumerate(names):
+            if n not in self._wanted:
+                continue
+            if i >= len(positions):
+                self._q.pop(n, None)
+                raise ValueError(f"joint_states names {n} but has no position for it ({len(positions)} positions "
+                                 f"for {len(names)} names)")
+            v = float(positions[i])
+            if not math.isfinite(v):
+                self._q.pop(n, None)
+                raise ValueError(f"joint_states reports {n} = {v} (not finite)")
+            new[n] = v
+        self._q.update(new)
+        return bool(new)
+
+    def missing(self) -> list[str]:
+        return [n for n in self.wanted if n not in self._q]
+
+    def positions(self) -> np.ndarray | None:
+        """(len(wanted),) the latest position of every wanted joint, rad; None while one is unknown."""
+        if self.missing():
+            return None
+        return np.array([self._q[n] for n in self.wanted])
 
 
 def start_violation(q_now: np.ndarray, start: np.ndarray, names: Sequence[str], tolerance: float) -> str | None:

@@ -44,11 +44,18 @@ PUT_VERBS = ("put", "place", "move", "drop", "stack", "set", "transfer")
 PICK_VERBS = ("pick", "grab", "grasp", "take", "lift", "hold")
 FILLER = {"please", "now", "then", "carefully", "gently", "robot", "armbrain", "could", "you", "can"}
 ID_RE = re.compile(r"^obj_\d+$")
+MAX_GOAL_CHARS = 1000  # a longer text is no goal of this language (its longest sensible goal is < 100)
+QUOTE_CHARS = 80  # an operator's words are quoted at most this long in a message
 NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 
 GRAMMAR_HELP = ("expected e.g. 'put the red cube in the bin', 'stack the blue cube on the red cube', "
                 "'move the green cylinder at 0.5 -0.1', 'pick up a red cube', 'place it in the bin', "
                 "'clear the table' or 'put all red objects in the bin' (see docs/goals.md)")
+
+
+def clip(text: str, limit: int = QUOTE_CHARS) -> str:
+    """`text` for quoting in a message: at most `limit` characters, and how long it really was."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 class GoalError(ValueError):
@@ -149,12 +156,12 @@ class _Parser:
         return None
 
     def fail(self, message: str) -> GoalError:
-        return GoalError(f"cannot understand {self.text.strip()!r}: {message}; {GRAMMAR_HELP}")
+        return GoalError(f"cannot understand {clip(self.text.strip())!r}: {message}; {GRAMMAR_HELP}")
 
     def expect_end(self, understood: str) -> None:
         if self.peek() is not None:
             rest = " ".join(self.words[self.i:])
-            raise self.fail(f"understood '{understood}' but not the words after it: '{rest}'")
+            raise self.fail(f"understood '{understood}' but not the words after it: '{clip(rest)}'")
 
     # -- grammar -----------------------------------------------------------------
     def goal(self) -> TaskGoal:
@@ -199,7 +206,7 @@ class _Parser:
             if target.kind == "object" and target.object == obj and obj.quantifier == "the":
                 raise self.fail(f"cannot put {obj.describe()} on itself")
             return TaskGoal("pick_place", obj, target)
-        raise self.fail(f"unknown action '{verb}' (known: {', '.join(PUT_VERBS + PICK_VERBS)}, clear)")
+        raise self.fail(f"unknown action '{clip(verb)}' (known: {', '.join(PUT_VERBS + PICK_VERBS)}, clear)")
 
     def object_ref(self, allow_all: bool, quantifier: str | None = None) -> ObjectRef:
         start = self.i
@@ -249,13 +256,13 @@ class _Parser:
                 raise self.fail(f"expected an object before '{w}'")
             nxt = self.peek(1)
             if nxt in SHAPE_WORDS:
-                raise self.fail(f"unknown colour '{w}' (known colours: {', '.join(COLOURS)})")
-            raise self.fail(f"unknown object word '{w}' (colours: {', '.join(COLOURS)}; shapes: cube, box, "
+                raise self.fail(f"unknown colour '{clip(w)}' (known colours: {', '.join(COLOURS)})")
+            raise self.fail(f"unknown object word '{clip(w)}' (colours: {', '.join(COLOURS)}; shapes: cube, box, "
                             "block, cylinder, object; or an id such as obj_3)")
         w = self.peek()
         if not shape_given and w is not None and w not in ("in", "into", "inside", "on", "onto", "atop", "at", "to",
                                                             "up"):
-            raise self.fail(f"unknown shape '{w}' (known shapes: cube, box, block, cylinder, object)")
+            raise self.fail(f"unknown shape '{clip(w)}' (known shapes: cube, box, block, cylinder, object)")
         if self.i == start:
             raise self.fail("an object is missing")
         return ObjectRef(colour=colour, shape=shape, quantifier=q)
@@ -274,7 +281,7 @@ class _Parser:
             self.take("the", "a")
             w = self.take()
             if w not in BIN_WORDS:
-                raise self.fail(f"expected 'the bin' after '{prep}', got '{w or ''}'")
+                raise self.fail(f"expected 'the bin' after '{prep}', got '{clip(w or '')}'")
             return Target("bin")
         if prep in ("on", "onto", "atop"):
             if self.take("top"):
@@ -290,15 +297,15 @@ class _Parser:
             return Target("position", position=(x, y))
         if prep is None:
             raise self.fail("the target is missing ('in the bin', 'on <object>' or 'at <x> <y>')")
-        raise self.fail(f"unknown target '{prep}' (expected 'in the bin', 'on <object>' or 'at <x> <y>')")
+        raise self.fail(f"unknown target '{clip(prep)}' (expected 'in the bin', 'on <object>' or 'at <x> <y>')")
 
     def number(self, axis: str) -> float:
         w = self.take()
         if w is None or not NUMBER_RE.match(w):
-            raise self.fail(f"expected the {axis} coordinate in metres after 'at', got '{w or ''}'")
+            raise self.fail(f"expected the {axis} coordinate in metres after 'at', got '{clip(w or '')}'")
         v = float(w)
         if not math.isfinite(v) or abs(v) > 10:
-            raise self.fail(f"{axis} = {w} m is not a position near the robot")
+            raise self.fail(f"{axis} = {clip(w)} m is not a position near the robot")
         return v
 
 
@@ -306,22 +313,25 @@ def parse_goal(text: str) -> TaskGoal:
     """Parse an operator's goal text; raises GoalError naming what was understood and what is valid."""
     if not isinstance(text, str):
         raise GoalError(f"the goal must be text, got {type(text).__name__}")
+    if len(text) > MAX_GOAL_CHARS:
+        raise GoalError(f"the goal is {len(text)} characters long, more than the {MAX_GOAL_CHARS} a goal may have: "
+                        f"{clip(text.strip())!r}; {GRAMMAR_HELP}")
     return _Parser(text).goal()
 
 
 def goal_from_fields(action: str, obj: ObjectRef | None, target: Target | None) -> TaskGoal:
     """A TaskGoal from structured fields (the ExecuteTask goal without text), checked."""
     if action not in ACTIONS:
-        raise GoalError(f"unknown action {action!r}; valid: {', '.join(ACTIONS)}")
+        raise GoalError(f"unknown action {clip(str(action))!r}; valid: {', '.join(ACTIONS)}")
     for ref in (obj, target.object if target else None):
         if ref is None:
             continue
         if ref.colour is not None and ref.colour not in COLOURS:
-            raise GoalError(f"unknown colour {ref.colour!r}; known colours: {', '.join(COLOURS)}")
+            raise GoalError(f"unknown colour {clip(ref.colour)!r}; known colours: {', '.join(COLOURS)}")
         if ref.shape is not None and ref.shape not in ("box", "cylinder"):
-            raise GoalError(f"unknown shape {ref.shape!r}; valid: box, cylinder, or empty for any")
+            raise GoalError(f"unknown shape {clip(ref.shape)!r}; valid: box, cylinder, or empty for any")
         if ref.id is not None and not ID_RE.match(ref.id):
-            raise GoalError(f"object id {ref.id!r} is not a perception id like obj_3")
+            raise GoalError(f"object id {clip(ref.id)!r} is not a perception id like obj_3")
     needs_object = action in ("pick_place", "pick", "place_all")
     needs_target = action in ("pick_place", "place", "place_all")
     if needs_object and obj is None:
@@ -330,7 +340,7 @@ def goal_from_fields(action: str, obj: ObjectRef | None, target: Target | None) 
         raise GoalError(f"action {action} needs a target")
     if target is not None:
         if target.kind not in ("bin", "object", "position"):
-            raise GoalError(f"unknown target kind {target.kind!r}; valid: bin, object, position")
+            raise GoalError(f"unknown target kind {clip(target.kind)!r}; valid: bin, object, position")
         if target.kind == "object" and target.object is None:
             raise GoalError("target 'object' needs a target object")
         position_ok = target.position is not None and all(math.isfinite(v) and abs(v) <= 10 for v in target.position)
@@ -366,13 +376,14 @@ def _listing(objects: list[SeenObject]) -> str:
 
 
 def resolve(ref: ObjectRef, objects: list[SeenObject], gripper_xy: tuple[float, float],
-            exclude: tuple[str, ...] = ()) -> list[SeenObject]:
+            exclude: tuple[str, ...] = (), at_least_one: bool = False) -> list[SeenObject]:
     """The objects `ref` designates: one for "the"/"any" (nearest to the gripper for "any"),
-    every match (nearest first) for "all". Raises ResolveError naming what is visible."""
+    every match (nearest first) for "all" (none, unless `at_least_one`). Raises ResolveError
+    naming what is visible."""
     pool = [o for o in objects if o.id not in exclude]
     found = [o for o in pool if _matches(ref, o)]
     if not found:
-        if ref.quantifier == "all":
+        if ref.quantifier == "all" and not at_least_one:
             return []
         raise ResolveError(f"no object matches '{ref.describe()}'; visible: {_listing(pool)}")
     def dist(o: SeenObject) -> float:

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from brain_common.cell import Bin, Gripper
+from brain_common.cell import Bin, Gripper, Table, default_cell
 from planner.task.goals import GoalError, Target
 
 FINGER_REACH = 0.025  # m a finger (with the opening slack) sticks out beyond the gripped faces
@@ -49,11 +49,13 @@ class WorldObject:
 
 @dataclass(frozen=True, slots=True)
 class Workspace:
-    """Where the arm can place on the table: radial reach from the base (metres)."""
+    """Where the arm can place: on the cell's `table` (the node passes its cell's), within a
+    radial reach from the base (metres)."""
 
     min_reach: float = 0.25
     max_reach: float = 0.75
     finger_clearance: float = 0.025  # m of free space a finger needs beside an object
+    table: Table = field(default_factory=lambda: default_cell().table)
 
 
 def check_graspable(obj: WorldObject, gripper: Gripper) -> None:
@@ -66,19 +68,27 @@ def check_graspable(obj: WorldObject, gripper: Gripper) -> None:
 
 def check_position_target(xy: tuple[float, float], obj: WorldObject, others: Sequence[WorldObject],
                           bin_: Bin, ws: Workspace) -> None:
-    """GoalError when (x, y) is out of reach, in the bin or occupied."""
+    """GoalError when `obj` centred at (x, y) would not stand wholly on the table, is out of
+    reach, or its footprint (with a finger's clearance) meets the bin's walls or another object."""
+    at = f"position ({xy[0]:.2f}, {xy[1]:.2f})"
+    if not ws.table.contains(*xy, margin=obj.radius):
+        raise GoalError(f"{at} is off the table: {obj.label} ({obj.radius * 100:.1f} cm about its centre) must "
+                        f"stand wholly on the table top, which spans {ws.table.describe()}")
     r = math.hypot(*xy)
     if not ws.min_reach <= r <= ws.max_reach:
-        raise GoalError(f"position ({xy[0]:.2f}, {xy[1]:.2f}) is {r:.2f} m from the robot base, out of reach; "
+        raise GoalError(f"{at} is {r:.2f} m from the robot base, out of reach; "
                         f"valid: {ws.min_reach:.2f} .. {ws.max_reach:.2f} m from the base on the table")
     if bin_.contains(*xy, margin=-obj.radius):
-        raise GoalError(f"position ({xy[0]:.2f}, {xy[1]:.2f}) is on the bin; say 'in the bin' to put it there")
+        raise GoalError(f"{at} is on the bin; say 'in the bin' to put it there")
+    if bin_.contains(*xy, margin=-(obj.radius + bin_.wall_thickness + ws.finger_clearance)):
+        raise GoalError(f"{at} is against the bin's wall; leave {ws.finger_clearance * 100:.1f} cm between "
+                        f"{obj.label} and the bin for the fingers")
     for o in others:
         if o.id == obj.id:
             continue
         gap = math.hypot(o.position[0] - xy[0], o.position[1] - xy[1]) - o.radius - obj.radius
         if gap < ws.finger_clearance:
-            raise GoalError(f"position ({xy[0]:.2f}, {xy[1]:.2f}) is occupied by {o.label} ({o.id}); "
+            raise GoalError(f"{at} is occupied by {o.label} ({o.id}); "
                             f"leave {ws.finger_clearance * 100:.1f} cm for the fingers")
 
 

@@ -8,7 +8,9 @@ candidate, up to `max_attempts`; multi-object goals go on with the remaining obj
 
 Everything the runner needs from the robot comes through `Ports` (the planner node
 implements it over ROS; tests use fakes). It runs in a worker thread and blocks on the
-ports; `ports.canceled()` is checked between stages and the arm is stopped on cancel.
+ports; `ports.canceled()` is checked between stages and after every motion and gripper
+command (the ports end those early on cancel); a cancel ends the task CANCELED in the
+stage that was running (or was to run next), with the arm stopped.
 Frames: base frame, metres, radians; times are ROS (sim) seconds.
 """
 
@@ -195,7 +197,8 @@ class TaskRunner:
 
     # -- stage bookkeeping -------------------------------------------------------------
     def _stage(self, name: str, fn, *args):
-        if self.p.canceled():
+        if self.p.canceled():  # the stage that would have run next is the one canceled
+            self.records.append(StageRecord(name, self._object, self._attempt, 0.0, False, "canceled by the operator"))
             raise CanceledError()
         within = STAGES.index(name) / len(STAGES) if name in STAGES else 0.0
         progress = self._progress + within * self._share
@@ -214,8 +217,14 @@ class TaskRunner:
         return out
 
     # -- perception --------------------------------------------------------------------
+    def _cancel_point(self) -> None:
+        """A port that waits returns early (nothing) on cancel: that is a cancel, not a failure."""
+        if self.p.canceled():
+            raise CanceledError()
+
     def perceive(self) -> list[WorldObject]:
         objs = self.p.objects(self.cfg.perception_max_age, self.cfg.perception_timeout)
+        self._cancel_point()
         if objs is None:
             raise StageError("perceive", "STALE_PERCEPTION",
                                f"no perception/objects newer than {self.cfg.perception_max_age:g} s arrived within "
@@ -226,6 +235,7 @@ class TaskRunner:
         """Use the bin where perception sees it (the configured bin is only the prior), and
         note what it holds, so that a placement can be judged against a fresh view."""
         view = self.p.bin_view(self.cfg.perception_max_age, self.cfg.perception_timeout)
+        self._cancel_point()
         if view is None or not view.seen:
             self.log("the bin is not seen: planning with its configured pose; a placement into it is "
                      "confirmed only once it is seen")
@@ -366,9 +376,8 @@ class TaskRunner:
             handled, left = len(done | failed | deferred), len(todo) - 1
             self._progress = handled / max(1, handled + left)
             self._share = 1.0 / max(1, handled + left)
-        if not results:
-            what = goal.object.describe() if goal.object else "object"
-            return TaskOutcome(True, "SUCCESS", f"nothing to do: no {what} on the table")
+        if not results:  # clear_table on a clear table (place_all found its objects in select)
+            return TaskOutcome(True, "SUCCESS", "nothing to do: the table is clear")
         return self._summary(goal, results, None)
 
     def _summary(self, goal: TaskGoal, results: list[ObjectResult], single: ObjectResult | None) -> TaskOutcome:
@@ -395,17 +404,23 @@ class TaskRunner:
                 check_graspable(obj, self.cfg.gripper)
                 target_obj = None
                 if goal.target is not None and goal.target.kind == "object":
-                    assert goal.target.object is not None
-                    target_obj = by_id[resolve(goal.target.object, seen, self._gripper_xy(),
-                                               exclude=(obj.id,))[0].id]
+                    ref = goal.target.object
+                    assert ref is not None
+                    try:
+                        target_obj = by_id[resolve(ref, seen, self._gripper_xy(), exclude=(obj.id,))[0].id]
+                    except ResolveError:
+                        # nothing else matches: if the object itself does, the goal asks the impossible
+                        if resolve(dataclasses.replace(ref, quantifier="all"), [seen_from(obj)], (0.0, 0.0)):
+                            check_stack_target(obj, obj)
+                        raise
                     check_stack_target(obj, target_obj)
                 elif goal.target is not None and goal.target.kind == "position":
                     assert goal.target.position is not None
                     check_position_target(goal.target.position, obj, objects, self.bin, self.ws)
                 return obj, target_obj
-            if goal.action == "place_all":
+            if goal.action == "place_all":  # none matching is OBJECT_NOT_FOUND, not "nothing to do"
                 assert goal.object is not None
-                for s in resolve(goal.object, seen, self._gripper_xy()):
+                for s in resolve(goal.object, seen, self._gripper_xy(), at_least_one=True):
                     check_graspable(by_id[s.id], self.cfg.gripper)
             if goal.action == "clear_table":
                 for o in objects:
@@ -482,6 +497,7 @@ class TaskRunner:
 
     def _plan_grasps(self, obj: WorldObject) -> list[Grasp]:
         grasps, why = self.p.plan_grasps(obj)
+        self._cancel_point()
         if not grasps:
             raise StageError("plan_grasps", "NO_GRASP", why or f"no grasp for {obj.label}")
         return grasps
@@ -512,6 +528,7 @@ class TaskRunner:
 
     def _open(self, width: float) -> None:
         out = self.p.gripper(min(max(width, 0.0), self.cfg.release_width))
+        self._cancel_point()  # the ports canceled the gripper goal too: not a gripper failure
         if not out.reached:
             raise StageError("open", "EXECUTION_FAILED", f"the gripper did not open: {out.message}")
 
@@ -526,6 +543,7 @@ class TaskRunner:
 
     def _close(self, grasp: Grasp) -> None:
         out = self.p.gripper(0.0)
+        self._cancel_point()
         if out.reached and not out.stalled:
             raise StageError("close", "NO_GRASP", f"the fingers closed on nothing (width "
                                f"{out.final_width * 1000:.1f} mm; expected {grasp.object_width * 1000:.1f} mm)",
@@ -598,16 +616,29 @@ class TaskRunner:
             self.holding = None  # it fell somewhere on the way: not in the hand, and not placed
             raise StageError("transfer", "GRASP_LOST", f"{obj.label} slipped out of the gripper on the way")
         self._stage("place", self._straight, "place", -self.cfg.transfer_height, lower)
-        along = held_extents(obj, closing)[0]
-        self._stage("release", self._open, along + 2 * self.cfg.release_gap)
-        self.holding = None
-        self._stage("retreat", self._straight, "retreat", self.cfg.retreat_height, self._scene(objects))
+        along, across = held_extents(obj, closing)
+        u, v = self.bin.to_local(x, y)
+        slot = BinItem(u, v, across / 2, along / 2, obj.size[2]) if target.kind == "bin" else None
+        try:
+            self._stage("release", self._open, along + 2 * self.cfg.release_gap)
+        except CanceledError:
+            if self.p.grasp_held() is not True:  # the fingers opened before the cancel: it is out of the hand
+                self._released(slot)
+            raise
+        self._released(slot)
+        # up and away from what the fingers just let go of (in the bin it is remembered now)
+        just_placed = [f"in_bin_{len(self.bin_items) - 1}"] if slot is not None else []
+        self._stage("retreat", self._straight, "retreat", self.cfg.retreat_height,
+                    self._scene(objects).without(just_placed))
         self._stage("home", self._home, self._scene(objects))
-        if target.kind == "bin":
-            u, v = self.bin.to_local(x, y)
-            along, across = held_extents(obj, closing)
-            self.bin_items.append(BinItem(u, v, across / 2, along / 2, obj.size[2]))
         self._stage("verify_placed", self._verify_placed, obj, target, (x, y, z))
+
+    def _released(self, slot: BinItem | None) -> None:
+        """The object left the hand; over the bin it is in the bin from now on (remembered at
+        once, so that a cancel or a failure after the release does not forget it)."""
+        self.holding = None
+        if slot is not None:
+            self.bin_items.append(slot)
 
     def _verify_in_bin(self, obj: WorldObject) -> None:
         """Judge a placement into the bin from a view taken after the arm left (never from
@@ -615,6 +646,7 @@ class TaskRunner:
         tray holds more than before."""
         t_left = self.p.now()
         view = self.p.bin_view(self.cfg.perception_max_age, self.cfg.perception_timeout, newer_than=t_left)
+        self._cancel_point()
         if view is None:
             raise StageError("verify_placed", "STALE_PERCEPTION", f"no view of the bin newer than the release "
                              f"arrived within {self.cfg.perception_timeout:g} s; cannot confirm {obj.label} is in it")
