@@ -68,16 +68,16 @@ def check_graspable(obj: WorldObject, gripper: Gripper) -> None:
 
 def check_position_target(xy: tuple[float, float], obj: WorldObject, others: Sequence[WorldObject],
                           bin_: Bin, ws: Workspace) -> None:
-    """GoalError when `obj` centred at (x, y) would not stand wholly on the table, is out of
-    reach, or its footprint (with a finger's clearance) meets the bin's walls or another object."""
+    """GoalError when `obj` centred at (x, y) is out of reach, would not stand wholly on the
+    table, or its footprint (with a finger's clearance) meets the bin's walls or another object."""
     at = f"position ({xy[0]:.2f}, {xy[1]:.2f})"
-    if not ws.table.contains(*xy, margin=obj.radius):
-        raise GoalError(f"{at} is off the table: {obj.label} ({obj.radius * 100:.1f} cm about its centre) must "
-                        f"stand wholly on the table top, which spans {ws.table.describe()}")
     r = math.hypot(*xy)
     if not ws.min_reach <= r <= ws.max_reach:
         raise GoalError(f"{at} is {r:.2f} m from the robot base, out of reach; "
                         f"valid: {ws.min_reach:.2f} .. {ws.max_reach:.2f} m from the base on the table")
+    if not ws.table.contains(*xy, margin=obj.radius):
+        raise GoalError(f"{at} is off the table: {obj.label} ({obj.radius * 100:.1f} cm about its centre) must "
+                        f"stand wholly on the table top, which spans {ws.table.describe()}")
     if bin_.contains(*xy, margin=-obj.radius):
         raise GoalError(f"{at} is on the bin; say 'in the bin' to put it there")
     if bin_.contains(*xy, margin=-(obj.radius + bin_.wall_thickness + ws.finger_clearance)):
