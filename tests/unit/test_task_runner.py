@@ -315,6 +315,19 @@ def test_cancel_during_release_remembers_what_fell_into_the_bin():
     assert default_cell().bin.contains(*default_cell().bin.to_base(slot.u, slot.v))
 
 
+def test_after_a_cancel_in_the_bin_the_next_goal_lifts_the_hand_clear_first():
+    """A cancel during the release leaves the hand down in the bin, around the object the
+    brain now remembers there: the next goal starts by lifting straight up, not with NO_PATH."""
+    items = []
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.45, 0.15)], cancel_at="release")
+    assert run(ports, "put the red cube in the bin", bin_items=items).error == "CANCELED"
+    ports.cancel_at, ports.cancel = None, False
+    out = run(ports, "put the blue cube in the bin", bin_items=items)
+    assert out.success, (out.error, out.failed_stage, out.message)
+    assert [r.stage for r in out.stages][:3] == ["perceive", "select", "clear_start"]
+    assert len(items) == 2
+
+
 def test_cancel_after_the_release_still_remembers_the_object_in_the_bin():
     items = []
     ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], cancel_at="retreat")

@@ -277,6 +277,18 @@ class TaskRunner:
                                     (x, y, self.bin.floor_z + it.height / 2), self.bin.yaw))
         return out
 
+    def _clear_start(self, objects: list[WorldObject]) -> None:
+        """A goal that begins with the hand touching something (a cancel or a fault during the
+        place or release left it down in the bin or at the table) first lifts the hand straight
+        up by retreat_height, clear of what it touches (stage "clear_start"); every plan from
+        there starts free. Without contact it does nothing."""
+        cm = self._scene(objects)
+        q = self._q()
+        if cm.is_free(q):
+            return
+        touched = sorted({c.other for c in cm.explain(q)})
+        self._stage("clear_start", self._straight, "clear_start", self.cfg.retreat_height, cm.without(touched))
+
     def _run_plan(self, stage: str, plan: PlanResult, cm: CollisionModel) -> None:
         if not plan.success:
             code = plan.code.value
@@ -336,6 +348,8 @@ class TaskRunner:
         objects = self._stage("perceive", self.perceive)
         self._look_at_bin()
         first, target_obj = self._stage("select", self._select_first, goal, objects)
+        if goal.action != "place":
+            self._clear_start(objects)
         if goal.action in ("pick_place", "pick"):
             assert first is not None
             r = self._handle_object(first, goal, target_obj, results)
