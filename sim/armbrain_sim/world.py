@@ -532,6 +532,19 @@ class SimWorld:
         return out_rgb, depth
 
     # -- ground truth (scoring and oracle only) ------------------------------
+    def visible_pixels(self) -> dict[str, int]:
+        """name -> pixels of each object the camera sees at its true pose (a segmentation render
+        without perturbations): 0 for an object wholly hidden behind others or out of view."""
+        cam = self.scene.camera
+        _, _, _, _, seg = p.getCameraImage(
+            cam.width, cam.height, viewMatrix=view_matrix_from_pose(cam.T_base_optical),
+            projectionMatrix=self._projection, shadow=0,
+            renderer=p.ER_BULLET_HARDWARE_OPENGL if self.renderer_name == "egl" else p.ER_TINY_RENDERER,
+            physicsClientId=self._client)
+        seg = np.asarray(seg, dtype=np.int64).reshape(-1)
+        counts = np.bincount(seg[seg >= 0] & ((1 << 24) - 1))  # the body id (low 24 bits)
+        return {name: int(counts[body]) if body < len(counts) else 0 for name, body in self.object_ids.items()}
+
     def object_poses(self) -> dict[str, Pose]:
         """name -> Pose(position (3,) m, quaternion (4,) xyzw) in the base frame."""
         poses = {}

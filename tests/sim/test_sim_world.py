@@ -190,6 +190,16 @@ def test_render_shows_objects_where_they_are() -> None:
         assert frame.depth[round(v), round(u)] == pytest.approx(top[2], abs=0.005)
 
 
+def test_visible_pixels_count_what_the_camera_sees_and_nothing_hidden() -> None:
+    """A small cube right behind a tall box (from the camera) has no pixel in view; the others do."""
+    tall = ObjectInstance("tall", "box", (0.05, 0.12, 0.15), (0.5, 0.5, 0.5), "", 0.2, (0.55, 0.0), 0.0)
+    hidden = ObjectInstance("hidden", "box", (0.02, 0.02, 0.02), (0.85, 0.1, 0.1), "red", 0.01, (0.50, 0.0), 0.0)
+    with SimWorld(make_scene((RED_CUBE, tall, hidden), width=320, height=240), renderer="tiny") as world:
+        px = world.visible_pixels()
+    assert set(px) == {"red_cube", "tall", "hidden"}
+    assert px["hidden"] == 0 and px["tall"] > 500 and px["red_cube"] > 100, px
+
+
 def test_perturbations_change_images_reproducibly() -> None:
     pert = Perturbations(brightness_gain=1.2, hue_shift_deg=20.0, rgb_noise_sigma=4.0, depth_noise_sigma=0.003,
                          depth_dropout=0.2)
