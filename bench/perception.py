@@ -577,8 +577,9 @@ def check_targets(results: dict) -> list[str]:
             TARGETS["cell"] if cond in CELL_CONDITIONS else TARGETS["perturbation"]
         for key, goal in targets.items():
             v = r["core"][key]
-            worse = v is None or (v < goal if key in ("recall", "recall_visible", "precision", "colour_accuracy", "shape_accuracy",
-                                                      "bin_contents_ok") else v > goal)
+            higher_is_better = ("recall", "recall_visible", "precision", "colour_accuracy", "shape_accuracy",
+                                "bin_contents_ok")
+            worse = v is None or (v < goal if key in higher_is_better else v > goal)
             if worse:
                 sense = "<=" if key.endswith(("_ms", "_mm", "_deg")) else ">="
                 missed.append(f"{cond}.{key} = {v} (target {sense} {goal})")
