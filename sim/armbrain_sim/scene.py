@@ -24,8 +24,8 @@ __all__ = ["BASE_FRAME", "CAMERA_FRAME", "HOME_ARM", "MAX_GRIPPER_OPENING"]
 # The simulated cell is the default cell (brain_common.cell, config/robots/panda_sim.yaml):
 # scenarios vary it; its facts are not restated here.
 CAMERA_FRAME = default_cell().camera.frame
-# A comfortable start configuration above the table, gripper pointing down (radians).
-HOME_ARM = (0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785)
+# The arm's waiting pose above the table, gripper pointing down (rad): the cell's home.
+HOME_ARM = default_cell().home
 MAX_GRIPPER_OPENING = default_cell().gripper.max_opening  # m between the finger pads (2 x finger travel)
 
 

@@ -92,20 +92,26 @@ class Client:
         with self.lock:
             return self.states[-1] if self.states else None
 
-    def publish_objects(self, objects):
+    def publish_objects(self, objects, stamp_s: float = 0.0):
+        from builtin_interfaces.msg import Time
+
         from brain_interfaces.msg import DetectedObjectArray
 
         msg = DetectedObjectArray(objects=objects, table_detected=True)
         msg.header.frame_id = "panda_link0"
+        msg.header.stamp = Time(sec=int(stamp_s), nanosec=round(stamp_s % 1 * 1e9))
         wait_for(lambda: self.objects_pub.get_subscription_count() > 0, 30,
                  "grasping's perception/objects subscription")
         self.objects_pub.publish(msg)
 
-    def plan(self, object_id="", obj=None, max_candidates=0):
+    def plan(self, object_id="", obj=None, max_candidates=0, min_stamp_s: float = 0.0):
+        from builtin_interfaces.msg import Time
+
         from brain_interfaces.srv import PlanGrasps
 
         assert self.plan_client.wait_for_service(timeout_sec=30), "grasping/plan_grasps not offered"
-        req = PlanGrasps.Request(object_id=object_id, max_candidates=max_candidates)
+        req = PlanGrasps.Request(object_id=object_id, max_candidates=max_candidates,
+                                 min_stamp=Time(sec=int(min_stamp_s), nanosec=round(min_stamp_s % 1 * 1e9)))
         if obj is not None:
             req.object = obj
         fut = self.plan_client.call_async(req)
@@ -212,6 +218,22 @@ def test_plan_grasps_answers_and_refuses_with_reasons(graph):
     assert not bad.success and "position" in bad.message and "finite" in bad.message
     empty = client.plan()
     assert not empty.success and "give object_id" in empty.message
+
+
+def test_plan_grasps_answers_from_the_frame_asked_about_never_an_older_one(graph):
+    """The planner resolved obj_1 in the frame of 12.5 s; the grasping node still holds an older
+    frame (the end of the last episode: nothing on the table). It says the frame is pending
+    rather than 'no object obj_1', and answers once that frame has arrived."""
+    _run, client = graph
+    client.publish_objects([], stamp_s=10.0)
+    wait_for(lambda: client.plan("obj_1").message.endswith("perception sees no objects"), 30,
+             "grasping to hold the frame of 10 s")
+    pending = client.plan("obj_1", min_stamp_s=12.5)
+    assert not pending.success and pending.frame_pending and not pending.candidates
+    assert "12.500 s has not arrived yet (newest: 10.000 s)" in pending.message
+    client.publish_objects([detected(*RED_CUBE)], stamp_s=12.5)
+    res = wait_for(lambda: (r := client.plan("obj_1", min_stamp_s=12.5)).success and r, 30, "the frame of 12.5 s")
+    assert not res.frame_pending and res.candidates
 
 
 def test_gripper_closes_on_the_cube_stalls_at_its_width_and_the_check_says_held(graph):

@@ -72,12 +72,17 @@ def test_look_at_gives_the_optical_frame():
     (("clearances", "neighbour"), 0.001, r"clearances.neighbour = 0.001 m must be >= clearances.contact"),
     (("clearances", "motion"), "far", r"cell.clearances.motion = 'far' must be a number"),
     (("bin", "colour"), "red", r"cell.bin.colour is not a known key; valid: center, yaw_deg, inner_size"),
+    (("home",), [0.0, -0.5, 0.0], r"cell.home = \[0.0, -0.5, 0.0\] must be a list of 7 numbers"),
+    (("home",), [0.0, -0.5, 0.0, -2.2, 0.0, 1.7, float("nan")], r"cell home\[6\] = nan must be a finite number"),
 ])
 def test_bad_cells_are_refused_naming_the_value(path, value, message):
     raw = raw_cell()
     if path == ("camera", "orientation"):
         raw["camera"].pop("look_at")
-    raw[path[0]][path[1]] = value
+    if len(path) == 1:
+        raw[path[0]] = value
+    else:
+        raw[path[0]][path[1]] = value
     with pytest.raises(ValueError, match=message):
         cell_from_dict(raw, "my_cell.yaml")
 

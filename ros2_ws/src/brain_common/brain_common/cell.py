@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from brain_common.robot import ARM_JOINTS
+
 DEFAULT_CELL_FILE = "panda_sim.yaml"  # in the robot configurations' directory (brain_common share/robots)
 
 
@@ -150,7 +152,8 @@ class Clearances:
 @dataclass(frozen=True, slots=True)
 class Cell:
     """One work cell. base_keepout_radius: the robot base's circle about the origin, m
-    (nothing is placed or reported there)."""
+    (nothing is placed or reported there). home: the arm's waiting pose, one angle per
+    ARM_JOINTS (rad), where it leaves the camera's view of the table between objects."""
 
     name: str
     base_frame: str
@@ -160,6 +163,7 @@ class Cell:
     base_keepout_radius: float
     gripper: Gripper
     clearances: Clearances
+    home: tuple[float, ...]
 
 
 def perceived_bin(prior: Bin, x: float, y: float, yaw: float, inner_size: Sequence[float], wall_height: float,
@@ -241,6 +245,11 @@ def check_cell(cell: Cell) -> Cell:
     if g.grip_margin >= g.max_opening:
         raise ValueError(f"cell gripper.grip_margin = {g.grip_margin!r} m must be below "
                          f"gripper.max_opening = {g.max_opening!r} m")
+    if len(cell.home) != len(ARM_JOINTS):
+        raise ValueError(f"cell home = {list(cell.home)!r} must give one angle (rad) per arm joint: "
+                         f"{len(ARM_JOINTS)} ({', '.join(ARM_JOINTS)})")
+    for i, v in enumerate(cell.home):
+        _finite(f"home[{i}]", v)
     c = cell.clearances
     for name in ("contact", "neighbour", "motion", "fingertip"):
         _non_negative(f"clearances.{name}", getattr(c, name))
@@ -252,7 +261,7 @@ def check_cell(cell: Cell) -> Cell:
 
 # -- reading ---------------------------------------------------------------------------
 
-CELL_KEYS = ("name", "base_frame", "table", "bin", "camera", "base_keepout_radius", "gripper", "clearances")
+CELL_KEYS = ("name", "base_frame", "table", "bin", "camera", "base_keepout_radius", "gripper", "clearances", "home")
 TABLE_KEYS = ("center", "size", "thickness", "paint")
 BIN_KEYS = ("center", "yaw_deg", "inner_size", "wall_height", "wall_thickness", "floor_thickness")
 CAMERA_KEYS = ("frame", "position", "look_at", "up", "orientation")
@@ -371,7 +380,7 @@ def cell_from_dict(data: Any, where: str = "cell") -> Cell:
         raise ValueError(f"{where}: cell.base_frame = {base_frame!r} must name the robot's base frame")
     name = data.get("name", "")
     cell = Cell(str(name), base_frame, table, bin_, camera, _number(data, "base_keepout_radius", f"{where}: cell"),
-                gripper, clearances)
+                gripper, clearances, _vector(data, "home", len(ARM_JOINTS), f"{where}: cell"))
     try:
         return check_cell(cell)
     except ValueError as exc:

@@ -217,6 +217,15 @@ class GraspingNode(Node):
 
     def _plan(self, request: PlanGrasps.Request, response: PlanGrasps.Response) -> None:
         response.success = False
+        wanted = request.min_stamp.sec + request.min_stamp.nanosec * 1e-9
+        if wanted > 0.0:
+            have = None if self._objects is None else \
+                self._objects.header.stamp.sec + self._objects.header.stamp.nanosec * 1e-9
+            if have is None or have < wanted:
+                response.frame_pending = True
+                response.message = (f"the perception/objects frame of {wanted:.3f} s has not arrived yet (newest: "
+                                    + ("none" if have is None else f"{have:.3f} s") + "): ask again")
+                return
         known = list(self._objects.objects) if self._objects is not None else []
         if request.object_id:
             matches = [o for o in known if o.id == request.object_id]

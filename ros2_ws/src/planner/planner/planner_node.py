@@ -30,6 +30,7 @@ import threading
 from dataclasses import fields
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
@@ -51,6 +52,7 @@ from planner.task.goals import GoalError, ObjectRef, Target, clip, goal_from_fie
 from planner.task.placement import BinItem, Workspace, WorldObject
 from planner.task.runner import BinView, Grasp, GripperOutcome, RunnerConfig, TaskOutcome, TaskRunner
 
+PLAN_GRASPS_TIMEOUT = 10.0  # s of sim time for grasping/plan_grasps to answer from the frame asked about
 WAIT_SLICE = 0.05  # s of wall time between checks while a worker waits (cancel, sim-time deadlines)
 GRIPPER_GOAL_ATTEMPTS = 2  # gripper goals sent before the gripper counts as not answering
 
@@ -140,6 +142,7 @@ class RosPorts:
 
     def __init__(self, node: PlannerNode, handle) -> None:
         self.n, self.handle = node, handle
+        self.seen_stamp = Time()  # of the newest perception/objects frame the runner was given
 
     def now(self) -> float:
         return self.n.get_clock().now().nanoseconds * 1e-9
@@ -167,6 +170,7 @@ class RosPorts:
             if msg is not None:
                 stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
                 if self.now() - stamp <= max_age and (newer_than is None or stamp > newer_than):
+                    self.seen_stamp = msg.header.stamp
                     return msg
             if self.now() - t0 >= timeout or self.canceled():
                 return None
@@ -188,9 +192,20 @@ class RosPorts:
         client = self.n.plan_grasps_client
         if not client.wait_for_service(timeout_sec=5.0):
             return [], "the grasping node does not answer on grasping/plan_grasps"
-        res = self._wait(client.call_async(PlanGrasps.Request(object_id=obj.id)), 10.0, "plan_grasps")
-        if res is None:
-            return [], "grasping/plan_grasps did not answer in time"
+        # Asked about the frame the object was seen in: the grasping node may not have it yet
+        # (each subscriber gets perception/objects on its own), then it says so and is asked again.
+        t0 = self.now()
+        while True:
+            request = PlanGrasps.Request(object_id=obj.id, min_stamp=self.seen_stamp)
+            res = self._wait(client.call_async(request), PLAN_GRASPS_TIMEOUT, "plan_grasps")
+            if res is None:
+                return [], "grasping/plan_grasps did not answer in time"
+            if not res.frame_pending:
+                break
+            if self.canceled() or self.now() - t0 > PLAN_GRASPS_TIMEOUT:
+                return [], f"grasping/plan_grasps: {res.message} (gave up after {PLAN_GRASPS_TIMEOUT:g} s)"
+            with self.n.objects_arrived:  # the next frame is on its way to both nodes
+                self.n.objects_arrived.wait(WAIT_SLICE)
         if not res.success:
             return [], res.message
         return [grasp_from_msg(c) for c in res.candidates], res.message
@@ -301,14 +316,12 @@ class PlannerNode(Node):
 
     @staticmethod
     def _runner_config(d: dict, cell: Cell) -> RunnerConfig:
-        known = {f.name for f in fields(RunnerConfig)} - {"contact_margin", "release_width", "gripper"}
+        known = {f.name for f in fields(RunnerConfig)} - {"contact_margin", "release_width", "gripper", "home"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"unknown task parameter(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
-        if "home" in d:
-            d["home"] = tuple(float(v) for v in d["home"])
         cfg = RunnerConfig(**d, contact_margin=cell.clearances.contact, release_width=cell.gripper.max_opening,
-                           gripper=cell.gripper)
+                           gripper=cell.gripper, home=cell.home)
         if cfg.max_attempts < 1 or cfg.perception_max_age <= 0:
             raise ValueError(f"task: max_attempts must be >= 1 and perception_max_age > 0, got {cfg}")
         return cfg

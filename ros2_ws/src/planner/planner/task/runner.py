@@ -120,7 +120,8 @@ class RunnerConfig:
                                       # m: clearance kept on the short straight moves next to contact
                                       # (descend, lift, place, retreat): the cell's clearances.contact
     gripper: Gripper = field(default_factory=lambda: default_cell().gripper)
-    home: tuple[float, ...] = (0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785)
+    home: tuple[float, ...] = field(default_factory=lambda: default_cell().home)
+                                      # rad: the arm's waiting pose between objects, the cell's home
 
 
 @dataclass
