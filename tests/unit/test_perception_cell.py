@@ -144,6 +144,30 @@ def test_a_wall_not_seen_is_named_in_the_prior_s_frame_and_its_side_is_a_lower_b
     assert shift < 0.004 and size < 0.004  # the seen walls where they stand; the seen side's length
 
 
+def test_a_bin_full_of_large_objects_is_still_the_bin_seen_before_and_its_contents_are_reported():
+    """Three 7-8 cm objects fill the tray: it no longer looks hollow, so it is not found on its
+    own; its walls are still where the last frame saw them, so it is still perceived (not
+    the prior) and what stands in it is its contents, not objects on the table."""
+    K, T = camera()
+    tray = bin_solids(0.45, 0.42, 0.0, 0.36, 0.20)
+    inside = [Solid("box", (0.34, 0.42), (0.08, 0.08, 0.08), 0.0, RGB["red"], bottom=0.005),
+              Solid("box", (0.45, 0.42), (0.08, 0.08, 0.07), 0.0, RGB["blue"], bottom=0.005),
+              Solid("cylinder", (0.56, 0.42), (0.08, 0.08, 0.08), 0.0, RGB["green"], bottom=0.005)]
+    core = Perception()
+    empty = core.process(*render([*CUBES, *tray], K, T, width=W, height=H), K, T, 0.0)
+    assert empty.bin.source == "perceived"
+    full = core.process(*render([*CUBES, *tray, *inside], K, T, width=W, height=H), K, T, 0.1)
+    assert full.bin is not None and full.bin.source == "perceived", full.warnings
+    assert full.bin.center == pytest.approx((0.45, 0.42), abs=0.004)
+    assert sorted(o.colour_name for o in full.bin_contents) == ["blue", "green", "red"]
+    assert len(full.objects) == len(CUBES)
+    alone = Perception().process(*render([*CUBES, *tray, *inside], K, T, width=W, height=H), K, T, 0.0)
+    assert alone.bin.source == "prior"  # without the earlier frame: not found on its own (what this fixes)
+    moved = core.process(*render([*CUBES, *bin_solids(0.45, -0.40, 0.0, 0.36, 0.20)], K, T, width=W, height=H),
+                         K, T, 0.2)
+    assert moved.bin.center == pytest.approx((0.45, -0.40), abs=0.004)  # a bin elsewhere is found anew
+
+
 # -- the camera bump, with a bin that may have moved ----------------------------------------
 
 def bumped(T: np.ndarray, shift=(0.0, 0.0), yaw_deg: float = 0.0, pitch_deg: float = 0.0) -> np.ndarray:

@@ -20,6 +20,7 @@ with the prior needs no modular arithmetic.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ MAX_INTERIOR_FILL = 0.35  # fraction of the interior's cells occupied (objects i
 SIDE_BIN = 0.01  # m: wall coverage is counted in pieces of this length
 MIN_WALL_COVERAGE = 0.3  # a wall counts as seen when this fraction of its pieces has points
 MIN_WALLS = 3
+CONFIRM_BAND = 0.01  # m: a point this near a wall of a bin seen before stands on it (confirm_bin)
 SOURCES = ("perceived", "prior")
 
 
@@ -247,6 +249,35 @@ def fit_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side
     walls = _turn_walls(tuple(bool(w) for w in seen), round((yaw_n - yaw) / (math.pi / 2.0)))
     return BinEstimate((float(centre[0]), float(centre[1])), float(yaw_n), (float(inner_n[0]), float(inner_n[1])),
                        height, thickness, "perceived", float(round(sum(coverage) / 4.0, 3)), walls)
+
+
+def confirm_bin(points: np.ndarray, seen: BinEstimate, band: float = CONFIRM_BAND) -> BinEstimate | None:
+    """`seen` (the bin found in an earlier frame) when the (N, 3) points of this frame still
+    stand on its walls: within `band` of at least MIN_WALLS of its four walls, along at least
+    MIN_WALL_COVERAGE of each, and no higher than its rim. Then it is this frame's bin
+    (source "perceived", this frame's coverage as confidence); else None.
+
+    For the frames where find_bin cannot tell the bin on its own: large objects inside fill
+    it, so it no longer looks hollow. A bin that was moved leaves no points on its old walls."""
+    if len(points) < 50:
+        return None
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    u, v = seen.local(x, y)
+    half = (seen.outer_size[0] / 2.0, seen.outer_size[1] / 2.0)
+    t = seen.wall_thickness
+    low = z <= seen.wall_height + band
+    coverage = []
+    for axis, sign in ((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0)):
+        across, along = (u, v) if axis == 0 else (v, u)
+        length = 2.0 * half[1 - axis]
+        on = low & (np.abs(sign * across - (half[axis] - t / 2.0)) <= t / 2.0 + band) \
+            & (np.abs(along) < half[1 - axis])
+        n = max(1, int(length / SIDE_BIN))
+        pieces = ((along[on] + half[1 - axis]) / length * n).astype(np.int64)
+        coverage.append(np.count_nonzero(np.bincount(np.clip(pieces, 0, n - 1), minlength=n)) / n)
+    if sum(cov >= MIN_WALL_COVERAGE for cov in coverage) < MIN_WALLS:
+        return None
+    return dataclasses.replace(seen, source="perceived", confidence=float(round(sum(coverage) / 4.0, 3)))
 
 
 def find_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side: float,

@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 
 from perception.core.arrays import column_medians, concatenated_runs, pixel_boxes, take_rows
-from perception.core.bin_detection import BinEstimate, bin_pose_error, bin_prior, find_bin
+from perception.core.bin_detection import BinEstimate, bin_pose_error, bin_prior, confirm_bin, find_bin
 from perception.core.colour import (
     UNKNOWN,
     WhiteBalance,
@@ -293,11 +293,13 @@ class Perception:
         self.last_timings: dict[str, float] = {}  # seconds per stage of the last process() call
         self._scratch_arrays: dict[str, np.ndarray] = {}  # frame-sized work arrays, reused
         self._bin_prior = bin_prior(c.bin_center, c.bin_yaw, c.bin_size, c.bin_wall_height, c.bin_wall_thickness)
+        self._last_bin: BinEstimate | None = None  # the last bin find_bin saw (confirm_bin checks it)
 
     def reset(self) -> None:
-        """Forget the tracks and the last stamp (e.g. after the world was reset)."""
+        """Forget the tracks, the last stamp and the last bin seen (e.g. after the world was reset)."""
         self._tracker.reset()
         self._last_stamp = None
+        self._last_bin = None
 
     def rewind(self, stamp: float) -> None:
         """Time jumped back to `stamp` (s): frames from there on are in order again. Unlike
@@ -364,8 +366,13 @@ class Perception:
         # Every other point: the walls stay connected on the raster, at half the cost.
         x, y = P[::2, 0], P[::2, 1]
         away = 2 * (x * x + y * y > c.robot_exclusion_radius ** 2).nonzero()[0]
-        est, _ = find_bin(take_rows(P, away), self._bin_prior, min_side=c.bin_min_side, max_side=c.bin_max_side,
+        Pa = take_rows(P, away)
+        est, _ = find_bin(Pa, self._bin_prior, min_side=c.bin_min_side, max_side=c.bin_max_side,
                           max_wall_height=c.bin_max_wall_height, max_points=BIN_FIT_POINTS)
+        if est is None and self._last_bin is not None:
+            est = confirm_bin(Pa, self._last_bin)  # e.g. large objects in it: not hollow, still its walls
+        elif est is not None:
+            self._last_bin = est
         if est is None:
             return None, False
         prior = self._bin_prior
