@@ -126,7 +126,9 @@ def wall_points(cx, cy, yaw, ix, iy, walls=(True, True, True, True), height=0.06
 @pytest.mark.parametrize("yaw_deg", [0.0, 90.0, -90.0, 180.0])
 def test_a_wall_not_seen_is_named_in_the_prior_s_frame_and_its_side_is_a_lower_bound(yaw_deg):
     """The same tray described at yaw 0 and turned by quarter turns: the missing wall is the
-    +y wall of the prior's frame whichever way the fit describes the rectangle."""
+    +y wall of the prior's frame whichever way the fit describes the rectangle. The camera's
+    picture ends where the seen points end (in_view: nothing beyond), so that side's size is
+    what is seen; were the wall only hidden in the picture, it would be the prior's."""
     prior = bin_prior((0.45, 0.42), 0.0, (0.38, 0.22), 0.06, 0.01)
     yaw = math.radians(yaw_deg)
     # walls in the tray's own frame turned by yaw: which one is the prior frame's +y wall
@@ -135,34 +137,39 @@ def test_a_wall_not_seen_is_named_in_the_prior_s_frame_and_its_side_is_a_lower_b
     walls = tuple(k != missing for k in range(4))
     sides = (0.36, 0.20) if c % 2 == 0 else (0.20, 0.36)
     pts = wall_points(0.45, 0.42, yaw, *sides, walls=walls)
-    est = fit_bin(pts, prior, min_side=0.08, max_side=0.6, max_wall_height=0.15)
+    beyond_picture = lambda p: np.zeros(len(p), dtype=bool)  # noqa: E731
+    est = fit_bin(pts, prior, min_side=0.08, max_side=0.6, max_wall_height=0.15, in_view=beyond_picture)
     assert est is not None
     assert est.walls_seen == (True, True, False, True)
     assert est.inner_size[0] == pytest.approx(0.36, abs=0.006) and est.inner_size[1] < 0.20
     truth = BinEstimate((0.45, 0.42), 0.0, (0.36, 0.20), 0.06, 0.01, "truth", 1.0)
     shift, size = est.face_offsets(truth)
     assert shift < 0.004 and size < 0.004  # the seen walls where they stand; the seen side's length
+    hidden = fit_bin(pts, prior, min_side=0.08, max_side=0.6, max_wall_height=0.15,
+                     in_view=lambda p: np.ones(len(p), dtype=bool))
+    assert hidden.inner_size[1] == pytest.approx(0.20, abs=0.006)  # in the picture, only hidden: the prior's
 
 
-def test_a_bin_full_of_large_objects_is_still_the_bin_seen_before_and_its_contents_are_reported():
-    """Three 7-8 cm objects fill the tray: it no longer looks hollow, so it is not found on its
-    own; its walls are still where the last frame saw them, so it is still perceived (not
-    the prior) and what stands in it is its contents, not objects on the table."""
+def test_a_bin_full_of_large_objects_is_still_the_bin_seen_before():
+    """Four 8 cm objects, taller than its rim, fill the tray: they hide its far walls and
+    pull a fit of this frame alone 1.5 cm off. Its near walls are still where the last frame
+    saw them, so it is that bin, and what stands in it is in it, not on the table."""
     K, T = camera()
     tray = bin_solids(0.45, 0.42, 0.0, 0.36, 0.20)
-    inside = [Solid("box", (0.34, 0.42), (0.08, 0.08, 0.08), 0.0, RGB["red"], bottom=0.005),
-              Solid("box", (0.45, 0.42), (0.08, 0.08, 0.07), 0.0, RGB["blue"], bottom=0.005),
-              Solid("cylinder", (0.56, 0.42), (0.08, 0.08, 0.08), 0.0, RGB["green"], bottom=0.005)]
+    inside = [Solid("box", (0.315, 0.42), (0.08, 0.16, 0.08), 0.0, RGB["red"], bottom=0.005),
+              Solid("box", (0.405, 0.42), (0.08, 0.16, 0.07), 0.0, RGB["blue"], bottom=0.005),
+              Solid("box", (0.495, 0.42), (0.08, 0.16, 0.08), 0.0, RGB["yellow"], bottom=0.005),
+              Solid("cylinder", (0.585, 0.42), (0.08, 0.08, 0.08), 0.0, RGB["green"], bottom=0.005)]
     core = Perception()
     empty = core.process(*render([*CUBES, *tray], K, T, width=W, height=H), K, T, 0.0)
     assert empty.bin.source == "perceived"
-    full = core.process(*render([*CUBES, *tray, *inside], K, T, width=W, height=H), K, T, 0.1)
+    frame_full = render([*CUBES, *tray, *inside], K, T, width=W, height=H)
+    full = core.process(*frame_full, K, T, 0.1)
     assert full.bin is not None and full.bin.source == "perceived", full.warnings
     assert full.bin.center == pytest.approx((0.45, 0.42), abs=0.004)
-    assert sorted(o.colour_name for o in full.bin_contents) == ["blue", "green", "red"]
-    assert len(full.objects) == len(CUBES)
-    alone = Perception().process(*render([*CUBES, *tray, *inside], K, T, width=W, height=H), K, T, 0.0)
-    assert alone.bin.source == "prior"  # without the earlier frame: not found on its own (what this fixes)
+    assert full.bin_contents and len(full.objects) == len(CUBES)
+    alone = Perception().process(*frame_full, K, T, 0.0)  # without the earlier frame (what this fixes)
+    assert math.hypot(alone.bin.center[0] - 0.45, alone.bin.center[1] - 0.42) > 0.01
     moved = core.process(*render([*CUBES, *bin_solids(0.45, -0.40, 0.0, 0.36, 0.20)], K, T, width=W, height=H),
                          K, T, 0.2)
     assert moved.bin.center == pytest.approx((0.45, -0.40), abs=0.004)  # a bin elsewhere is found anew

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -34,6 +35,7 @@ MAX_INTERIOR_FILL = 0.35  # fraction of the interior's cells occupied (objects i
 SIDE_BIN = 0.01  # m: wall coverage is counted in pieces of this length
 MIN_WALL_COVERAGE = 0.3  # a wall counts as seen when this fraction of its pieces has points
 MIN_WALLS = 3
+BEYOND_EDGE = 0.02  # m past where a wall's points end: out of the picture there, the wall may be too
 CONFIRM_BAND = 0.01  # m: a point this near a wall of a bin seen before stands on it (confirm_bin)
 SOURCES = ("perceived", "prior")
 
@@ -48,7 +50,8 @@ class BinEstimate:
     (the configured bin; not seen). confidence: 0..1, the mean fraction of the four walls'
     length that was seen (1.0 for the prior: it is what was configured, not a measurement).
     walls_seen: the +x, -x, +y, -y walls (bin frame) seen; along an axis with a wall not
-    seen, the size is what the seen walls span (a lower bound).
+    seen, the size is what the seen walls span (a lower bound) when the wall may lie beyond
+    the picture, else the prior's (the wall is hidden in the picture).
     """
 
     center: tuple[float, float]
@@ -164,10 +167,29 @@ def _wall_coverage(u: np.ndarray, v: np.ndarray, half: tuple[float, float], band
     return out
 
 
+def _beyond_view(edges: list[float], k: int, centre: tuple[float, float], cs: tuple[float, float],
+                 height: float, in_view: Callable[[np.ndarray], np.ndarray]) -> bool:
+    """Whether the camera could not see past the edge k (+x, -x, +y, -y of the fitted
+    rectangle, `edges` in its frame at `centre`, axes cos/sin `cs`) where the seen points
+    end: most of a line of points BEYOND_EDGE outside it, at the rim's height, is out of
+    the picture (in_view: (N, 3) points -> (N,) bool)."""
+    axis, sign = divmod(k, 2)[0], (1.0, -1.0)[k % 2]
+    other = 1 - axis
+    lo, hi = edges[2 * other + 1], edges[2 * other]
+    along = np.linspace(lo + 0.2 * (hi - lo), hi - 0.2 * (hi - lo), 9)
+    across = np.full_like(along, edges[k] + sign * BEYOND_EDGE)
+    a_u, a_v = (across, along) if axis == 0 else (along, across)
+    c, s = cs
+    pts = np.column_stack([centre[0] + c * a_u - s * a_v, centre[1] + s * a_u + c * a_v, np.full_like(along, height)])
+    return float(np.mean(~np.asarray(in_view(pts), dtype=bool))) >= 0.5
+
+
 def fit_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side: float,
-            max_wall_height: float) -> BinEstimate | None:
+            max_wall_height: float, in_view: Callable[[np.ndarray], np.ndarray] | None = None) -> BinEstimate | None:
     """The bin fitted to (N, 3) table-frame points of one connected group (m), or None when
-    they do not look like one (see the module docstring). The yaw is normalised to the prior's."""
+    they do not look like one (see the module docstring). The yaw is normalised to the prior's.
+    in_view: (M, 3) points of the same frame -> (M,) bool, True where the camera's picture
+    shows them (None: unknown, a wall not seen is taken as hidden)."""
     if len(points) < 50:
         return None
     xy = np.ascontiguousarray(points[:, :2], dtype=np.float32)
@@ -228,9 +250,38 @@ def fit_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side
     seen = [cov >= MIN_WALL_COVERAGE for cov in coverage]
     if sum(seen) < MIN_WALLS:
         return None
-    # A wall out of the image (or hidden): that side's extent is what the seen walls span, a
-    # lower bound. The bin may be larger there, never smaller, so what is placed in the
-    # perceived bin lands in the real one; the prior's size is not assumed.
+    if not all(seen):
+        # A wall not seen. Beyond the image's edge (the seen walls run out of the picture):
+        # its side is what the seen walls span, a lower bound, and the prior's size is not
+        # assumed, so what is placed in the perceived bin lands in the real one. In the
+        # picture but hidden (an object in the tray taller than its rim, the arm): the side
+        # is one of the prior's sides (never less than what is seen). Which one: the other
+        # when the perpendicular extent is measured (both its walls seen) and matches a
+        # prior side; else the one along the local axis nearest the prior's axes.
+        k = math.floor((yaw - prior.yaw + math.pi / 4.0) / (math.pi / 2.0))
+        prior_outer = list(prior.outer_size if k % 2 == 0 else prior.outer_size[::-1])
+        for axis in (0, 1):
+            other = 1 - axis
+            if seen[2 * other] and seen[2 * other + 1] and not (seen[2 * axis] and seen[2 * axis + 1]):
+                measured = edges[2 * other] - edges[2 * other + 1]
+                a, b = prior.outer_size
+                prior_outer[axis] = b if abs(measured - a) < abs(measured - b) else a
+        for axis in (0, 1):
+            plus, minus = seen[2 * axis], seen[2 * axis + 1]
+            if plus == minus:
+                continue
+            k_unseen = 2 * axis + (1 if plus else 0)
+            if in_view is not None and _beyond_view(edges, k_unseen, (cx, cy), (c, s), prior.wall_height, in_view):
+                continue  # out of the picture: the lower bound stands
+            extent = max(prior_outer[axis], edges[2 * axis] - edges[2 * axis + 1])
+            if plus:
+                edges[2 * axis + 1] = edges[2 * axis] - extent
+            else:
+                edges[2 * axis] = edges[2 * axis + 1] + extent
+        mu2, mv2 = (edges[0] + edges[1]) / 2.0, (edges[2] + edges[3]) / 2.0
+        half = ((edges[0] - edges[1]) / 2.0, (edges[2] - edges[3]) / 2.0)
+        centre = (cx + c * mu2 - s * mv2, cy + s * mu2 + c * mv2)
+        u, v = u + mu - mu2, v + mv - mv2
     # Wall height: the rim's top; thickness: how far the rim's top reaches in from the outline.
     z = points[:, 2]
     z_rim = z[rim]
@@ -253,8 +304,9 @@ def fit_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side
 
 def confirm_bin(points: np.ndarray, seen: BinEstimate, band: float = CONFIRM_BAND) -> BinEstimate | None:
     """`seen` (the bin found in an earlier frame) when the (N, 3) points of this frame still
-    stand on its walls: within `band` of at least MIN_WALLS of its four walls, along at least
-    MIN_WALL_COVERAGE of each, and no higher than its rim. Then it is this frame's bin
+    stand on its walls: within `band` of two perpendicular walls at least (objects taller
+    than the rim may hide the others), along at least MIN_WALL_COVERAGE of each, and no
+    higher than its rim. Then it is this frame's bin
     (source "perceived", this frame's coverage as confidence); else None.
 
     For the frames where find_bin cannot tell the bin on its own: large objects inside fill
@@ -275,13 +327,15 @@ def confirm_bin(points: np.ndarray, seen: BinEstimate, band: float = CONFIRM_BAN
         n = max(1, int(length / SIDE_BIN))
         pieces = ((along[on] + half[1 - axis]) / length * n).astype(np.int64)
         coverage.append(np.count_nonzero(np.bincount(np.clip(pieces, 0, n - 1), minlength=n)) / n)
-    if sum(cov >= MIN_WALL_COVERAGE for cov in coverage) < MIN_WALLS:
+    ok = [cov >= MIN_WALL_COVERAGE for cov in coverage]
+    if not ((ok[0] or ok[1]) and (ok[2] or ok[3])):  # a wall along each axis pins x, y and yaw
         return None
     return dataclasses.replace(seen, source="perceived", confidence=float(round(sum(coverage) / 4.0, 3)))
 
 
 def find_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side: float,
-             max_wall_height: float, max_points: int = 4000) -> tuple[BinEstimate | None, np.ndarray]:
+             max_wall_height: float, max_points: int = 4000,
+             in_view: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[BinEstimate | None, np.ndarray]:
     """The bin among (N, 3) table-frame points above the table (m), and the indices of the
     group it was fitted to (empty when not found). Groups are connected cells of a GRID
     raster; only groups at least min_side long are tried, the largest first, each on at
@@ -306,7 +360,7 @@ def find_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_sid
     for k in sorted(candidates, key=lambda k: -stats[k, cv2.CC_STAT_AREA]):
         idx = (lab == k).nonzero()[0]
         est = fit_bin(points[idx[::max(1, len(idx) // max_points)]], prior, min_side=min_side, max_side=max_side,
-                      max_wall_height=max_wall_height)
+                      max_wall_height=max_wall_height, in_view=in_view)
         if est is not None:
             return est, idx
     return None, np.zeros(0, np.intp)

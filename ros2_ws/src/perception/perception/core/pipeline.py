@@ -188,6 +188,26 @@ def _coordinate(k: int, z: np.ndarray, rx: np.ndarray, ry: np.ndarray, u: np.nda
     return z * ((R[k, 0] * rx).take(u) + (R[k, 1] * ry + R[k, 2]).take(v)) + t[k]
 
 
+BIN_KEEP_SHIFT = 0.005  # m: a fit this near the bin seen before follows it (drift); farther, the walls decide
+
+
+def _picture_test(T_frame_optical: np.ndarray, K: np.ndarray, shape: tuple[int, int], margin: int = 2):
+    """in_view((M, 3) points of a frame whose camera pose is T_frame_optical) -> (M,) bool:
+    in front of the camera and inside its (H, W) picture, `margin` pixels from its edges."""
+    T = invert_transform(T_frame_optical)
+    h, w = shape
+
+    def in_view(points: np.ndarray) -> np.ndarray:
+        q = np.asarray(points, dtype=float) @ T[:3, :3].T + T[:3, 3]
+        z = q[:, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = K[0, 0] * q[:, 0] / z + K[0, 2]
+            v = K[1, 1] * q[:, 1] / z + K[1, 2]
+        return (z > 0.01) & (u >= margin) & (u <= w - 1 - margin) & (v >= margin) & (v <= h - 1 - margin)
+
+    return in_view
+
+
 def _points_in_frame(z: np.ndarray, rx: np.ndarray, ry: np.ndarray, u: np.ndarray, v: np.ndarray,
                      T: np.ndarray) -> np.ndarray:
     """(N, 3) float32 points of pixels (u, v) at depths z (N,) in the frame T maps the optical
@@ -357,9 +377,10 @@ class Perception:
             return None
         return column_medians(px) / 255.0
 
-    def _perceive_bin(self, P: np.ndarray) -> tuple[BinEstimate | None, bool]:
+    def _perceive_bin(self, P: np.ndarray, in_view=None) -> tuple[BinEstimate | None, bool]:
         """(the bin seen among the (N, 3) base-frame candidate points, or None; moved: it is
-        farther from the configured bin than a camera bump explains, see PerceptionConfig)."""
+        farther from the configured bin than a camera bump explains, see PerceptionConfig).
+        in_view: (M, 3) points of P's frame -> (M,) bool, in the camera's picture."""
         c = self.config
         if not c.perceive_bin or len(P) < 50:
             return None, False
@@ -368,9 +389,17 @@ class Perception:
         away = 2 * (x * x + y * y > c.robot_exclusion_radius ** 2).nonzero()[0]
         Pa = take_rows(P, away)
         est, _ = find_bin(Pa, self._bin_prior, min_side=c.bin_min_side, max_side=c.bin_max_side,
-                          max_wall_height=c.bin_max_wall_height, max_points=BIN_FIT_POINTS)
-        if est is None and self._last_bin is not None:
-            est = confirm_bin(Pa, self._last_bin)  # e.g. large objects in it: not hollow, still its walls
+                          max_wall_height=c.bin_max_wall_height, max_points=BIN_FIT_POINTS, in_view=in_view)
+        # The bin seen before stays where it was while this frame's points still stand on its
+        # walls: objects put in it can make it look not hollow (not found) or pull the fit
+        # off by a centimetre or two. A fit that agrees with it, or walls elsewhere, win.
+        last = self._last_bin
+        if last is not None and (est is None or bin_pose_error(est, last)[0] > BIN_KEEP_SHIFT):
+            confirmed = confirm_bin(Pa, last)
+            if confirmed is not None:
+                est = confirmed
+            elif est is not None:
+                self._last_bin = est
         elif est is not None:
             self._last_bin = est
         if est is None:
@@ -627,7 +656,8 @@ class Perception:
         P = _points_in_frame(cand.zc, rx, ry, cand.us, cand.vs, T_table_optical)
         Pb = P if c.correct_camera_bump else \
             P @ T_base_table[:3, :3].T.astype(np.float32) + T_base_table[:3, 3].astype(np.float32)
-        bin_est, moved = self._perceive_bin(Pb)
+        T_pb_optical = T_table_optical if c.correct_camera_bump else T_base_table @ T_table_optical
+        bin_est, moved = self._perceive_bin(Pb, _picture_test(T_pb_optical, K, cand.depth_f.shape))
         # The bin is a landmark for the camera's x, y, yaw only when the table plane shows the
         # camera moved (height, roll or pitch): a bump that turns the camera exactly about the
         # vertical and shifts it exactly sideways is rare, a bin pushed a few cm is not. With
