@@ -16,6 +16,13 @@ launch_ros Node with the same name, parameters (files, then inline values) and
 remappings, and the same process environment (armbrain.launcher.ros_environment:
 ROS_AUTOMATIC_DISCOVERY_RANGE, the Fast DDS shared-memory profile).
 
+Respawn: a node with `respawn: true` in graph.yaml is given launch_ros's `respawn`,
+`respawn_delay` (the first delay) and `respawn_max_retries` (graph.yaml's
+`respawn_max`). launch_ros has no backoff and counts retries over the whole launch, not
+within `respawn_window`, so under ros2 launch the delay stays `respawn_delay` and the
+limit never resets; the exit after the last retry is final, as in `armbrain launch`:
+for a required node it stops the launch, naming the node (GiveUp below).
+
 Launch arguments: every argument of graph.yaml, plus `nodes` (which nodes to start)
 and `discovery_range`, the two options of `armbrain launch` that are not graph
 arguments. A robot configuration may set defaults for the graph's arguments; a value
@@ -66,6 +73,22 @@ def argument_description(graph: Graph, name: str) -> str:
     return text
 
 
+class GiveUp:
+    """on_exit of a required respawned node: launch_ros calls it at every exit of the
+    process; the exit after the last allowed retry stops the launch, naming the node."""
+
+    def __init__(self, node: PlannedNode) -> None:
+        assert node.respawn is not None
+        self.name, self.limit, self.exits = node.name, node.respawn.limit, 0
+
+    def __call__(self, _event, _context) -> list | None:
+        self.exits += 1
+        if self.exits <= self.limit:
+            return None
+        return [Shutdown(reason=f"giving up on {self.name}: it exited after {self.limit} restart(s) "
+                                f"(respawn_max in graph.yaml); required node {self.name} exited")]
+
+
 def node_action(node: PlannedNode, env: dict[str, str]) -> Node:
     """One planned node as a launch_ros Node (nothing else is decided here)."""
     common = {
@@ -73,12 +96,15 @@ def node_action(node: PlannedNode, env: dict[str, str]) -> Node:
         "parameters": [str(p) if isinstance(p, Path) else dict(p) for p in node.parameters],
         "remappings": list(node.remappings),
         "additional_env": {**env, **node.env},
-        "respawn": node.respawn,
-        "respawn_delay": node.respawn_delay,
+        "respawn": node.respawn is not None,
         "output": "screen",
     }
-    if node.required and not node.respawn:  # as `armbrain launch`: its exit stops the graph
-        common["on_exit"] = Shutdown(reason=f"required node {node.name} exited")
+    if node.respawn is not None:
+        common["respawn_delay"] = node.respawn.delay
+        common["respawn_max_retries"] = node.respawn.limit
+    if node.required:  # as `armbrain launch`: its (final) exit stops the graph
+        common["on_exit"] = (Shutdown(reason=f"required node {node.name} exited") if node.respawn is None
+                             else GiveUp(node))
     if node.script is not None:
         return Node(executable=sys.executable, arguments=[str(node.script)], **common)
     return Node(package=node.package, executable=node.executable, **common)

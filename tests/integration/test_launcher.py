@@ -1,5 +1,6 @@
 """The pip launcher (`armbrain launch`) with real node processes."""
 
+import os
 import re
 import signal
 
@@ -58,7 +59,8 @@ def test_unknown_node_name(launch):
     run = launch(GRAPH, "nosuchnode")
     assert run.wait() == 2
     assert run.lines == ["armbrain launch: error: unknown node 'nosuchnode'; nodes in supervision.yaml: "
-                         "steady, quitter, quitter_respawn, quitter_optional"]
+                         "steady, quitter, quitter_respawn, quitter_optional, steady_respawn, "
+                         "steady_respawn_optional"]
 
 
 def test_unknown_and_invalid_arguments(launch):
@@ -104,3 +106,42 @@ def test_malformed_parameters_file_given_to_a_node(tmp_path, domain_id):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert f"parameters file {bad} is not valid YAML at line" in lines[0]
+
+
+def started_pids(run, name: str) -> list[int]:
+    return [int(p) for p in re.findall(rf"started {name} \(pid (\d+)\)", run.output)]
+
+
+def kill_instance(run, name: str, k: int) -> None:
+    """SIGKILL the k-th instance (1-based) of `name` once it is up, by the pid the launcher logged."""
+    wait_for(lambda: run.output.count(f"[{name}]: up") >= k and len(started_pids(run, name)) >= k, 60,
+             f"instance {k} of {name} up; got:\n{run.output}")
+    os.kill(started_pids(run, name)[k - 1], signal.SIGKILL)
+
+
+def test_a_killed_node_is_restarted_with_backoff_until_the_launcher_gives_up(launch):
+    run = launch(GRAPH, "steady", "steady_respawn")
+    kill_instance(run, "steady_respawn", 1)
+    run.wait_for_output(r"steady_respawn exited \(signal SIGKILL\); respawning in 0.2 s \(restart 1 of at most 2 "
+                        r"within 600 s\)")
+    kill_instance(run, "steady_respawn", 2)  # the backoff doubles, capped at respawn_max_delay 0.3
+    run.wait_for_output(r"steady_respawn exited \(signal SIGKILL\); respawning in 0.3 s \(restart 2 of at most 2 ")
+    kill_instance(run, "steady_respawn", 3)
+    assert run.wait(60) == 1
+    out = run.output
+    assert ("giving up on steady_respawn: it exited (signal SIGKILL) after 2 restart(s) within 600 s (respawn_max 2, "
+            "respawn_window 600 s in the graph); it stays down") in out
+    assert "required node steady_respawn exited (signal SIGKILL); stopping the graph" in out
+    assert "stopping steady" in out
+    assert len(started_pids(run, "steady_respawn")) == 3
+
+
+def test_an_optional_node_given_up_on_leaves_the_others_running(launch):
+    run = launch(GRAPH, "steady", "steady_respawn_optional")
+    kill_instance(run, "steady_respawn_optional", 1)
+    kill_instance(run, "steady_respawn_optional", 2)
+    run.wait_for_output(r"giving up on steady_respawn_optional: it exited \(signal SIGKILL\) after 1 restart\(s\) "
+                        r".*; it stays down; the other nodes keep running")
+    assert run.proc.poll() is None, "the launcher must keep running the other nodes"
+    assert run.stop() == 1  # a node was lost: the graph did not end well
+    assert "received SIGINT; stopping steady" in run.output

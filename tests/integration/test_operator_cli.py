@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 
@@ -100,3 +101,65 @@ def test_objects_without_perception(domain_id):
     res = cli(domain_id, "objects", "--timeout", "1")
     assert res.returncode == 3
     assert "nothing on 'perception/objects' within 1 s" in res.stderr
+
+
+@pytest.fixture
+def start_task(domain_id):
+    """start_task(*args): `armbrain task ...` as a child process, returned once it shows live
+    progress; one still running at the end of the test (it hung) is killed."""
+    started = []
+
+    def _start(*args):
+        env = dict(os.environ, ROS_DOMAIN_ID=str(domain_id))
+        proc = subprocess.Popen([str(ARMBRAIN), "task", *args], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        started.append(proc)
+        lines = []
+        wait_for(lambda: ((line := proc.stdout.readline()) and lines.append(line))
+                 or any("stage_" in s for s in lines), 60, "live progress")
+        return proc
+
+    yield _start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_exit_3_when_the_planner_dies_during_the_goal_even_if_it_is_restarted(launch, start_task):
+    run = launch(GRAPH, "planner_stand_in_respawn")
+    proc = start_task("stages 100000")
+    (pid,) = [int(p) for p in re.findall(r"started planner_stand_in_respawn \(pid (\d+)\)", run.output)]
+    os.kill(pid, signal.SIGKILL)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 3, err
+    assert err.strip().splitlines()[-1].startswith(
+        "armbrain task: error: the planner went away during the goal: no action server on 'planner/execute_task' "
+        "that knows it (the planner died or was stopped; a restarted planner does not know the goal)")
+    run.wait_for_output(r"planner_stand_in_respawn exited \(signal SIGKILL\); respawning in 0.2 s")
+    assert run.stop() == 0
+
+
+def test_ctrl_c_twice_ends_the_command_when_the_planner_does_not_end_the_goal(launch, start_task):
+    run = launch(GRAPH, "planner_stand_in_hung")
+    proc = start_task("stages 100000")
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: "canceling the goal" in proc.stderr.readline(), 60, "the cancel to be announced")
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "armbrain task: second Ctrl-C: leaving without the result" in err
+    assert run.stop() == 0
+
+
+def test_one_ctrl_c_ends_the_command_after_cancel_wait_when_the_planner_does_not_end_the_goal(launch, start_task):
+    run = launch(GRAPH, "planner_stand_in_hung")
+    proc = start_task("--cancel-wait", "1", "stages 100000")
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "canceling the goal (the arm stops and holds) ... (waiting up to 1 s for its result" in err
+    assert err.strip().splitlines()[-1] == (
+        "armbrain task: error: the planner did not end the canceled goal within 1 s; leaving without its result "
+        "(is the planner hung? its output is in the launcher's)")
+    assert run.stop() == 0

@@ -2,7 +2,8 @@
 
 command "stages N" runs N stages ("stage_1" ... "stage_N"), one per `stage_period`
 seconds, with feedback on each; anything else ends with INVALID_GOAL. Cancel is
-honoured between stages and returns CANCELED with the stages done so far.
+honoured between stages and returns CANCELED with the stages done so far, unless
+`honour_cancel` is false (a hung planner: it accepts the cancel and goes on).
 """
 
 import threading
@@ -24,6 +25,8 @@ class TaskServer(Node):
         super().__init__("task_server")
         self.declare_parameter("stage_period", 0.05)
         self._period = float(self.get_parameter("stage_period").value)
+        self.declare_parameter("honour_cancel", True)
+        self._honour_cancel = bool(self.get_parameter("honour_cancel").value)
         self._server = ActionServer(
             self, ExecuteTask, "execute_task", execute_callback=self._execute,
             goal_callback=lambda _goal: GoalResponse.ACCEPT,
@@ -42,7 +45,7 @@ class TaskServer(Node):
         n = int(words[1])
         pace = threading.Event()  # pacing of simulated work, not synchronisation
         for i in range(1, n + 1):
-            if handle.is_cancel_requested:
+            if handle.is_cancel_requested and self._honour_cancel:
                 handle.canceled()
                 result.error_code = Result.CANCELED
                 result.failed_stage = f"stage_{i}"

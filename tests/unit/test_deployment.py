@@ -24,6 +24,7 @@ from armbrain.graph import (
     resolve_arguments,
     resolve_nodes,
 )
+from armbrain.respawn import RespawnPolicy
 from brain_common.cell import load_cell
 from conftest import ROOT
 
@@ -86,7 +87,10 @@ def test_default_graph_is_the_simulated_panda_without_remappings():
     assert pl.parameters == (cell, {"use_sim_time": True})
     # The camera-topic remappings of the graph map every name to itself by default: dropped.
     assert all(n.remappings == () for n in nodes)
-    assert all(n.required and not n.respawn for n in nodes)
+    assert all(n.required for n in nodes)
+    # The brain's nodes are restarted when they die, with backoff and a limit; the world is not.
+    assert sb.respawn is None
+    assert gr.respawn == pc.respawn == pl.respawn == RespawnPolicy(delay=1.0, max_delay=8.0, limit=5, window=60.0)
 
 
 def test_default_command_lines_are_those_of_the_graph_before_robot_configs():
@@ -372,9 +376,27 @@ def test_launch_file_starts_the_pip_launchers_graph(stand_in, given, select):
     launch_args = dict(given, nodes=",".join(select or []))
     nodes = run_stand_in(stand_in.generate_launch_description(), launch_args)
     assert [as_launched(n.kwargs) for n in nodes] == pip_launcher_graph(given, select)
-    for n in nodes:  # as `armbrain launch`: a required node's exit stops the graph
-        assert type(n.kwargs["on_exit"]).__name__ == "Shutdown"
-        assert n.kwargs["respawn"] is False
+    planned = by_name(plan(given, select))
+    for n in nodes:  # as `armbrain launch`: a required node's (final) exit stops the graph
+        policy = planned[n.kwargs["name"]].respawn
+        assert n.kwargs["respawn"] is (policy is not None)
+        if policy is None:
+            assert type(n.kwargs["on_exit"]).__name__ == "Shutdown"
+            assert "respawn_max_retries" not in n.kwargs
+        else:  # launch_ros: the first delay, the limit; the final exit stops the launch
+            assert (n.kwargs["respawn_delay"], n.kwargs["respawn_max_retries"]) == (policy.delay, policy.limit)
+            assert type(n.kwargs["on_exit"]).__name__ == "GiveUp"
+
+
+def test_launch_file_gives_up_on_a_respawned_node_after_its_last_retry(stand_in):
+    nodes = {n.kwargs["name"]: n for n in run_stand_in(stand_in.generate_launch_description(), {})}
+    give_up = nodes["perception"].kwargs["on_exit"]
+    # launch_ros calls on_exit at every exit: the first respawn_max (5) are respawned.
+    assert [give_up(None, None) for _ in range(5)] == [None] * 5
+    (shutdown,) = give_up(None, None)
+    assert type(shutdown).__name__ == "Shutdown"
+    assert shutdown.kwargs["reason"] == ("giving up on perception: it exited after 5 restart(s) (respawn_max in "
+                                         "graph.yaml); required node perception exited")
 
 
 def test_launch_file_declares_every_graph_argument_with_its_description(stand_in):

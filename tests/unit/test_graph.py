@@ -12,6 +12,7 @@ from armbrain.graph import (
     resolve_arguments,
     resolve_nodes,
 )
+from armbrain.respawn import RespawnPolicy
 from brain_common.runtime import params_files_from_args
 
 
@@ -66,7 +67,7 @@ def test_load_graph_reads_every_field(tmp_path):
     assert sb.parameters[0] == ParameterFile("armbrain_sim", "config/sim_bridge.yaml")
     assert sb.remappings == (("camera/color/image_raw", "/cam/color"),)
     assert sb.condition_if == "$(arg sim)" and sb.required and not sb.respawn
-    assert pc.respawn and pc.respawn_delay == 2.0
+    assert pc.respawn == RespawnPolicy(delay=2.0, max_delay=30.0, limit=5, window=60.0)  # defaults but the delay
     assert g.arguments["sim"].choices == ("true", "false")
 
 
@@ -81,7 +82,7 @@ def test_resolve_builds_command_lines(tmp_path, share):
         "-r", "camera/color/image_raw:=/cam/color",
     )
     assert pc.command[-2:] == ("-p", "use_sim_time:=true")
-    assert pc.respawn and pc.respawn_delay == 2.0
+    assert pc.respawn is not None and pc.respawn.delay == 2.0
 
 
 def test_condition_and_argument_defaults_that_refer_to_arguments(tmp_path, share):

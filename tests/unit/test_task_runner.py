@@ -13,6 +13,7 @@ import pytest
 
 from brain_common.cell import default_cell
 from planner.motion.config import MotionConfig, build_motion
+from planner.task.dependencies import PERCEPTION
 from planner.task.goals import parse_goal
 from planner.task.placement import Workspace, WorldObject
 from planner.task.runner import STAGES, BinView, Grasp, GripperOutcome, RunnerConfig, TaskRunner
@@ -44,6 +45,7 @@ class FakePorts:
         self.bin_ = bin_ if bin_ is not None else default_cell().bin  # where the bin really is
         self.bin_seen = bin_seen
         self.hide_contents = hide_contents  # the camera cannot see into the bin
+        self.lost_reason = None  # set by a port whose dependency went away
 
     def now(self):
         return self.t
@@ -119,6 +121,9 @@ class FakePorts:
 
     def canceled(self):
         return self.cancel
+
+    def lost(self):
+        return self.lost_reason
 
 
 def run(ports, text, bin_items=None, **cfg):
@@ -300,6 +305,19 @@ def test_cancel_while_waiting_for_perception_is_canceled_not_stale():
     ports = WaitingPorts([])
     out = run(ports, "put the red cube in the bin")
     assert out.error == "CANCELED" and out.failed_stage == "perceive", (out.error, out.message)
+
+
+def test_perception_lost_during_the_wait_is_named_in_the_result():
+    class LostPorts(FakePorts):  # perception went away while the brain waited for it
+        def objects(self, max_age, timeout):
+            self.lost_reason = PERCEPTION.lost_message(10)
+            return None
+
+    ports = LostPorts([cube("obj_1", "red", 0.5, -0.1)])
+    out = run(ports, "put the red cube in the bin")
+    assert (out.error, out.failed_stage) == ("STALE_PERCEPTION", "perceive")
+    assert out.message.endswith("perception/objects stopped arriving: no node has published it for 10 s; is the "
+                                "perception node running? (the launcher restarts it; see its output)"), out.message
 
 
 def test_cancel_during_release_remembers_what_fell_into_the_bin():

@@ -2,7 +2,7 @@
 
     armbrain launch [NODE ...] [name:=value ...] [--graph FILE] [--domain-id N]
                     [--discovery-range RANGE] [--enabled-only] [--dry-run] [--list]
-    armbrain task "<goal>" [--json] [--timeout S] [--domain-id N]
+    armbrain task "<goal>" [--json] [--timeout S] [--cancel-wait S] [--domain-id N]
     armbrain objects [--json] [--timeout S] [--domain-id N]
     armbrain run --scenario FILE_OR_DIR [--episodes N] [--seed S] [--workers W]
                  [--report DIR] [--json PATH] [--record] [--deadline SIM_S]
@@ -30,7 +30,7 @@ from armbrain.graph import (
     share_dir,
 )
 from armbrain.launcher import DEFAULT_DISCOVERY_RANGE, VALID_DISCOVERY_RANGES, Launcher, ros_environment
-from armbrain.operator import domain_from, run_objects, run_task
+from armbrain.operator import CANCEL_WAIT, domain_from, run_objects, run_task
 
 
 def find_executable(package: str, executable: str) -> str:
@@ -136,11 +136,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("task", help="give the brain a goal and follow it to the end",
                        description="Send a goal (see docs/goals.md) to the planner, show live progress and the "
-                                   "result. Exit 0 on success, 1 if the task failed, 3 if no planner answers, "
-                                   "130 if canceled (Ctrl-C cancels the goal; the arm stops and holds).")
+                                   "result. Ctrl-C cancels the goal (the arm stops and holds) and waits up to "
+                                   "--cancel-wait seconds for its result; a second Ctrl-C leaves at once. "
+                                   "Exit codes: 0 success; 1 the task failed or was refused (the message says "
+                                   "why); 2 bad usage; 3 no planner answers, or the planner went away during the "
+                                   "goal, or did not end it within --cancel-wait after --timeout; 130 canceled "
+                                   "(Ctrl-C).")
     t.add_argument("goal", help='e.g. "put the red cube in the bin"')
     t.add_argument("--json", action="store_true", help="print the result as JSON (for scripts)")
     t.add_argument("--timeout", type=float, default=600.0, help="seconds before the goal is canceled")
+    t.add_argument("--cancel-wait", type=float, default=CANCEL_WAIT,
+                   help="seconds to wait for a canceled goal's result before leaving without it "
+                        "(default %(default)g)")
     t.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
     t.set_defaults(func=cmd_task)
 
@@ -164,7 +171,7 @@ def cmd_run(opts: argparse.Namespace) -> int:
 
 
 def cmd_task(opts: argparse.Namespace) -> int:
-    return run_task(opts.goal, domain_from(opts.domain_id), opts.json, opts.timeout)
+    return run_task(opts.goal, domain_from(opts.domain_id), opts.json, opts.timeout, cancel_wait=opts.cancel_wait)
 
 
 def cmd_objects(opts: argparse.Namespace) -> int:

@@ -20,8 +20,11 @@ Schema::
         remappings: {camera: /camera}             # from: to
         if: "$(arg sim)"            # start only when true ("unless:" for the opposite)
         required: true              # its exit stops the whole graph (default true)
-        respawn: false              # restart it when it exits (default false)
-        respawn_delay: 1.0          # seconds before a respawn
+        respawn: false              # restart it when it exits (default false); then:
+        respawn_delay: 1.0          #   seconds before the first restart, doubling with each
+        respawn_max_delay: 30.0     #   restart (exponential backoff) up to this many seconds
+        respawn_max: 5              #   restarts within respawn_window seconds before the
+        respawn_window: 60.0        #   launcher gives up on it (armbrain.respawn)
         env: {NAME: value}          # extra environment variables
     remappings:                     # optional: applied to every node (after its own)
       camera/color/image_raw: "$(arg camera_color_topic)"
@@ -60,6 +63,8 @@ from typing import Any
 
 import yaml
 
+from armbrain.respawn import FIELDS as RESPAWN_FIELDS
+from armbrain.respawn import RespawnPolicy, check_respawn_policy
 from brain_common.cell import cell_from_dict
 from brain_common.runtime import check_parameters_file as _check_parameters_file
 from brain_common.share import share_dir as _share_dir
@@ -70,7 +75,7 @@ _ARG_RE = re.compile(r"\$\(arg ([A-Za-z_][A-Za-z0-9_]*)\)")
 _NODE_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _NODE_KEYS = {
     "name", "package", "executable", "script", "parameters", "remappings",
-    "if", "unless", "required", "respawn", "respawn_delay", "env",
+    "if", "unless", "required", "respawn", "env", *RESPAWN_FIELDS,
 }
 _ARG_KEYS = {"default", "choices", "description"}
 _TOP_KEYS = ("arguments", "nodes", "remappings", "robot_config")
@@ -111,8 +116,7 @@ class NodeSpec:
     condition_if: str | None
     condition_unless: str | None
     required: bool
-    respawn: bool
-    respawn_delay: float
+    respawn: RespawnPolicy | None  # None: not restarted
     env: dict[str, str] = field(default_factory=dict)
 
 
@@ -173,8 +177,7 @@ class PlannedNode:
     parameters: tuple[Path | dict[str, Any], ...]
     remappings: tuple[tuple[str, str], ...]
     required: bool
-    respawn: bool
-    respawn_delay: float
+    respawn: RespawnPolicy | None  # None: not restarted
     env: dict[str, str]
 
     @property
@@ -190,8 +193,7 @@ class ResolvedNode:
     command: tuple[str, ...]
     env: dict[str, str]
     required: bool
-    respawn: bool
-    respawn_delay: float
+    respawn: RespawnPolicy | None  # None: not restarted
     parameter_files: tuple[Path, ...]
 
 
@@ -313,11 +315,18 @@ def load_graph(path: str | Path) -> Graph:
         _expect(isinstance(remaps, dict), f"{w}.remappings", "expected a mapping from: to")
         env = raw.get("env") or {}
         _expect(isinstance(env, dict), f"{w}.env", "expected a mapping NAME: value")
-        delay = raw.get("respawn_delay", 1.0)
-        _expect(isinstance(delay, (int, float)) and delay >= 0, f"{w}.respawn_delay",
-                f"{delay!r} is not a number of seconds >= 0")
         for key in ("required", "respawn"):
             _expect(isinstance(raw.get(key, False), bool), f"{w}.{key}", "expected true or false")
+        respawn = None
+        if raw.get("respawn", False):
+            try:
+                respawn = check_respawn_policy(raw, w)
+            except ValueError as exc:
+                raise GraphError(str(exc)) from None
+        else:
+            given = sorted(set(raw) & set(RESPAWN_FIELDS))
+            _expect(not given, w, f"{', '.join(given)} given but respawn is not true; "
+                    "add 'respawn: true' or remove them")
         nodes.append(NodeSpec(
             name=name,
             package=package,
@@ -328,8 +337,7 @@ def load_graph(path: str | Path) -> Graph:
             condition_if=None if raw.get("if") is None else _scalar_str(raw["if"], f"{w}.if"),
             condition_unless=None if raw.get("unless") is None else _scalar_str(raw["unless"], f"{w}.unless"),
             required=raw.get("required", True),
-            respawn=raw.get("respawn", False),
-            respawn_delay=float(delay),
+            respawn=respawn,
             env={str(k): _scalar_str(v, f"{w}.env.{k}") for k, v in env.items()},
         ))
     remaps = data.get("remappings") or {}
@@ -625,7 +633,6 @@ def plan_nodes(
             remappings=tuple(remaps.items()),
             required=node.required,
             respawn=node.respawn,
-            respawn_delay=node.respawn_delay,
             env={k: substitute(v, args) for k, v in node.env.items()},
         ))
     return planned
@@ -671,7 +678,6 @@ def resolve_nodes(
             env=dict(n.env),
             required=n.required,
             respawn=n.respawn,
-            respawn_delay=n.respawn_delay,
             parameter_files=n.parameter_files,
         )
         for n in plan_nodes(graph, args, select, share_dir)

@@ -3,7 +3,11 @@
 `ros2 launch` is not installable from PyPI, so `armbrain launch` starts the same
 graph (armbrain.graph) itself: it prefixes every line a node prints with the
 node's name, forwards SIGINT/SIGTERM to the nodes, stops everything and exits
-non-zero when a required node dies, and respawns nodes that ask for it.
+non-zero when a required node dies, and respawns nodes that ask for it, with
+exponential backoff and a limit (armbrain.respawn): a respawned node that dies once
+more after its last allowed restart is given up on, said so in the log, and then
+treated as any node that died (a required one stops the graph, exit 1; an optional
+one leaves the others running, and the exit code is 1).
 
 The supervision loop runs on wall-clock time on purpose: it watches operating
 system processes, not the simulation.
@@ -77,6 +81,7 @@ class _Child:
     respawn_at: float | None = None
     starts: int = 0
     exit_codes: list[int] = field(default_factory=list)
+    restarts: list[float] = field(default_factory=list)  # monotonic times of its respawns
 
 
 class Launcher:
@@ -173,15 +178,24 @@ class Launcher:
                     if child.reader is not None:
                         child.reader.join(timeout=1.0)
                     how = f"exit code {code}" if code >= 0 else f"signal {signal.Signals(-code).name}"
-                    if child.spec.respawn:
-                        self.log(f"{child.spec.name} exited ({how}); respawning in "
-                                 f"{child.spec.respawn_delay:g} s")
-                        child.respawn_at = now + child.spec.respawn_delay
+                    policy = child.spec.respawn
+                    delay = None if policy is None else policy.next_delay(child.restarts, now)
+                    if policy is not None and delay is not None:
+                        n = policy.recent(child.restarts, now) + 1
+                        self.log(f"{child.spec.name} exited ({how}); respawning in {delay:g} s (restart {n} "
+                                 f"of at most {policy.limit} within {policy.window:g} s)")
+                        child.respawn_at = now + delay
+                        child.restarts.append(child.respawn_at)
                     elif child.spec.required:
+                        if policy is not None:
+                            self.log(self._give_up(child, how))
                         self.log(f"required node {child.spec.name} exited ({how}); stopping the graph")
                         self._failed = True
                         self.request_stop(f"{child.spec.name} exited")
                         return
+                    elif policy is not None:
+                        self.log(self._give_up(child, how) + "; the other nodes keep running")
+                        self._failed = True
                     else:
                         self.log(f"{child.spec.name} exited ({how})")
                         if code != 0:
@@ -193,6 +207,14 @@ class Launcher:
             if running == 0:
                 return
             time.sleep(self._poll)
+
+    @staticmethod
+    def _give_up(child: _Child, how: str) -> str:
+        policy = child.spec.respawn
+        assert policy is not None
+        return (f"giving up on {child.spec.name}: it exited ({how}) after {policy.limit} restart(s) within "
+                f"{policy.window:g} s (respawn_max {policy.limit}, respawn_window {policy.window:g} s in the "
+                f"graph); it stays down")
 
     def _stop_all(self) -> None:
         alive = [c for c in self._children if c.proc is not None and c.proc.poll() is None]

@@ -1,12 +1,15 @@
 """Operator commands that talk to a running brain: `armbrain task` and `armbrain objects`.
 
-    armbrain task "put the red cube in the bin" [--json] [--timeout S]
+    armbrain task "put the red cube in the bin" [--json] [--timeout S] [--cancel-wait S]
     armbrain objects [--json] [--timeout S]
 
 Both join the graph's ROS domain (--domain-id, default $ROS_DOMAIN_ID or 0) with
 LOCALHOST discovery unless told otherwise. `task` shows live progress, exits 0 on
-success and 1 with the planner's message otherwise; Ctrl-C cancels the goal.
-Exit codes: 0 success, 1 task failed, 2 bad usage, 3 brain not reachable, 130 canceled.
+success and 1 with the planner's message otherwise; Ctrl-C cancels the goal and waits
+up to --cancel-wait s for its result, a second Ctrl-C leaves at once: it never hangs.
+Exit codes: 0 success, 1 task failed, 2 bad usage, 3 brain not reachable (no planner, the
+planner went away during the goal, or it did not end a goal canceled on --timeout),
+130 canceled.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ ACTIVE_GOAL_TOPIC = "planner/active_goal"
 OBJECTS_TOPIC = "perception/objects"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_CANCELED = 0, 1, 2, 3, 130
 GOAL_ANSWER_TIMEOUT = 15.0  # s (wall: a person waits) for the planner to accept or refuse a goal
+CANCEL_WAIT = 10.0  # s (wall) a canceled goal's result is waited for, by default (--cancel-wait)
+SERVER_CHECK_PERIOD = 0.25  # s (wall) between looks at the graph for the planner that holds the goal
 _SESSIONS = 0
 
 
@@ -134,8 +139,65 @@ def _bar(progress: float, width: int = 24) -> str:
     return "[" + "#" * n + "-" * (width - n) + f"] {p * 100:3.0f}%"
 
 
+class GoalWatch:
+    """Follows an accepted goal until its result, and says when to stop waiting for it
+    (wall clock: a person waits at this command line).
+
+    The planner's action server is known by the endpoints that publish the action's status
+    (their GIDs, one set per planner process): when none of those that held the goal is
+    left in the graph, the planner died or was stopped (a respawned planner has new ones,
+    and does not know the goal), and the goal will never have a result. The first Ctrl-C
+    (or `timeout` s) cancels the goal and waits up to `cancel_wait` s for its result; a
+    second Ctrl-C, or that bound, ends the wait at once."""
+
+    def __init__(self, node, timeout: float, cancel_wait: float, err: TextIO) -> None:
+        self.node, self.err = node, err
+        self.deadline = time.monotonic() + timeout
+        self.timeout, self.cancel_wait = timeout, cancel_wait
+        self.servers = action_server_endpoints(node)
+        self.canceled_at: float | None = None
+        self.by_operator = False
+        self._next_check = 0.0
+
+    def step(self, interrupts: list[float], handle) -> tuple[int, str] | None:
+        """None: keep waiting; else (exit code, message for stderr)."""
+        now = time.monotonic()
+        if len(interrupts) >= 2:
+            return EXIT_CANCELED, ("armbrain task: second Ctrl-C: leaving without the result; the planner "
+                                   "may still be ending the goal (its log says how it ended)")
+        if self.canceled_at is None and (interrupts or now > self.deadline):
+            self.canceled_at, self.by_operator = now, bool(interrupts)
+            why = ("canceling the goal (the arm stops and holds) ..." if interrupts else
+                   f"armbrain task: no result after {self.timeout:g} s; canceling the goal")
+            handle.cancel_goal_async()
+            print(("\n" if interrupts else "") + why + f" (waiting up to {self.cancel_wait:g} s for its result; "
+                  "Ctrl-C again to leave at once)", file=self.err, flush=True)
+            return None
+        if self.canceled_at is not None and now - self.canceled_at > self.cancel_wait:
+            return (EXIT_CANCELED if self.by_operator else EXIT_UNREACHABLE), (
+                f"armbrain task: error: the planner did not end the canceled goal within {self.cancel_wait:g} s; "
+                "leaving without its result (is the planner hung? its output is in the launcher's)")
+        if now >= self._next_check:
+            self._next_check = now + SERVER_CHECK_PERIOD
+            present = action_server_endpoints(self.node)
+            if not (present & self.servers if self.servers else present):
+                return EXIT_UNREACHABLE, (
+                    f"armbrain task: error: the planner went away during the goal: no action server on "
+                    f"'{TASK_ACTION}' that knows it (the planner died or was stopped; a restarted planner "
+                    "does not know the goal), so it will have no result. Check the arm, the launcher's "
+                    "output, then try again")
+        return None
+
+
+def action_server_endpoints(node, action: str = TASK_ACTION) -> set[bytes]:
+    """GIDs of the endpoints publishing `action`'s goal status: those of the running
+    action server(s) (a new process has new ones)."""
+    topic = f"/{action.lstrip('/')}/_action/status"
+    return {bytes(i.endpoint_gid) for i in node.get_publishers_info_by_topic(topic)}
+
+
 def run_task(goal_text: str, domain_id: int, as_json: bool, timeout: float, out: TextIO = sys.stdout,
-             err: TextIO = sys.stderr) -> int:
+             err: TextIO = sys.stderr, cancel_wait: float = CANCEL_WAIT) -> int:
     from action_msgs.msg import GoalStatus
     from rclpy.action import ActionClient
     from std_msgs.msg import String
@@ -153,13 +215,16 @@ def run_task(goal_text: str, domain_id: int, as_json: bool, timeout: float, out:
     running: list[str] = []  # the planner's running goal, from its latched planner/active_goal
     session.node.create_subscription(String, ACTIVE_GOAL_TOPIC, lambda m: running.append(m.data), LATCHED)
     session.start()
-    interrupted = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    interrupts: list[float] = []  # one entry per Ctrl-C
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupts.append(time.monotonic()))
     try:
-        if not client.wait_for_server(timeout_sec=min(timeout, 15.0)):
+        if not wait_until(lambda: client.server_is_ready() or bool(interrupts), min(timeout, 15.0)):
             print(f"armbrain task: error: no planner answers on '{TASK_ACTION}' (ROS_DOMAIN_ID {domain_id}); "
                   "is the brain running? start it with 'armbrain launch'", file=err)
             return EXIT_UNREACHABLE
+        if interrupts:
+            print("armbrain task: interrupted before the goal was sent", file=err)
+            return EXIT_CANCELED
         feedback: list = []  # appended by the spin thread, printed by this one, in order
         printed = [0, ""]
 
@@ -174,7 +239,12 @@ def run_task(goal_text: str, domain_id: int, as_json: bool, timeout: float, out:
 
         send = send_goal(session.node, client, ExecuteTask.Goal(command=goal_text),
                          feedback_callback=lambda m: feedback.append(m.feedback))
-        if not wait_until(lambda: send.done() or interrupted.is_set(), GOAL_ANSWER_TIMEOUT) or not send.done():
+        wait_until(lambda: send.done() or bool(interrupts), GOAL_ANSWER_TIMEOUT)
+        if interrupts and not (send.done() and send.result().accepted):
+            print("armbrain task: interrupted before the planner accepted the goal; if it does, "
+                  f"cancel it (it is named on '{ACTIVE_GOAL_TOPIC}')", file=err)
+            return EXIT_CANCELED
+        if not send.done():
             print(f"armbrain task: error: the planner did not answer the goal request within "
                   f"{GOAL_ANSWER_TIMEOUT:g} s; is it overloaded or hung? (its output is in the launcher's)", file=err)
             return EXIT_UNREACHABLE
@@ -189,18 +259,14 @@ def run_task(goal_text: str, domain_id: int, as_json: bool, timeout: float, out:
         if not as_json:
             print(f"goal accepted: {goal_text}", file=out, flush=True)
         result_future = handle.get_result_async()
-        deadline = time.monotonic() + timeout
-        canceled = False
+        follow = GoalWatch(session.node, timeout, cancel_wait, err)
         while not result_future.done():
             show_feedback()
-            if interrupted.is_set() and not canceled:
-                canceled = True
-                print("\ncanceling the goal (the arm stops and holds) ...", file=err, flush=True)
-                handle.cancel_goal_async()
-            if time.monotonic() > deadline and not canceled:
-                canceled = True
-                print(f"armbrain task: no result after {timeout:g} s; canceling the goal", file=err, flush=True)
-                handle.cancel_goal_async()
+            verdict = follow.step(interrupts, handle)
+            if verdict is not None:
+                code, message = verdict
+                print(message, file=err, flush=True)
+                return code
             time.sleep(0.02)
         show_feedback()
         wrapped = result_future.result()

@@ -16,6 +16,11 @@ Uses:    perception/objects, joint_states, grasping/grasp_state (topics);
 Parameters: the `motion` group (planner/motion/config.py) and the `task` group
 (planner/task/runner.py RunnerConfig), defaults in config/planner.yaml.
 
+Lost dependencies: a goal that waits on perception, plan_grasps, the gripper or /clock (sim
+time) watches the graph too; one that went away and is not back within task.dependency_timeout
+s of wall time ends the goal with a result naming it (planner/task/dependencies.py), the arm
+held, even when sim time stands still.
+
 Threading: one SingleThreadedExecutor serves every callback; a task runs in a worker
 thread that blocks on events those callbacks set (ROS_ON_PIP.md: no
 MultiThreadedExecutor), and the action's async execute callback awaits its result.
@@ -27,6 +32,7 @@ import dataclasses
 import json
 import math
 import threading
+import time
 from dataclasses import fields
 
 import numpy as np
@@ -48,6 +54,7 @@ from brain_interfaces.msg import DetectedObjectArray, ObjectOutcome, StageReport
 from brain_interfaces.srv import PlanGrasps
 from planner.motion.config import MotionConfig, build_motion
 from planner.motion.execution import TrajectoryExecutor
+from planner.task.dependencies import CLOCK, GRIPPER, PERCEPTION, PLAN_GRASPS, Dependency, DependencyWatch
 from planner.task.goals import GoalError, ObjectRef, Target, clip, goal_from_fields, parse_goal
 from planner.task.placement import BinItem, Workspace, WorldObject
 from planner.task.runner import BinView, Grasp, GripperOutcome, RunnerConfig, TaskOutcome, TaskRunner
@@ -143,6 +150,31 @@ class RosPorts:
     def __init__(self, node: PlannerNode, handle) -> None:
         self.n, self.handle = node, handle
         self.seen_stamp = Time()  # of the newest perception/objects frame the runner was given
+        self.lost_reason: str | None = None
+
+    def lost(self) -> str | None:
+        return self.lost_reason
+
+    def _seen(self, dep: Dependency) -> None:
+        """`dep` answered a moment ago: from now on its loss is watched (even if it goes
+        before the next look at the graph)."""
+        with self.n.lock:
+            self.n.dependencies.observe(dep, True, time.monotonic())
+
+    def _gone(self, *deps: Dependency) -> bool:
+        """True when one of `deps` (or /clock, on sim time) went away and did not come back
+        within dependency_timeout s of wall time; lost_reason then names it."""
+        if self.n.use_sim_time:
+            deps = (*deps, CLOCK)
+        for dep in deps:
+            present = self.n.provided(dep)
+            with self.n.lock:
+                gone = self.n.dependencies.observe(dep, present, time.monotonic())
+            if gone:
+                self.lost_reason = dep.lost_message(self.n.dependencies.timeout)
+                self.n.get_logger().error(self.lost_reason)
+                return True
+        return False
 
     def now(self) -> float:
         return self.n.get_clock().now().nanoseconds * 1e-9
@@ -150,19 +182,23 @@ class RosPorts:
     def canceled(self) -> bool:
         return bool(self.handle.is_cancel_requested) or self.n.shutting_down
 
-    def _wait(self, future: Future, timeout_sim: float, what: str):
-        """Wait for an rclpy future from the worker thread; None on timeout or cancel."""
+    def _wait(self, future: Future, timeout_sim: float, dep: Dependency):
+        """Wait for an rclpy future from the worker thread; None on timeout, cancel or when
+        `dep` went away (lost_reason says so)."""
+        self.lost_reason = None
         done = threading.Event()
         future.add_done_callback(lambda _f: done.set())
         t0 = self.now()
         while not done.wait(WAIT_SLICE):
-            if self.canceled() or self.now() - t0 > timeout_sim:
+            if self.canceled() or self.now() - t0 > timeout_sim or self._gone(dep):
                 return None
         return future.result()
 
     def _scene(self, max_age: float, timeout: float, newer_than: float | None = None):
         """The latest perception/objects at most max_age old (and newer than `newer_than`),
-        waiting up to `timeout` s of ROS time; None if none came (or on cancel)."""
+        waiting up to `timeout` s of ROS time; None if none came (or on cancel, or when
+        perception went away: lost_reason says so)."""
+        self.lost_reason = None
         t0 = self.now()
         while True:
             with self.n.lock:
@@ -172,7 +208,7 @@ class RosPorts:
                 if self.now() - stamp <= max_age and (newer_than is None or stamp > newer_than):
                     self.seen_stamp = msg.header.stamp
                     return msg
-            if self.now() - t0 >= timeout or self.canceled():
+            if self.now() - t0 >= timeout or self.canceled() or self._gone(PERCEPTION):
                 return None
             with self.n.objects_arrived:
                 self.n.objects_arrived.wait(WAIT_SLICE)
@@ -194,15 +230,18 @@ class RosPorts:
             return [], "the grasping node does not answer on grasping/plan_grasps"
         # Asked about the frame the object was seen in: the grasping node may not have it yet
         # (each subscriber gets perception/objects on its own), then it says so and is asked again.
+        self._seen(PLAN_GRASPS)
         t0 = self.now()
         while True:
             request = PlanGrasps.Request(object_id=obj.id, min_stamp=self.seen_stamp)
-            res = self._wait(client.call_async(request), PLAN_GRASPS_TIMEOUT, "plan_grasps")
+            res = self._wait(client.call_async(request), PLAN_GRASPS_TIMEOUT, PLAN_GRASPS)
             if res is None:
-                return [], "grasping/plan_grasps did not answer in time"
+                return [], self.lost_reason or "grasping/plan_grasps did not answer in time"
             if not res.frame_pending:
                 break
-            if self.canceled() or self.now() - t0 > PLAN_GRASPS_TIMEOUT:
+            if self.canceled() or self._gone(PERCEPTION):
+                return [], self.lost_reason or "canceled"
+            if self.now() - t0 > PLAN_GRASPS_TIMEOUT:
                 return [], f"grasping/plan_grasps: {res.message} (gave up after {PLAN_GRASPS_TIMEOUT:g} s)"
             with self.n.objects_arrived:  # the next frame is on its way to both nodes
                 self.n.objects_arrived.wait(WAIT_SLICE)
@@ -216,25 +255,29 @@ class RosPorts:
         client = self.n.gripper_client
         if not client.wait_for_server(timeout_sec=5.0):
             return GripperOutcome(float("nan"), False, False, "the grasping node does not answer on grasping/gripper")
+        self._seen(GRIPPER)
         goal = GripperCommand.Goal(target_width=float(width))
         handle = None
         for attempt in range(1, GRIPPER_GOAL_ATTEMPTS + 1):  # a gripper goal is idempotent: a resend is safe
-            handle = self._wait(send_goal(self.n, client, goal), GOAL_RESPONSE_TIMEOUT, "gripper goal")
-            if handle is not None or self.canceled():
+            handle = self._wait(send_goal(self.n, client, goal), GOAL_RESPONSE_TIMEOUT, GRIPPER)
+            if handle is not None or self.canceled() or self.lost_reason:
                 break
             self.n.get_logger().warning(f"grasping/gripper did not answer gripper goal {attempt} of "
                                         f"{GRIPPER_GOAL_ATTEMPTS} within {GOAL_RESPONSE_TIMEOUT:g} s")
         if handle is None:
             if self.canceled():
                 return GripperOutcome(float("nan"), False, False, "canceled by the operator")
+            if self.lost_reason:
+                return GripperOutcome(float("nan"), False, False, self.lost_reason)
             return GripperOutcome(float("nan"), False, False, f"grasping/gripper answered none of "
                                   f"{GRIPPER_GOAL_ATTEMPTS} goals within {GOAL_RESPONSE_TIMEOUT:g} s each")
         if not handle.accepted:
             return GripperOutcome(float("nan"), False, False, "grasping/gripper refused the goal")
-        wrapped = self._wait(handle.get_result_async(), 10.0, "gripper result")
+        wrapped = self._wait(handle.get_result_async(), 10.0, GRIPPER)
         if wrapped is None:
             handle.cancel_goal_async()
-            why = "canceled by the operator" if self.canceled() else "the gripper did not finish in time"
+            why = ("canceled by the operator" if self.canceled() else
+                   self.lost_reason or "the gripper did not finish in time")
             self.n.get_logger().warning(f"gripper goal to {width * 1000:.1f} mm canceled: {why}")
             return GripperOutcome(float("nan"), False, False, why)
         r = wrapped.result
@@ -250,10 +293,13 @@ class RosPorts:
         return None
 
     def execute(self, trajectory) -> tuple[bool, str]:
+        self.lost_reason = None
         handle = self.n.motion_executor.execute(trajectory)
         while not handle.done():
             if self.canceled():
                 self.n.motion_executor.stop("canceled by the operator")
+            elif self._gone():  # no /clock: the execution's sim-time deadlines would never pass
+                self.n.motion_executor.stop(self.lost_reason or "")
             handle.wait(WAIT_SLICE)
         result = handle.result
         return result.success, result.message
@@ -284,6 +330,8 @@ class PlannerNode(Node):
         self.kinematics, self.fixtures, self.planner = build_motion(mc, rng=np.random.default_rng(0))
         self.limits = mc.timing_limits(self.kinematics)
         self.lock = threading.Lock()
+        self.dependencies = DependencyWatch(self.runner_config.dependency_timeout)  # under self.lock
+        self.use_sim_time = bool(self.get_parameter("use_sim_time").value)
         self.objects_arrived = threading.Condition()
         self.latest_objects: DetectedObjectArray | None = None
         self.grasp_state: str = "idle"
@@ -326,9 +374,18 @@ class PlannerNode(Node):
             raise ValueError(f"task: max_attempts must be >= 1 and perception_max_age > 0, got {cfg}")
         return cfg
 
+    def provided(self, dep: Dependency) -> bool:
+        """Whether some node provides `dep` now (from the ROS graph)."""
+        if dep is PLAN_GRASPS:
+            return self.plan_grasps_client.service_is_ready()
+        if dep is GRIPPER:
+            return self.gripper_client.server_is_ready()
+        return self.count_publishers(dep.name) > 0
+
     def _on_objects(self, msg: DetectedObjectArray) -> None:
         with self.lock:
             self.latest_objects = msg
+            self.dependencies.observe(PERCEPTION, True, time.monotonic())
         with self.objects_arrived:
             self.objects_arrived.notify_all()
 

@@ -97,6 +97,7 @@ class Ports(Protocol):
     def stop(self) -> None: ...
     def feedback(self, stage: str, object_id: str, attempt: int, progress: float, message: str) -> None: ...
     def canceled(self) -> bool: ...
+    def lost(self) -> str | None: ...  # why the last wait ended empty, when a dependency went away
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,7 @@ class RunnerConfig:
 
     perception_max_age: float = 1.0   # s of sim time: older perception/objects are stale
     perception_timeout: float = 3.0   # s of sim time to wait for fresh objects
+    dependency_timeout: float = 10.0  # s of wall time a lost dependency may take to come back (dependencies.py)
     max_attempts: int = 3             # grasp attempts per object
     lift_height: float = 0.10         # m lifted straight up after closing
     transfer_height: float = 0.12     # m above the place pose (object bottom) before lowering
@@ -227,7 +229,7 @@ class TaskRunner:
         objs = self.p.objects(self.cfg.perception_max_age, self.cfg.perception_timeout)
         self._cancel_point()
         if objs is None:
-            raise StageError("perceive", "STALE_PERCEPTION",
+            raise StageError("perceive", "STALE_PERCEPTION", self.p.lost() or
                                f"no perception/objects newer than {self.cfg.perception_max_age:g} s arrived within "
                                f"{self.cfg.perception_timeout:g} s; is perception running?")
         return objs
@@ -663,8 +665,9 @@ class TaskRunner:
         view = self.p.bin_view(self.cfg.perception_max_age, self.cfg.perception_timeout, newer_than=t_left)
         self._cancel_point()
         if view is None:
-            raise StageError("verify_placed", "STALE_PERCEPTION", f"no view of the bin newer than the release "
-                             f"arrived within {self.cfg.perception_timeout:g} s; cannot confirm {obj.label} is in it")
+            raise StageError("verify_placed", "STALE_PERCEPTION", self.p.lost() or (
+                f"no view of the bin newer than the release arrived within {self.cfg.perception_timeout:g} s; "
+                f"cannot confirm {obj.label} is in it"))
         if not view.seen:
             raise StageError("verify_placed", "PLACE_FAILED", f"cannot confirm {obj.label} is in the bin: the bin "
                              "is not seen (occluded or out of the camera's view)")
