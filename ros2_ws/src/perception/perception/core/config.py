@@ -94,9 +94,9 @@ class PerceptionConfig:
         Farther, or with the plane as configured, the bin has moved: the perceived bin is
         used and the camera is corrected from the table plane only.
       bin_moved_min_shift, bin_moved_min_yaw_deg: with the plane as configured, a perceived
-        bin this far from the configured one (centre m, yaw deg) is reported as moved (a
-        warning); nearer, it is the configured bin seen with the fit's noise (it still
-        registers the camera's x, y, yaw, by at most that much).
+        bin this far from the configured one (centre m, yaw deg) has moved (a warning);
+        nearer, it is the configured bin seen with the fit's error (a far camera's fit is a
+        centimetre off), and its walls register the camera's x, y, yaw as for a bump.
       bin_contents_margin: points this far inside the perceived inner walls (m) are the
         bin's contents (PerceptionResult.bin_contents), not its walls.
       perceive_table: estimate the table's paint and the light from the scene (colour.py
@@ -162,8 +162,8 @@ class PerceptionConfig:
     bin_bump_max_shift: float = 0.06
     bin_bump_max_yaw_deg: float = 5.0
     bin_bump_max_size_change: float = 0.02
-    bin_moved_min_shift: float = 0.005
-    bin_moved_min_yaw_deg: float = 1.0
+    bin_moved_min_shift: float = 0.015
+    bin_moved_min_yaw_deg: float = 2.0
     bin_contents_margin: float = 0.005
     perceive_table: bool = True
     table_prior_tolerance: float = 0.04
