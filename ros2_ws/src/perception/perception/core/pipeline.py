@@ -314,6 +314,7 @@ class Perception:
         self._scratch_arrays: dict[str, np.ndarray] = {}  # frame-sized work arrays, reused
         self._bin_prior = bin_prior(c.bin_center, c.bin_yaw, c.bin_size, c.bin_wall_height, c.bin_wall_thickness)
         self._last_bin: BinEstimate | None = None  # the last bin find_bin saw (confirm_bin checks it)
+        self._last_T: np.ndarray | None = None  # the camera pose it was seen through
 
     def reset(self) -> None:
         """Forget the tracks, the last stamp and the last bin seen (e.g. after the world was reset)."""
@@ -391,10 +392,13 @@ class Perception:
         est, _ = find_bin(Pa, self._bin_prior, min_side=c.bin_min_side, max_side=c.bin_max_side,
                           max_wall_height=c.bin_max_wall_height, max_points=BIN_FIT_POINTS, in_view=in_view)
         # The bin seen before stays where it was while this frame's points still stand on its
-        # walls: objects put in it can make it look not hollow (not found) or pull the fit
-        # off by a centimetre or two. A fit that agrees with it, or walls elsewhere, win.
+        # walls: objects put in it can hide walls, so it is not found or the fit is pulled off
+        # by a centimetre or two. A fit with all four walls seen, a fit that agrees with it, or
+        # walls elsewhere win (so a poorer view seen before, e.g. through another camera
+        # mount, is not kept against a full one).
         last = self._last_bin
-        if last is not None and (est is None or bin_pose_error(est, last)[0] > BIN_KEEP_SHIFT):
+        if last is not None and (est is None or (not all(est.walls_seen)
+                                                 and bin_pose_error(est, last)[0] > BIN_KEEP_SHIFT)):
             confirmed = confirm_bin(Pa, last)
             if confirmed is not None:
                 est = confirmed
@@ -505,6 +509,8 @@ class Perception:
         cannot be processed (shapes, types, too little valid depth, out-of-order stamp).
         The stages below are the steps of the module docstring."""
         depth, K, T_conf, finite = self._checked_frame(rgb, depth, K, T_base_optical, stamp)
+        if self._last_T is None or not np.allclose(self._last_T, T_conf, atol=1e-4):
+            self._last_bin, self._last_T = None, np.array(T_conf, dtype=float)  # another camera mount
         rx, ry = self._pixel_rays(K, depth.shape[1], depth.shape[0])
         warnings: list[str] = []
         clock = _Clock()
