@@ -51,6 +51,21 @@ def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: f
         time.sleep(poll)
 
 
+def send_task(operator, client, command: str, run) -> tuple[object, list]:
+    """Send ExecuteTask `command` from `operator` (spun) through `client`; (the accepted goal
+    handle, the list its feedback stages are appended to)."""
+    from brain_common.actions import send_goal
+    from brain_interfaces.action import ExecuteTask
+
+    assert client.wait_for_server(timeout_sec=90), run.output
+    stages: list = []
+    sent = send_goal(operator, client, ExecuteTask.Goal(command=command),
+                     feedback_callback=lambda m: stages.append(m.feedback.stage))
+    handle = wait_for(lambda: sent.done() and sent.result(), 60, "the goal's answer")
+    assert handle.accepted
+    return handle, stages
+
+
 @pytest.fixture
 def domain_id() -> Iterator[int]:
     """A ROS_DOMAIN_ID no other test (of this or another run) is using."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import TESTS, Spinner, wait_for
+from conftest import TESTS, Spinner, send_task, wait_for
 
 pytestmark = pytest.mark.integration
 GRAPH = TESTS / "graphs" / "planner.yaml"
@@ -81,19 +81,13 @@ def run_goal_until(ros_context, run, stage: str, on_stage):
     from rclpy.action import ActionClient
     from rclpy.node import Node
 
-    from brain_common.actions import send_goal
     from brain_interfaces.action import ExecuteTask
 
     operator = Node("operator", context=ros_context)
     client = ActionClient(operator, ExecuteTask, "planner/execute_task")
     spinner = Spinner(operator, ros_context)
     try:
-        assert client.wait_for_server(timeout_sec=90), run.output
-        stages: list = []
-        sent = send_goal(operator, client, ExecuteTask.Goal(command="put the red cube in the bin"),
-                         feedback_callback=lambda m: stages.append(m.feedback.stage))
-        handle = wait_for(lambda: sent.done() and sent.result(), 60, "the goal's answer")
-        assert handle.accepted
+        handle, stages = send_task(operator, client, "put the red cube in the bin", run)
         wait_for(lambda: stage in stages, 90, f"stage {stage}; stages {stages}; output:\n{run.output[-3000:]}")
         on_stage()
         result = handle.get_result_async()

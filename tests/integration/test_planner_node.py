@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import ARMBRAIN, TESTS, Spinner, wait_for
+from conftest import ARMBRAIN, TESTS, Spinner, send_task, wait_for
 
 pytestmark = pytest.mark.integration
 GRAPH = TESTS / "graphs" / "planner.yaml"
@@ -112,7 +112,6 @@ def test_a_cancel_while_the_fingers_open_cancels_the_gripper_goal(launch, ros_co
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory
 
-    from brain_common.actions import send_goal
     from brain_common.robot import ARM_JOINTS
     from brain_interfaces.action import ExecuteTask, GripperCommand
     from brain_interfaces.msg import DetectedObject, DetectedObjectArray, GraspCandidate
@@ -175,12 +174,7 @@ def test_a_cancel_while_the_fingers_open_cancels_the_gripper_goal(launch, ros_co
     client = ActionClient(operator, ExecuteTask, "planner/execute_task")
     op_spin = Spinner(operator, ros_context)
     try:
-        assert client.wait_for_server(timeout_sec=90), run.output
-        stages: list = []
-        sent = send_goal(operator, client, ExecuteTask.Goal(command="put the red cube in the bin"),
-                         feedback_callback=lambda m: stages.append(m.feedback.stage))
-        handle = wait_for(lambda: sent.done() and sent.result(), 60, "the goal's answer")
-        assert handle.accepted
+        handle, stages = send_task(operator, client, "put the red cube in the bin", run)
         wait_for(lambda: gripper["goals"] > 0, 120, f"the gripper goal of 'open'; stages {stages}; output:\n"
                  + run.output[-3000:])
         assert stages[-1] == "open"
