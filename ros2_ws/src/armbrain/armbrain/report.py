@@ -419,6 +419,10 @@ def _episode_rows(episodes: list[Mapping], report_dir: Path) -> str:
             "<th class='num'>sim</th><th class='num'>wall</th><th>files</th></tr>" + "".join(rows) + "</table>")
 
 
+def _growth(pct) -> str:
+    return "—" if _number(pct) is None else f"{pct:+.1f}%"
+
+
 def render_html(result: Mapping, report_dir: Path, plots: Mapping[str, Path | None]) -> str:
     """The report page (a string); artifact links are checked against report_dir."""
     episodes = list(result.get("episodes") or [])
@@ -530,6 +534,21 @@ def render_html(result: Mapping, report_dir: Path, plots: Mapping[str, Path | No
         add(f"<div class='cols'><div>{table}</div><div>{img}</div></div>")
     else:
         add("<p class='muted'>No stage timings recorded.</p>")
+
+    # Memory of the nodes (armbrain/nodemem.py)
+    memory = result.get("node_memory") or []
+    if memory:
+        add("<h2>Node memory</h2><p class='muted'>Resident memory of each node after every episode: the first "
+            "sample after warm-up, the last and the maximum; restarts are pid changes between samples.</p>")
+        add("<table class='data'><tr><th>worker</th><th>node</th><th class='num'>samples</th>"
+            "<th class='num'>RSS after warm-up</th><th class='num'>RSS at end</th><th class='num'>max</th>"
+            "<th class='num'>growth</th><th class='num'>restarts</th></tr>" + "".join(
+                f"<tr><td>{_e(m.get('worker'))}</td><td>{_e(m.get('node'))}</td><td class='num'>{_e(m.get('samples'))}"
+                f"</td><td class='num'>{_e(m.get('rss_mb_start'))} MB</td><td class='num'>{_e(m.get('rss_mb_end'))} MB"
+                f"</td><td class='num'>{_e(m.get('rss_mb_max'))} MB</td><td class='num'>"
+                f"{_growth(m.get('growth_pct'))}"
+                f"</td><td class='num{' fail' if m.get('restarts') else ''}'>{_e(m.get('restarts'))}</td></tr>"
+                for m in memory) + "</table>")
 
     # Failed episodes
     add(f"<h2>Failed episodes ({len(failed)})</h2>")

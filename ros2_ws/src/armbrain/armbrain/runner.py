@@ -38,6 +38,7 @@ from typing import TextIO
 
 from armbrain.graph import default_graph_path, load_graph
 from armbrain.launcher import interrupt_and_wait
+from armbrain.nodemem import node_memory, sample
 
 EXIT_OK, EXIT_BELOW_TARGET, EXIT_USAGE, EXIT_NO_GRAPH, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 REAL_TIME_FACTOR = 0.0  # the sim's pace in campaigns (see --real-time-factor)
@@ -378,6 +379,7 @@ class Worker(threading.Thread):
                     continue
                 if not rec["success"]:
                     self._save_failure_frames(rec)
+                rec["nodes"] = sample(self.graph.pid) if self.graph is not None else {}
                 self.results.put(rec)
         except Exception as exc:  # a bug here must not hang the campaign
             self.fatal = f"worker {self.index}: internal error: {exc!r}"
@@ -392,7 +394,7 @@ class Worker(threading.Thread):
                 "goal": "; ".join(item.scenario.goals), "success": False, "cause": cause, "error_code": None,
                 "error_name": "", "failed_stage": "", "message": message, "attempts": 0,
                 "sim_s": None, "wall_s": None, "stage_durations": {}, "worker": self.index, "artifacts": {},
-                "first_motion_wall_s": None}
+                "first_motion_wall_s": None, "nodes": {}}
 
 
 # -- the campaign ---------------------------------------------------------------------------
@@ -521,7 +523,7 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
               "started": started, "wall_s_total": round(wall, 1),
               "episodes_per_minute": round(len(episodes) / wall * 60.0, 2) if wall > 0 else None,
               "targets": {e.name: e.target for e in entries if e.target is not None},
-              **summary, "episodes": episodes}
+              **summary, "node_memory": node_memory(episodes), "episodes": episodes}
     if opts.json:
         Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
         Path(opts.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -563,6 +565,11 @@ def print_summary(result: dict, out: TextIO) -> list[str]:
     fails = Counter(result.get("failures_by_stage", {}))
     if fails:
         print("failures by stage: " + ", ".join(f"{k} {v}" for k, v in fails.most_common()), file=out)
+    for m in result.get("node_memory") or []:
+        growth = "-" if m["growth_pct"] is None else f"{m['growth_pct']:+.1f}%"
+        print(f"memory: worker {m['worker']} {m['node']:<12} RSS {m['rss_mb_start']:.1f} -> {m['rss_mb_end']:.1f} MB "
+              f"({growth} after {m['warmup']} warm-up episodes; max {m['rss_mb_max']:.1f} MB), "
+              f"restarts {m['restarts']}", file=out)
     if result["interrupted"]:
         print("interrupted: this is a partial result", file=out)
     return below
