@@ -6,6 +6,7 @@
     armbrain objects [--json] [--timeout S] [--domain-id N]
     armbrain run --scenario FILE_OR_DIR [--episodes N] [--seed S] [--workers W]
                  [--report DIR] [--json PATH] [--record] [--deadline SIM_S]
+    armbrain compare A.json B.json [--alpha 0.05] [--json OUT]
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import armbrain.compare as compare
 import armbrain.runner as runner
 from armbrain.graph import (
     Graph,
@@ -163,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     runner.add_arguments(r)
     r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("compare", help="did a change make the brain better? two campaign results side by side",
+                       description=compare.__doc__.split("\n\n", 2)[2],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    compare.add_arguments(c)
+    c.set_defaults(func=compare.run)
     return parser
 
 
