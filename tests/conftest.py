@@ -69,6 +69,16 @@ def send_task(operator, client, command: str, run) -> tuple[object, list]:
 @pytest.fixture
 def domain_id() -> Iterator[int]:
     """A ROS_DOMAIN_ID no other test (of this or another run) is using."""
+    yield from held_domain()
+
+
+@pytest.fixture(scope="module")
+def module_domain_id() -> Iterator[int]:
+    """The same, held for a whole test module (tests that share one graph)."""
+    yield from held_domain()
+
+
+def held_domain() -> Iterator[int]:
     for d in DOMAIN_RANGE:
         f = open(f"/tmp/armbrain-test-domain-{d}.lock", "w")  # noqa: SIM115 (held until teardown)
         try:

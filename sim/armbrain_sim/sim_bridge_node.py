@@ -19,6 +19,11 @@ Subscribes:
   gripper_controller/commands       std_msgs/Float64MultiArray [opening in metres]
   perception/objects                only with max_lead > 0: the newest frame perception has
                                     answered, which bounds how far the sim runs ahead (lead.py)
+  estop                             brain_interfaces/EStop (latched; brain_common/estop.py): while
+                                    engaged the arm holds where it is and every trajectory and
+                                    gripper command is refused, as a real controller's protective
+                                    stop does; the fingers keep their last command (a grip holds)
+  /diagnostics                      (published) the bridge's health, once a second (brain_common/health.py)
 Services:
   sim/reset           brain_interfaces/ResetSim: new seed (and scenario), same process
   sim/check_success   std_srvs/Trigger: the scenario's success rules on ground truth
@@ -60,11 +65,13 @@ from armbrain_sim.trajectory import (
 )
 from armbrain_sim.world import SimWorld
 from brain_common.cell import cell_for
+from brain_common.estop import EStopCommand, EStopListener
+from brain_common.health import Health
 from brain_common.params import declare_parameters, node_param_specs
 from brain_common.qos import LATCHED, RELIABLE_10, SENSOR_DATA
 from brain_common.robot import ARM_JOINTS
 from brain_common.runtime import run_node
-from brain_interfaces.msg import DetectedObject, DetectedObjectArray
+from brain_interfaces.msg import DetectedObject, DetectedObjectArray, EStop
 from brain_interfaces.srv import ResetSim
 
 GATE_WAIT_S = 0.002  # wall s per executor turn while the lead gate holds the sim
@@ -174,6 +181,12 @@ class SimBridgeNode(Node):
         self._gate = LeadGate(self.params.max_lead)
         if self.params.max_lead > 0.0:
             self.create_subscription(DetectedObjectArray, "perception/objects", self._on_brain_frame, RELIABLE_10)
+        self.estop = EStopListener(self, EStop, self._on_estop)
+        self.health = Health(self, "sim", self.estop, lambda: {
+            "sim time (s)": f"{self.sim_time:.2f}", "scenario": self._scenario.name,
+            "following a trajectory": self._path is not None,
+            "lead gate: newest frame answered (s)": f"{self._gate.acked:.2f}"})
+        self.refused = 0  # commands refused under the e-stop
         self.get_logger().info(
             f"scenario {self._scenario.name} seed {self.params.seed}: {len(scene.objects)} objects, "
             f"goal {scene.goal!r}; renderer {self.world.renderer_name}, "
@@ -201,7 +214,21 @@ class SimBridgeNode(Node):
         self._path = None
         self.world.hold()
 
+    def _on_estop(self, cmd: EStopCommand) -> None:
+        if cmd.engaged:
+            self._hold()  # at once, before the next physics step: the arm holds where it is
+
+    def _refused_by_estop(self, what: str) -> bool:
+        if not self.estop.engaged:
+            return False
+        self.refused += 1
+        self.health.value("commands refused under the e-stop", self.refused)
+        self.get_logger().error(f"{what} refused: {self.estop.describe()}", throttle_duration_sec=1.0)
+        return True
+
     def _on_trajectory(self, msg: JointTrajectory) -> None:
+        if self._refused_by_estop("trajectory"):
+            return
         current = self.world.joint_state().positions[:7]
         if not msg.points:
             self.get_logger().info("empty trajectory: holding position")
@@ -237,6 +264,8 @@ class SimBridgeNode(Node):
         self._gate.ack(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
 
     def _on_gripper(self, msg: Float64MultiArray) -> None:
+        if self._refused_by_estop("gripper command"):
+            return
         try:
             width = check_gripper_command(list(msg.data), MAX_GRIPPER_OPENING)
         except TrajectoryError as exc:

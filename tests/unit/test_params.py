@@ -84,7 +84,7 @@ def _same(a, b):
 
 
 NODE_ONLY = {  # read by the node itself, not part of a core config dataclass
-    "perception": {"cell_file", "rate", "sync_queue", "time_jump_back", "extrinsics_wait"},
+    "perception": {"cell_file", "rate", "sync_queue", "time_jump_back", "extrinsics_wait", "input_max_age"},
     "grasping": {"cell_file", "feedback_period", "joint_states_timeout"},
     "planner": {"cell_file"},
 }

@@ -29,7 +29,8 @@ def cube(id_, colour, x, y):
 
 
 class FakePorts:
-    def __init__(self, objects, *, empty_closes=0, cancel_at=None, bin_=None, bin_seen=True, hide_contents=False):
+    def __init__(self, objects, *, empty_closes=0, cancel_at=None, bin_=None, bin_seen=True, hide_contents=False,
+                 estop_at=None):
         self.objects_ = list(objects)
         self.q = HOME.copy()
         self.t = 0.0
@@ -37,6 +38,8 @@ class FakePorts:
         self.empty_closes = empty_closes  # the first n closes find nothing
         self.cancel_at = cancel_at  # stage name at which the operator cancels
         self.cancel = False
+        self.estop_at = estop_at  # stage name at which someone engages the e-stop
+        self.estop = None
         self.executions = 0
         self.stopped = False
         self.fb = []
@@ -109,7 +112,7 @@ class FakePorts:
         self.executions += 1
         self.t += trajectory.duration
         self.q = trajectory.goal.copy()
-        return True, "reached the goal"
+        return True, "reached the goal", ""
 
     def stop(self):
         self.stopped = True
@@ -118,9 +121,15 @@ class FakePorts:
         self.fb.append((stage, object_id, attempt, progress))
         if stage == self.cancel_at:
             self.cancel = True
+        if stage == self.estop_at:
+            self.estop = "e-stop engaged by armbrain estop (pid 1) at 12:00:00: test"
+            self.executions_at_estop = self.executions
 
     def canceled(self):
-        return self.cancel
+        return self.cancel or self.estop is not None
+
+    def estopped(self):
+        return self.estop
 
     def lost(self):
         return self.lost_reason
@@ -275,6 +284,24 @@ def test_cancel_stops_the_arm_and_says_what_is_held():
     assert ports.stopped
     assert out.message == ("canceled by the operator; the arm stopped and holds; the gripper still holds "
                            "red cube (obj_1)")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_estop_in_every_stage_ends_estopped_in_that_stage_with_the_arm_stopped(stage):
+    ports = CancelingGripperPorts([cube("obj_1", "red", 0.5, -0.1)], estop_at=stage)
+    out = run(ports, "put the red cube in the bin")
+    ran = [s for s, *_ in ports.fb]
+    if stage not in ran:  # a stage this goal does not run (e.g. clear_start)
+        assert out.success
+        return
+    assert not out.success and out.error == "ESTOPPED", (out.error, out.message)
+    # ends in that stage, or (a stage that only computes) at the start of the next one
+    assert out.failed_stage == stage or STAGES.index(out.failed_stage) > STAGES.index(stage), out.failed_stage
+    assert ports.stopped
+    assert out.message.startswith("e-stop engaged by armbrain estop (pid 1)") and "until the e-stop is released" \
+        in out.message
+    assert [s.stage for s in out.stages if not s.success] == [out.failed_stage]
+    assert ports.executions == ports.executions_at_estop  # no motion was started after the stop
 
 
 class CancelingGripperPorts(FakePorts):

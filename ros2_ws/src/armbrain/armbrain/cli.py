@@ -4,6 +4,8 @@
                     [--discovery-range RANGE] [--enabled-only] [--dry-run] [--list]
     armbrain task "<goal>" [--json] [--timeout S] [--cancel-wait S] [--domain-id N]
     armbrain objects [--json] [--timeout S] [--domain-id N]
+    armbrain estop [--release | --status] [--reason TEXT] [--timeout S] [--domain-id N]
+    armbrain health [--json] [--timeout S] [--domain-id N]
     armbrain run --scenario FILE_OR_DIR [--episodes N] [--seed S] [--workers W]
                  [--report DIR] [--json PATH] [--record] [--deadline SIM_S]
     armbrain compare A.json B.json [--alpha 0.05] [--json OUT]
@@ -33,6 +35,7 @@ from armbrain.graph import (
 )
 from armbrain.launcher import DEFAULT_DISCOVERY_RANGE, VALID_DISCOVERY_RANGES, Launcher, ros_environment
 from armbrain.operator import CANCEL_WAIT, domain_from, run_objects, run_task
+from armbrain.safety import run_estop, run_health
 
 
 def find_executable(package: str, executable: str) -> str:
@@ -114,6 +117,10 @@ def cmd_launch(opts: argparse.Namespace) -> int:
     return launcher.run()
 
 
+def _domain_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="armbrain", description="armbrain operator command")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -150,15 +157,39 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cancel-wait", type=float, default=CANCEL_WAIT,
                    help="seconds to wait for a canceled goal's result before leaving without it "
                         "(default %(default)g)")
-    t.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+    _domain_argument(t)
     t.set_defaults(func=cmd_task)
 
     o = sub.add_parser("objects", help="list what perception currently sees",
                        description="Print the latest perception/objects: id, label, position, size.")
     o.add_argument("--json", action="store_true", help="print as JSON")
     o.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for perception")
-    o.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID of the graph (default: $ROS_DOMAIN_ID or 0)")
+    _domain_argument(o)
     o.set_defaults(func=cmd_objects)
+
+    e = sub.add_parser("estop", help="engage (or release) the protective stop of the whole graph",
+                       description="Engage the e-stop: the arm holds where it is, the running task ends ESTOPPED, "
+                                   "goals are refused until it is released. A software stop of the brain and the "
+                                   "controller it commands; it does not replace the robot's hardware emergency "
+                                   "stop (docs/safety.md). Exit codes: 0 every node honouring it acknowledged; "
+                                   "1 some did not within --timeout; 3 no node honours it (no graph?).")
+    mode = e.add_mutually_exclusive_group()
+    mode.add_argument("--release", action="store_true", help="release the stop (nothing moves by itself)")
+    mode.add_argument("--status", action="store_true", help="print the state, change nothing")
+    e.add_argument("--reason", default="", help="why (shown in every node's log, results and /diagnostics)")
+    e.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the nodes' acknowledgement")
+    _domain_argument(e)
+    e.set_defaults(func=cmd_estop)
+
+    h = sub.add_parser("health", help="the latest /diagnostics of every node",
+                       description="Listen to /diagnostics for --timeout seconds and print each node's level "
+                                   "(OK, WARN, ERROR) and message. Exit codes: 0 all OK, 1 some node is not OK, "
+                                   "3 nothing on /diagnostics.")
+    h.add_argument("--json", action="store_true", help="print as JSON, with every key/value")
+    h.add_argument("--timeout", type=float, default=4.0,
+                   help="seconds to listen (nodes publish once a second; DDS discovery of this process comes first)")
+    _domain_argument(h)
+    h.set_defaults(func=cmd_health)
 
     r = sub.add_parser("run", help="evaluate the brain over seeded sim episodes (headless campaign)",
                        description=runner.__doc__.split("\n\n", 2)[2],
@@ -180,6 +211,26 @@ def cmd_run(opts: argparse.Namespace) -> int:
 
 def cmd_task(opts: argparse.Namespace) -> int:
     return run_task(opts.goal, domain_from(opts.domain_id), opts.json, opts.timeout, cancel_wait=opts.cancel_wait)
+
+
+def _bad_timeout(command: str, timeout: float) -> bool:
+    if timeout > 0:
+        return False
+    print(f"armbrain {command}: error: --timeout must be > 0 seconds, got {timeout:g}", file=sys.stderr)
+    return True
+
+
+def cmd_estop(opts: argparse.Namespace) -> int:
+    action = "release" if opts.release else "status" if opts.status else "engage"
+    if _bad_timeout("estop", opts.timeout):
+        return 2
+    return run_estop(action, opts.reason, domain_from(opts.domain_id), opts.timeout)
+
+
+def cmd_health(opts: argparse.Namespace) -> int:
+    if _bad_timeout("health", opts.timeout):
+        return 2
+    return run_health(domain_from(opts.domain_id), opts.json, opts.timeout)
 
 
 def cmd_objects(opts: argparse.Namespace) -> int:

@@ -12,7 +12,9 @@ SENSOR_DATA = qos_profile_sensor_data
 RELIABLE_10 = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
 LATCHED = QoSProfile(depth=1, reliability=QoSReliabilityPolicy.RELIABLE,
                      durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
-# Subscribing to /tf_static as tf2's static listener does: every latched publisher's
-# transforms (each publisher keeps its last message), reliable, transient local.
-TF_STATIC = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE,
-                       durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+# Subscribing to a latched topic with several publishers, as tf2's static listener reads
+# /tf_static: every publisher's last message (a depth-1 reader keeps only the one that came
+# last and drops the others unread), reliable, transient local. /tf_static, estop.
+LATCHED_ALL = QoSProfile(depth=100, reliability=QoSReliabilityPolicy.RELIABLE,
+                         durability=QoSDurabilityPolicy.TRANSIENT_LOCAL)
+TF_STATIC = LATCHED_ALL

@@ -8,7 +8,9 @@ Actions:
   grasping/gripper       brain_interfaces/GripperCommand: move the fingers to an opening;
                          result: final width, reached or stalled. A goal out of range is
                          refused (aborted at once with a message naming the valid range;
-                         nothing is sent to the gripper), never clamped.
+                         nothing is sent to the gripper), never clamped. Under the e-stop
+                         a goal is aborted at once, and the running one ends where the
+                         fingers are, with nothing more sent (the grip is kept).
 Publishes:
   gripper_controller/commands  std_msgs/Float64MultiArray [opening, m] (reliable, depth 10)
   grasping/grasp_state         std_msgs/String, JSON, latched (TRANSIENT_LOCAL, depth 1):
@@ -21,6 +23,9 @@ Subscribes:
   perception/objects     brain_interfaces/DetectedObjectArray (reliable, depth 10)
   joint_states           sensor_msgs/JointState: finger positions (opening = sum of the
                          two finger joints) and arm joints (current wrist orientation)
+  estop                  brain_interfaces/EStop (latched; brain_common/estop.py)
+Diagnostics: /diagnostics once a second (brain_common/health.py): joint_states and
+  perception/objects rates and ages, the grasp state, the e-stop.
 
 The grasp check expects the object widths of the latest successful plan_grasps answer
 (the candidates' object_width values), so the intended flow is: plan_grasps, approach,
@@ -50,12 +55,14 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray, String
 
 from brain_common.cell import Bin, cell_for
+from brain_common.estop import EStopCommand, EStopListener
+from brain_common.health import Health
 from brain_common.params import declare_parameters, node_param_specs
 from brain_common.qos import LATCHED, RELIABLE_10
 from brain_common.robot import ARM_JOINTS, FINGER_JOINTS
 from brain_common.runtime import run_node
 from brain_interfaces.action import GripperCommand
-from brain_interfaces.msg import DetectedObjectArray
+from brain_interfaces.msg import DetectedObjectArray, EStop
 from brain_interfaces.srv import PlanGrasps
 from grasping.conversions import bin_from_msg, msg_from_candidate, object_from_msg
 from grasping.core import (
@@ -114,6 +121,11 @@ class GraspingNode(Node):
                                     cancel_callback=lambda _handle: CancelResponse.ACCEPT)
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
         self.create_timer(0.5, self._watchdog, clock=self._steady)
+        self.estop = EStopListener(self, EStop, self._on_estop)
+        self.health = Health(self, "", self.estop, lambda: {"grasp state": self._monitor.state.value,
+                                                            "gripper goal active": self._active_goal is not None})
+        self.health.watch("joint_states", self.params.joint_states_timeout)
+        self.health.watch("perception/objects")
         self._publish_event(GraspEvent(self._monitor.state, 0.0, math.nan, None, "", "grasping node started"))
         b = self.params.bin
         self.get_logger().info(
@@ -157,6 +169,11 @@ class GraspingNode(Node):
     # -- inputs ------------------------------------------------------------------
     def _on_objects(self, msg: DetectedObjectArray) -> None:
         self._objects = msg
+        self.health.tick("perception/objects", msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+
+    def _on_estop(self, cmd: EStopCommand) -> None:
+        if cmd.engaged and self._active_goal is not None:
+            self._wake(self._sample)  # the running goal sees the stop at once
 
     def _on_joint_states(self, msg: JointState) -> None:
         names = list(msg.name)
@@ -176,6 +193,7 @@ class GraspingNode(Node):
         if t == 0.0:
             t = self.get_clock().now().nanoseconds * 1e-9
         self._sample = _Sample(t, width)
+        self.health.tick("joint_states", t)
         self._wall_last_sample = self._steady.now().nanoseconds * 1e-9
         event = self._monitor.update(t, width)
         if event is not None:
@@ -302,6 +320,12 @@ class GraspingNode(Node):
             self.get_logger().error(f"gripper: {result.message}")
             goal_handle.abort()
             return result
+        if self.estop.engaged:
+            result.final_width = self._sample.width if self._sample else math.nan
+            result.message = f"goal refused: {self.estop.describe()}"
+            self.get_logger().error(f"gripper: {result.message}")
+            goal_handle.abort()
+            return result
         if self._sample is None:
             result.final_width = math.nan
             result.message = "no joint_states received yet: is the arm driver (or sim_bridge) running?"
@@ -332,6 +356,13 @@ class GraspingNode(Node):
                 result.final_width = self._sample.width
                 result.message = (f"no joint_states for {self.params.joint_states_timeout:g} s: "
                                   "cannot follow the fingers")
+                self._active_goal = None
+                self.get_logger().error(f"gripper: {result.message}")
+                goal_handle.abort()
+                return result
+            if self.estop.engaged:  # nothing more is sent: the controller keeps the last command
+                result.final_width = sample.width if sample else math.nan
+                result.message = f"stopped at {result.final_width * 100:.1f} cm: {self.estop.describe()}"
                 self._active_goal = None
                 self.get_logger().error(f"gripper: {result.message}")
                 goal_handle.abort()

@@ -15,6 +15,11 @@ Publishes:
   perception/markers         visualization_msgs/MarkerArray, reliable depth 10
   perception/debug_image     sensor_msgs/Image rgb8 (masks, ids, labels), only while someone
                              subscribes
+  /diagnostics               diagnostic_msgs/DiagnosticArray once a second (brain_common/health.py):
+                             the camera streams' rates and ages (stale beyond input_max_age),
+                             frames processed and skipped, the e-stop state
+E-stop: perception commands no motion; it keeps and passes on the e-stop state (estop,
+brain_common/estop.py) like every node, so a node that restarts learns it from any of them.
 
 Colour and depth images are paired by exact stamp (perception.sync). A pair is skipped,
 with a warning naming the cause (at most one per cause every 5 s), when an encoding is
@@ -59,10 +64,12 @@ from tf2_msgs.msg import TFMessage
 from visualization_msgs.msg import MarkerArray
 
 from brain_common.cell import cell_for
+from brain_common.estop import EStopListener
+from brain_common.health import Health
 from brain_common.params import declare_parameters, node_param_specs
 from brain_common.qos import RELIABLE_10, SENSOR_DATA, TF_STATIC
 from brain_common.runtime import run_node
-from brain_interfaces.msg import DetectedObjectArray
+from brain_interfaces.msg import DetectedObjectArray, EStop
 from perception.conversions import (
     debug_image,
     depth_from_msg,
@@ -79,6 +86,7 @@ from perception.extrinsics import StaticTransforms, describe
 from perception.sync import StampOrder, StampSync, SyncedFrame
 
 # tf2_ros' static listener QoS: latched, deep enough for every static publisher's message.
+INPUT_TOPICS = {"color": "camera/color/image_raw", "depth": "camera/depth/image_raw", "info": "camera/camera_info"}
 WARN_PERIOD = 5.0  # s (steady clock) between two warnings of the same cause
 _NUMBER = re.compile(r"[-+]?\d[\d.]*")
 
@@ -96,13 +104,18 @@ class PerceptionNode(Node):
         self._objects_pub = self.create_publisher(DetectedObjectArray, "perception/objects", RELIABLE_10)
         self._markers_pub = self.create_publisher(MarkerArray, "perception/markers", RELIABLE_10)
         self._debug_pub = self.create_publisher(Image, "perception/debug_image", SENSOR_DATA)
-        self.create_subscription(Image, "camera/color/image_raw", lambda m: self._on_message("color", m),
+        self.create_subscription(Image, INPUT_TOPICS["color"], lambda m: self._on_message("color", m),
                                  SENSOR_DATA)
-        self.create_subscription(Image, "camera/depth/image_raw", lambda m: self._on_message("depth", m),
+        self.create_subscription(Image, INPUT_TOPICS["depth"], lambda m: self._on_message("depth", m),
                                  SENSOR_DATA)
-        self.create_subscription(CameraInfo, "camera/camera_info", lambda m: self._on_message("info", m),
+        self.create_subscription(CameraInfo, INPUT_TOPICS["info"], lambda m: self._on_message("info", m),
                                  SENSOR_DATA)
         self._init_extrinsics()
+        self.estop = EStopListener(self, EStop)
+        self.health = Health(self, "", self.estop, lambda: {
+            "frames processed": self.frames_processed, "frames skipped": self.frames_skipped})
+        for topic in INPUT_TOPICS.values():
+            self.health.watch(topic, float(self._params["input_max_age"]))
         c = config
         self.get_logger().info(
             f"fallback camera at {[round(v, 3) for v in c.camera_position]} m (quaternion xyzw "
@@ -130,6 +143,7 @@ class PerceptionNode(Node):
             self.get_logger().warning(message)
 
     def _on_message(self, kind: str, msg) -> None:
+        self.health.tick(INPUT_TOPICS[kind], msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
         for frame in self._sync.add(kind, nanoseconds_from_stamp(msg.header.stamp), msg):
             self._handle(frame)
 

@@ -16,6 +16,18 @@ Uses:    perception/objects, joint_states, grasping/grasp_state (topics);
 Parameters: the `motion` group (planner/motion/config.py) and the `task` group
 (planner/task/runner.py RunnerConfig), defaults in config/planner.yaml.
 
+E-stop (estop, brain_interfaces/EStop, latched; brain_common/estop.py): when engaged, the arm
+is commanded to hold at its measured position at once, the running task ends ESTOPPED in the
+stage it was in (the gripper goal canceled), and every goal is answered ESTOPPED without
+motion until the stop is released. The node passes the state on, like every node.
+
+Watchdogs (parameters): no trajectory starts on a joint state older than
+motion.joint_states_max_age, and a running one stops (FAULT, the arm held) when
+joint_states fall silent for longer; no motion starts, and a running one stops
+(STALE_PERCEPTION, the arm held), while perception/objects is older than
+task.perception_watchdog. /diagnostics once a second (brain_common/health.py): those inputs'
+rates and ages, the task running, the e-stop.
+
 Lost dependencies: a goal that waits on perception, plan_grasps, the gripper or /clock (sim
 time) watches the graph too; one that went away and is not back within task.dependency_timeout
 s of wall time ends the goal with a result naming it (planner/task/dependencies.py), the arm
@@ -46,11 +58,13 @@ from transforms3d.quaternions import quat2mat
 
 from brain_common.actions import GOAL_RESPONSE_TIMEOUT, send_goal
 from brain_common.cell import Bin, Cell, cell_for, perceived_bin
+from brain_common.estop import EStopCommand, EStopListener
+from brain_common.health import Health
 from brain_common.params import declare_parameters, in_group, node_param_specs
 from brain_common.qos import LATCHED, RELIABLE_10
 from brain_common.runtime import run_node
 from brain_interfaces.action import ExecuteTask, GripperCommand
-from brain_interfaces.msg import DetectedObjectArray, ObjectOutcome, StageReport
+from brain_interfaces.msg import DetectedObjectArray, EStop, ObjectOutcome, StageReport
 from brain_interfaces.srv import PlanGrasps
 from planner.motion.config import MotionConfig, build_motion
 from planner.motion.execution import TrajectoryExecutor
@@ -180,7 +194,28 @@ class RosPorts:
         return self.n.get_clock().now().nanoseconds * 1e-9
 
     def canceled(self) -> bool:
-        return bool(self.handle.is_cancel_requested) or self.n.shutting_down
+        return bool(self.handle.is_cancel_requested) or self.n.shutting_down or self.n.estop.engaged
+
+    def estopped(self) -> str | None:
+        return self.n.estop.describe() if self.n.estop.engaged else None
+
+    def _stop_reason(self) -> str:
+        return self.estopped() or "canceled by the operator"
+
+    def _perception_stale(self) -> str | None:
+        """Why motion must not go on for want of fresh perception (task.perception_watchdog), or None."""
+        limit = self.n.runner_config.perception_watchdog
+        if limit <= 0:
+            return None
+        with self.n.lock:
+            msg = self.n.latest_objects
+        if msg is None:
+            return "no perception/objects received: no motion while blind"
+        age = self.now() - (msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+        if age <= limit:
+            return None
+        return (f"perception/objects stopped: the newest frame is {age:.2f} s old (more than "
+                f"task.perception_watchdog {limit:g} s); no motion while blind")
 
     def _wait(self, future: Future, timeout_sim: float, dep: Dependency):
         """Wait for an rclpy future from the worker thread; None on timeout, cancel or when
@@ -266,7 +301,7 @@ class RosPorts:
                                         f"{GRIPPER_GOAL_ATTEMPTS} within {GOAL_RESPONSE_TIMEOUT:g} s")
         if handle is None:
             if self.canceled():
-                return GripperOutcome(float("nan"), False, False, "canceled by the operator")
+                return GripperOutcome(float("nan"), False, False, self._stop_reason())
             if self.lost_reason:
                 return GripperOutcome(float("nan"), False, False, self.lost_reason)
             return GripperOutcome(float("nan"), False, False, f"grasping/gripper answered none of "
@@ -276,7 +311,7 @@ class RosPorts:
         wrapped = self._wait(handle.get_result_async(), 10.0, GRIPPER)
         if wrapped is None:
             handle.cancel_goal_async()
-            why = ("canceled by the operator" if self.canceled() else
+            why = (self._stop_reason() if self.canceled() else
                    self.lost_reason or "the gripper did not finish in time")
             self.n.get_logger().warning(f"gripper goal to {width * 1000:.1f} mm canceled: {why}")
             return GripperOutcome(float("nan"), False, False, why)
@@ -292,17 +327,25 @@ class RosPorts:
             return False
         return None
 
-    def execute(self, trajectory) -> tuple[bool, str]:
+    def execute(self, trajectory) -> tuple[bool, str, str]:
         self.lost_reason = None
+        stale = self._perception_stale()
+        if stale is not None:
+            self.n.get_logger().error(f"trajectory not started: {stale}")
+            return False, stale, "STALE_PERCEPTION"
         handle = self.n.motion_executor.execute(trajectory)
         while not handle.done():
             if self.canceled():
-                self.n.motion_executor.stop("canceled by the operator")
+                self.n.motion_executor.stop(self._stop_reason())
             elif self._gone():  # no /clock: the execution's sim-time deadlines would never pass
                 self.n.motion_executor.stop(self.lost_reason or "")
+            elif (stale := self._perception_stale()) is not None:
+                self.n.motion_executor.stop(stale)
+                handle.wait(WAIT_SLICE)
+                return False, stale, "STALE_PERCEPTION"
             handle.wait(WAIT_SLICE)
         result = handle.result
-        return result.success, result.message
+        return result.success, result.message, "EXECUTION_FAILED"
 
     def stop(self) -> None:
         self.n.motion_executor.stop("task stopped")
@@ -340,7 +383,14 @@ class PlannerNode(Node):
         self.shutting_down = False
         self._active_goal_pub = self.create_publisher(String, "planner/active_goal", LATCHED)
         self._publish_active_goal("")
-        self.motion_executor = TrajectoryExecutor(self, tolerances=mc.tolerances, start_delay=mc.start_delay)
+        self.estop = EStopListener(self, EStop, self._on_estop)
+        self.health = Health(self, "", self.estop, lambda: {
+            "task": self.running_goal or "idle", "objects put in the bin": len(self.bin_items)})
+        self.health.watch("perception/objects", self.runner_config.perception_watchdog or None)
+        self.health.watch("joint_states", mc.joint_states_max_age)
+        self.motion_executor = TrajectoryExecutor(self, tolerances=mc.tolerances, start_delay=mc.start_delay,
+                                                  stale_after=mc.joint_states_max_age,
+                                                  on_state=lambda t: self.health.tick("joint_states", t))
         self.create_subscription(DetectedObjectArray, "perception/objects", self._on_objects, RELIABLE_10)
         self.create_subscription(String, "grasping/grasp_state", self._on_grasp_state, LATCHED)
         self.plan_grasps_client = self.create_client(PlanGrasps, "grasping/plan_grasps")
@@ -382,7 +432,12 @@ class PlannerNode(Node):
             return self.gripper_client.server_is_ready()
         return self.count_publishers(dep.name) > 0
 
+    def _on_estop(self, cmd: EStopCommand) -> None:
+        if cmd.engaged:  # the hold first; the running task sees the stop at its next check
+            self.motion_executor.stop(cmd.describe())
+
     def _on_objects(self, msg: DetectedObjectArray) -> None:
+        self.health.tick("perception/objects", msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
         with self.lock:
             self.latest_objects = msg
             self.dependencies.observe(PERCEPTION, True, time.monotonic())
@@ -418,12 +473,15 @@ class PlannerNode(Node):
         done: Future = Future()
 
         def work() -> None:
+            ports = RosPorts(self, handle)
             try:
-                result = self._run_task(handle)
+                result = self._run_task(handle, ports)
             except Exception as exc:  # a bug must still end the goal with a report
                 self.get_logger().error(f"task failed with an internal error: {exc!r}")
                 result = TaskOutcome(False, "INTERNAL_ERROR", f"internal error: {exc!r}")
-            if not result.success:  # every abort, fault and cancel ends with the arm held where it is
+            # Every abort, fault and cancel ends with the arm held where it is (a hold moves
+            # nothing); not a goal refused under the e-stop: the controller refuses commands then.
+            if not result.success and result.failed_stage != "accept":
                 self.motion_executor.stop(f"task ended {result.error}")
             done.set_result(result)
             self._wake.trigger()
@@ -447,12 +505,15 @@ class PlannerNode(Node):
             self.get_logger().error(f"task failed: {outcome.error}: {outcome.message}")
         return result
 
-    def _run_task(self, handle) -> TaskOutcome:
+    def _run_task(self, handle, ports: RosPorts) -> TaskOutcome:
+        if self.estop.engaged:
+            return TaskOutcome(False, "ESTOPPED", f"goal {goal_text(handle.request)!r} refused: "
+                               f"{self.estop.describe()}; nothing moved. Release it with "
+                               "`armbrain estop --release` once the cell is safe", "accept")
         try:
             goal = goal_from_msg(handle.request)
         except GoalError as exc:
             return TaskOutcome(False, "INVALID_GOAL", str(exc), "parse")
-        ports = RosPorts(self, handle)
         cfg = self.runner_config
         if handle.request.max_attempts:
             cfg = dataclasses.replace(cfg, max_attempts=int(handle.request.max_attempts))

@@ -40,6 +40,7 @@ class MotionConfig:
     trajectory_dt: float = 0.01
     tolerances: Tolerances = field(default_factory=Tolerances)
     start_delay: float = 0.2
+    joint_states_max_age: float = 0.5  # s: an older joint state is no current state (the executor's watchdog)
 
     @property
     def margin(self) -> float:
@@ -71,7 +72,7 @@ class MotionConfig:
         return cfg
 
     def check(self) -> None:
-        for name in ("trajectory_dt", "start_delay"):
+        for name in ("trajectory_dt", "start_delay", "joint_states_max_age"):
             v = getattr(self, name)
             if not (math.isfinite(v) and v > 0):
                 raise ValueError(f"motion config: {name} must be a finite number > 0, got {v!r}")

@@ -17,7 +17,10 @@ fault) commands the same hold at once, so the controller never goes on along a t
 the brain gave up. A trajectory that does not start where the arm is (0.01 rad) is refused
 before anything is sent. joint_states are merged by name (monitor.JointStateMerger): a
 message with only some joints (a gripper driver's fingers) updates those and is no fault;
-NaN in an arm joint is a FAULT.
+NaN in an arm joint is a FAULT. Watchdog: no trajectory starts on a joint state older than
+``stale_after`` (ROS seconds), and a running one ends as a FAULT, the arm held at the last
+measured position, as soon as joint_states have been silent for longer (checked on the
+node's clock by the timer).
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ class ExecutionHandle:
         self._event = threading.Event()
         self.result: ExecutionResult | None = None
         self.start_time: float | None = None
+        self.sent_at = 0.0  # robot-clock seconds when it was sent
 
     def _finish(self, result: ExecutionResult) -> None:
         if self.result is not None:
@@ -116,12 +120,15 @@ class TrajectoryExecutor:
     def __init__(self, node: Node, *, joint_names: Sequence[str] = ARM_JOINTS,
                  tolerances: Tolerances | None = None, start_delay: float = 0.2, stale_after: float = 0.5,
                  trajectory_topic: str = "arm_controller/joint_trajectory", joint_states_topic: str = "joint_states",
-                 callback_group: CallbackGroup | None = None, timer_period: float = 0.05) -> None:
+                 callback_group: CallbackGroup | None = None, timer_period: float = 0.05,
+                 on_state=None) -> None:
+        """on_state(stamp): called with every valid arm state (a health monitor's tick)."""
         self.node = node
         self.joint_names = tuple(joint_names)
         self.tolerances = tolerances or Tolerances()
         self.start_delay = float(start_delay)
         self.stale_after = float(stale_after)
+        self._on_state = on_state
         self._lock = threading.Lock()
         self._merger = JointStateMerger(self.joint_names)
         self._latest: tuple[float, np.ndarray] | None = None  # (stamp s, positions) of the last valid state
@@ -172,6 +179,8 @@ class TrajectoryExecutor:
             self._latest_error = None
             self._last_valid = q
             active = self._active
+        if self._on_state is not None:
+            self._on_state(t)
         if active is not None:
             result = active[0].update(t, q)
             if result is not None:
@@ -184,7 +193,12 @@ class TrajectoryExecutor:
         if active is None:
             return
         t = self.now()
-        if latest is not None and t - latest[0] <= self.stale_after:
+        since = max(latest[0], active[1].sent_at) if latest is not None else active[1].sent_at
+        if t - since > self.stale_after:  # the watchdog: moving blind is not allowed
+            old = "none since the start" if latest is None else f"the newest is {t - latest[0]:.2f} s old"
+            result = active[0].fault(f"joint_states stopped ({old}, more than joint_states_max_age "
+                                     f"{self.stale_after:g} s)", t)
+        elif latest is not None and t - latest[0] <= self.stale_after:
             result = active[0].check_timeout(t, latest[1])
         else:
             result = active[0].check_timeout(t)
@@ -245,7 +259,7 @@ class TrajectoryExecutor:
             handle._finish(result)
             return handle
         start = t + self.start_delay
-        handle.start_time = start
+        handle.start_time, handle.sent_at = start, t
         monitor = TrajectoryMonitor(trajectory, self.joint_names, start, self.tolerances)
         with self._lock:
             self._active = (monitor, handle)

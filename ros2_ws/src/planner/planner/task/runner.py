@@ -10,7 +10,9 @@ Everything the runner needs from the robot comes through `Ports` (the planner no
 implements it over ROS; tests use fakes). It runs in a worker thread and blocks on the
 ports; `ports.canceled()` is checked between stages and after every motion and gripper
 command (the ports end those early on cancel); a cancel ends the task CANCELED in the
-stage that was running (or was to run next), with the arm stopped.
+stage that was running (or was to run next), with the arm stopped. The e-stop stops it the
+same way (`ports.canceled()` is true while it is engaged) and ends it ESTOPPED
+(`ports.estopped()` says who engaged it and why).
 Frames: base frame, metres, radians; times are ROS (sim) seconds.
 """
 
@@ -93,10 +95,11 @@ class Ports(Protocol):
     def plan_grasps(self, obj: WorldObject) -> tuple[list[Grasp], str]: ...
     def gripper(self, width: float) -> GripperOutcome: ...
     def grasp_held(self) -> bool | None: ...
-    def execute(self, trajectory: Trajectory) -> tuple[bool, str]: ...
+    def execute(self, trajectory: Trajectory) -> tuple[bool, str, str]: ...  # ok, message, error code
     def stop(self) -> None: ...
     def feedback(self, stage: str, object_id: str, attempt: int, progress: float, message: str) -> None: ...
-    def canceled(self) -> bool: ...
+    def canceled(self) -> bool: ...  # the operator canceled, or the e-stop is engaged: stop now
+    def estopped(self) -> str | None: ...  # the e-stop's description while it is engaged
     def lost(self) -> str | None: ...  # why the last wait ended empty, when a dependency went away
 
 
@@ -106,6 +109,7 @@ class RunnerConfig:
 
     perception_max_age: float = 1.0   # s of sim time: older perception/objects are stale
     perception_timeout: float = 3.0   # s of sim time to wait for fresh objects
+    perception_watchdog: float = 2.0  # s of sim time: no motion while perception/objects is older (0: off)
     dependency_timeout: float = 10.0  # s of wall time a lost dependency may take to come back (dependencies.py)
     max_attempts: int = 3             # grasp attempts per object
     lift_height: float = 0.10         # m lifted straight up after closing
@@ -201,7 +205,7 @@ class TaskRunner:
     # -- stage bookkeeping -------------------------------------------------------------
     def _stage(self, name: str, fn, *args):
         if self.p.canceled():  # the stage that would have run next is the one canceled
-            self.records.append(StageRecord(name, self._object, self._attempt, 0.0, False, "canceled by the operator"))
+            self.records.append(StageRecord(name, self._object, self._attempt, 0.0, False, self._stop_reason()))
             raise CanceledError()
         within = STAGES.index(name) / len(STAGES) if name in STAGES else 0.0
         progress = self._progress + within * self._share
@@ -214,10 +218,13 @@ class TaskRunner:
             raise
         except CanceledError:
             self.records.append(StageRecord(name, self._object, self._attempt, self.p.now() - t0, False,
-                                            "canceled by the operator"))
+                                            self._stop_reason()))
             raise
         self.records.append(StageRecord(name, self._object, self._attempt, self.p.now() - t0, True))
         return out
+
+    def _stop_reason(self) -> str:
+        return self.p.estopped() or "canceled by the operator"
 
     # -- perception --------------------------------------------------------------------
     def _cancel_point(self) -> None:
@@ -306,11 +313,11 @@ class TaskRunner:
     def _execute(self, stage: str, traj: Trajectory) -> None:
         if self.p.canceled():
             raise CanceledError()
-        ok, message = self.p.execute(traj)
+        ok, message, code = self.p.execute(traj)
         if self.p.canceled():
             raise CanceledError()
         if not ok:
-            raise StageError(stage, "EXECUTION_FAILED", f"{stage}: {message}")
+            raise StageError(stage, code, f"{stage}: {message}")
 
     def _q(self) -> np.ndarray:
         q = self.p.joints()
@@ -341,8 +348,14 @@ class TaskRunner:
         except CanceledError:
             self.p.stop()
             held = f"; the gripper still holds {self.holding.label} ({self.holding.id})" if self.holding else ""
-            outcome = TaskOutcome(False, "CANCELED", f"canceled by the operator; the arm stopped and holds{held}",
-                                  self.records[-1].stage if self.records else "")
+            stage = self.records[-1].stage if self.records else ""
+            estop = self.p.estopped()
+            if estop:
+                outcome = TaskOutcome(False, "ESTOPPED", f"{estop}: the task stopped in stage {stage or '-'} and the "
+                                      f"arm holds{held}; goals are refused until the e-stop is released", stage)
+            else:
+                outcome = TaskOutcome(False, "CANCELED", f"canceled by the operator; the arm stopped and holds{held}",
+                                      stage)
         outcome.objects, outcome.stages, outcome.duration = results, self.records, self.p.now() - t0
         return outcome
 
