@@ -226,7 +226,7 @@ class Phrasing:
             return TaskGoal("clear_table"), False
         if verb in PICK_VERBS:
             self.take("up")
-            if self.take_it():
+            if self.take_it() is not None:
                 self.take("up")
                 return TaskGoal("pick", None), True
             obj = self.object_ref(allow_all=False, allow_on=True)
@@ -236,9 +236,9 @@ class Phrasing:
             return TaskGoal("pick", obj), False
         if verb in PUT_VERBS:
             away = self.take("down", "away") == "away"
-            if self.take_it():
+            if (said := self.take_it()) is not None:
                 self.take("down", "back")
-                return TaskGoal("place", None, self.target()), True
+                return TaskGoal("place", None, self.target()), said == "it"
             start = self.i
             obj = self.object_ref(allow_all=True, allow_on=True)
             if obj.relation is not None and obj.relation.kind == "on":
@@ -254,19 +254,20 @@ class Phrasing:
             return self.put(verb, obj), False
         raise self.fail(f"unknown action '{clip(verb)}' (known: {', '.join(PUT_VERBS + PICK_VERBS)}, clear)")
 
-    def take_it(self) -> bool:
-        """'it', 'the held object', 'what you are holding'."""
+    def take_it(self) -> str | None:
+        """'it' (the object named before: "it"), or 'the held object', 'what you are holding'
+        (whatever the gripper holds then: "held"); None when neither is said."""
         if self.take("it"):
-            return True
+            return "it"
         if self.peek() == "the" and self.peek(1) == "held" and (self.peek(2) in SHAPE_WORDS or
                                                                  self.peek(2) == "one"):
             self.i += 3
-            return True
+            return "held"
         for phrase in (("what", "you", "are", "holding"), ("what", "youre", "holding"), ("what", "you", "hold"),
                        ("what", "you", "have")):
             if self.take_seq(*phrase):
-                return True
-        return False
+                return "held"
+        return None
 
     def put(self, verb: str, obj: ObjectRef, target: Target | None = None) -> TaskGoal:
         target = target or self.target()
