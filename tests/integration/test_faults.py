@@ -388,10 +388,10 @@ WORDS = ["put", "the", "red", "cube", "in", "bin", "on", "at", "all", "pick", "u
 @given(st.one_of(st.lists(st.sampled_from(WORDS), min_size=0, max_size=9).map(" ".join),
                  st.text(max_size=60)))
 def test_a_goal_the_parser_refuses_ends_invalid_and_moves_nothing(cell, text):
-    from planner.task.goals import GoalError, parse_goal
+    from planner.task.goals import GoalError, parse_goals
 
     try:
-        parse_goal(text)
+        parse_goals(text)
         assume(False)  # a goal it understands may rightly move the arm
     except GoalError:
         pass

@@ -118,52 +118,100 @@ def test_stop_holds_the_arm_where_it_is(arm):
     assert 0.2 < held[0] - q0[0] < 1.1  # it stopped short of the goal
 
 
+class FakeArm:
+    """A TrajectoryExecutor on its own topics (no sim) with the test as the arm: it publishes
+    joint_states with publish(q) and spins with spin_until(pred, what)."""
+
+    Q0 = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
+
+    def __init__(self, ros_context, name: str, **executor_options) -> None:
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+        from sensor_msgs.msg import JointState
+
+        from planner.motion.execution import TrajectoryExecutor
+
+        self.node = Node(name, context=ros_context)
+        self.ex = TrajectoryExecutor(self.node, joint_states_topic=f"{name}/joint_states",
+                                     trajectory_topic=f"{name}/joint_trajectory", **executor_options)
+        self.pub = self.node.create_publisher(JointState, f"{name}/joint_states", 10)
+        self.executor = SingleThreadedExecutor(context=ros_context)
+        self.executor.add_node(self.node)
+        self.spin_until(lambda: self.pub.get_subscription_count() > 0, "the adapter's subscription")
+        self.publish(self.Q0)
+        self.spin_until(lambda: self.ex.current_positions() is not None, "the first joint state")
+
+    def publish(self, q) -> None:
+        from sensor_msgs.msg import JointState
+
+        from brain_common.robot import ARM_JOINTS
+
+        msg = JointState(name=list(ARM_JOINTS), position=[float(v) for v in q])
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        self.pub.publish(msg)
+
+    def spin_until(self, pred, what: str, timeout: float = 30.0) -> None:
+        wait_for(lambda: (self.executor.spin_once(timeout_sec=0.02), pred())[1], timeout, what)
+
+    def close(self) -> None:
+        self.ex.destroy()
+        self.executor.shutdown()
+        self.node.destroy_node()
+
+
 def test_nan_in_joint_states_is_a_fault_not_a_state(ros_context):
     """The adapter alone on its own topics (no sim): a NaN position ends the execution as FAULT."""
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.node import Node
-    from sensor_msgs.msg import JointState
-
-    from brain_common.robot import ARM_JOINTS
-    from planner.motion.execution import TrajectoryExecutor
     from planner.motion.monitor import ExecutionCode
     from planner.motion.timing import TimingLimits, parameterize_segments
 
-    node = Node("nan_test", context=ros_context)
-    ex = TrajectoryExecutor(node, joint_states_topic="fake/joint_states", trajectory_topic="fake/joint_trajectory")
-    pub = node.create_publisher(JointState, "fake/joint_states", 10)
-    executor = SingleThreadedExecutor(context=ros_context)
-    executor.add_node(node)
-    q0 = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
-
-    def publish(q):
-        msg = JointState(name=list(ARM_JOINTS), position=[float(v) for v in q])
-        msg.header.stamp = node.get_clock().now().to_msg()
-        pub.publish(msg)
-
-    def spin_until(pred, what):
-        wait_for(lambda: (executor.spin_once(timeout_sec=0.02), pred())[1], 30, what)
-
+    arm = FakeArm(ros_context, "nan_test")
+    ex, q0 = arm.ex, arm.Q0
     try:
-        spin_until(lambda: pub.get_subscription_count() > 0, "the adapter's subscription")
-        publish(q0)
-        spin_until(lambda: ex.current_positions() is not None, "the first joint state")
         limits = TimingLimits(np.full(7, 1.0), np.full(7, 2.0), np.full(7, 20.0))
         handle = ex.execute(parameterize_segments(np.array([q0, q0 + 0.2]), limits))
         assert not handle.done(), handle.result
         bad = q0.copy()
         bad[2] = float("nan")
-        publish(bad)
-        spin_until(handle.future.done, "the execution to end")
+        arm.publish(bad)
+        arm.spin_until(handle.future.done, "the execution to end")
         result = handle.future.result()
         assert result.code is ExecutionCode.FAULT and "panda_joint3 = nan" in result.message
         assert ex.current_positions() is None  # a NaN state is not a state
         refused = ex.execute(parameterize_segments(np.array([q0, q0 + 0.2]), limits))
         assert refused.result.code is ExecutionCode.REJECTED and "no valid joint state" in refused.result.message
     finally:
-        ex.destroy()
-        executor.shutdown()
-        node.destroy_node()
+        arm.close()
+
+
+def test_joint_states_that_stop_mid_motion_end_it_at_once_with_a_hold(ros_context):
+    """The watchdog: the arm's state stops coming while a 2 s trajectory runs; the execution
+    ends FAULT within joint_states_max_age (not at the 2.9 s timeout) and a hold is sent at the
+    last measured position. The test's node runs on wall time (no sim): ages are wall seconds."""
+    from trajectory_msgs.msg import JointTrajectory
+
+    from planner.motion.monitor import ExecutionCode
+    from planner.motion.timing import TimingLimits, parameterize_segments
+
+    arm = FakeArm(ros_context, "watchdog_test", stale_after=0.3, start_delay=0.05)
+    ex, q0 = arm.ex, arm.Q0
+    sent: list = []
+    arm.node.create_subscription(JointTrajectory, "watchdog_test/joint_trajectory", sent.append, 10)
+    try:
+        traj = parameterize_segments(np.array([q0, q0 + 0.5]), TimingLimits(np.full(7, 0.3), np.full(7, 2.0),
+                                                                             np.full(7, 20.0)))
+        assert traj.duration > 1.5
+        handle = ex.execute(traj)
+        t0 = ex.now()
+        arm.spin_until(handle.future.done, "the watchdog")  # no joint state is published any more
+        result = handle.future.result()
+        assert result.code is ExecutionCode.FAULT and "joint_states stopped" in result.message, result.message
+        assert "joint_states_max_age 0.3 s" in result.message
+        assert ex.now() - t0 < traj.duration  # long before the trajectory's own timeout
+        arm.spin_until(lambda: len(sent) >= 2, "the hold")
+        hold = sent[-1]
+        assert len(hold.points) == 1 and list(hold.points[0].positions) == pytest.approx(q0)
+    finally:
+        arm.close()
 
 
 def test_async_callback_awaits_the_result_on_a_single_threaded_executor(ros_context):

@@ -73,7 +73,9 @@ class Operator:
         wait_for(fut.done, 60, "sim reset")
         res = fut.result()
         assert res.success, res.message
-        t_reset = seconds(res.stamp)
+        from armbrain.runner import FRESH_AFTER_RESET_S
+
+        t_reset = seconds(res.stamp) + FRESH_AFTER_RESET_S  # so the planner's newest frame is of the new scene too
         self.seen = None
         wait_for(lambda: self.seen is not None and seconds(self.seen.header.stamp) >= t_reset
                  and len(self.seen.objects) == expect_seen, 60,
@@ -136,7 +138,8 @@ def test_goals_end_to_end(brain):
     assert done.status == GoalStatus.STATUS_SUCCEEDED, done.result.message
     assert done.result.success, run.output[-4000:]
     assert done.result.success and done.result.error_code == R.SUCCESS
-    assert [f.stage for f in feedback][:2] == ["perceive", "select"]
+    assert feedback[0].stage == "understood" and feedback[0].message == "understood: put the red cube in the bin"
+    assert [f.stage for f in feedback][1:3] == ["perceive", "select"]
     assert {"approach", "close", "verify_held", "lift", "transfer", "place", "release", "verify_placed"} <= set(
         stages_of(done))
     assert op.check().success, op.check().message
@@ -161,6 +164,18 @@ def test_goals_end_to_end(brain):
     assert sorted((o.label, o.success) for o in cleared.result.objects) == [("blue cube", True), ("red cube", True)]
     verdict = op.check()
     assert verdict.success, verdict.message  # both in the bin, by the simulator's ground truth
+
+    # Memory across goals: what "pick up" left in the hand is what "place it" places.
+    op.reset(0, expect_seen=2, scenario=SCENARIO)
+    op.clear_bin()
+    picked, _ = op.run("pick up the red cube")
+    assert picked.status == GoalStatus.STATUS_SUCCEEDED, picked.result.message
+    placed, feedback = op.run("place it in the bin")
+    assert placed.status == GoalStatus.STATUS_SUCCEEDED, placed.result.message
+    assert feedback[0].message == "understood: place the held object in the bin"
+    assert "plan_grasps" not in stages_of(placed)  # placed from the hand, not picked again
+    verdict = op.check()
+    assert verdict.success, verdict.message  # the red cube is in the bin, by ground truth
 
 
 def test_cancel_mid_motion_stops_and_reports(brain):

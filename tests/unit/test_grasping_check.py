@@ -55,6 +55,18 @@ def test_closing_on_an_object_of_the_expected_width_is_held():
     assert m.state == GraspState.HELD
 
 
+def test_fingers_opened_by_someone_else_hold_nothing():
+    # e.g. a simulator reset, or another driver: no command came through the check
+    m = GraspMonitor()
+    m.update(0.0, 0.07)
+    m.command(0.0, 0.0, (0.05,), "obj_1")
+    feed(m, closing(0.07, 0.0503, 0.0, 1.0))
+    assert m.state == GraspState.HELD
+    assert feed(m, [(1.0, 0.055), (1.01, 0.058)]) == []  # a little give is still a grip
+    (e,) = feed(m, [(1.02, 0.08)])
+    assert e.state == GraspState.RELEASED and "without a command" in e.message
+
+
 def test_a_box_may_be_held_across_either_pair_of_faces():
     m = GraspMonitor()
     m.update(0.0, 0.08)

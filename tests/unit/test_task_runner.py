@@ -135,10 +135,60 @@ class FakePorts:
         return self.lost_reason
 
 
-def run(ports, text, bin_items=None, **cfg):
+def run(ports, text, bin_items=None, holding=None, runner_out=None, **cfg):
     runner = TaskRunner(ports, PLANNER, FIXTURES, LIMITS, RunnerConfig(**cfg), default_cell().bin, Workspace(),
-                        bin_items=bin_items)
+                        bin_items=bin_items, holding=holding)
+    if runner_out is not None:
+        runner_out.append(runner)
     return runner.run(parse_goal(text))
+
+
+def test_place_it_after_pick_up_uses_what_the_gripper_holds_across_goals():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.45, 0.15)])
+    first: list = []
+    out = run(ports, "pick up the red cube", runner_out=first)
+    assert out.success and first[0].holding is not None and first[0].holding.id == "obj_1", out.message
+    # a new goal (a new runner, as the node makes one per goal) given what the node remembers
+    out = run(ports, "place it in the bin", holding=first[0].holding)
+    assert out.success, out.message
+    assert [s.stage for s in out.stages][:2] == ["perceive", "select"] and "plan_grasps" not in [
+        s.stage for s in out.stages]  # no second pick
+    assert len(ports.in_bin) == 1 and ports.held is None
+
+
+def test_another_pick_while_holding_is_refused_before_any_motion():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.45, 0.15)])
+    held = cube("obj_1", "red", 0.5, -0.1)
+    out = run(ports, "put the blue cube in the bin", holding=held)
+    assert out.error == "INVALID_GOAL" and "holds red cube (obj_1)" in out.message and "place it" in out.message
+    assert ports.executions == 0
+
+
+def test_place_with_nothing_held_is_invalid():
+    out = run(FakePorts([cube("obj_1", "red", 0.5, -0.1)]), "place it in the bin")
+    assert out.error == "INVALID_GOAL" and "holds nothing" in out.message
+
+
+def test_a_count_puts_that_many_nearest_first():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "red", 0.45, 0.15),
+                       cube("obj_3", "red", 0.6, 0.05)])
+    out = run(ports, "put two red cubes in the bin")
+    assert out.success, out.message
+    assert len(ports.in_bin) == 2 and len(ports.objects_) == 1
+    assert "two red cubes" in out.message
+
+
+def test_a_count_larger_than_what_is_seen_is_refused_before_motion():
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)])
+    out = run(ports, "put three red cubes in the bin")
+    assert out.error == "OBJECT_NOT_FOUND" and ports.executions == 0, out.message
+
+
+def test_size_and_relation_references_resolve_with_sizes_and_the_bin():
+    big = WorldObject("obj_2", "red cube", "red", "box", (0.45, 0.15, 0.03), 0.0, (0.06, 0.06, 0.06))
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1), big])
+    out = run(ports, "put the biggest red cube in the bin")
+    assert out.success and out.objects[0].object_id == "obj_2", out.message
 
 
 def test_pick_and_place_into_the_bin_runs_every_stage_in_order():

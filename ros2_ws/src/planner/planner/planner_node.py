@@ -69,7 +69,7 @@ from brain_interfaces.srv import PlanGrasps
 from planner.motion.config import MotionConfig, build_motion
 from planner.motion.execution import TrajectoryExecutor
 from planner.task.dependencies import CLOCK, GRIPPER, PERCEPTION, PLAN_GRASPS, Dependency, DependencyWatch
-from planner.task.goals import GoalError, ObjectRef, Target, clip, goal_from_fields, parse_goal
+from planner.task.goals import GoalError, ObjectRef, Target, clip, describe_goals, goal_from_fields, parse_goals
 from planner.task.placement import BinItem, Workspace, WorldObject
 from planner.task.runner import BinView, Grasp, GripperOutcome, RunnerConfig, TaskOutcome, TaskRunner
 
@@ -137,10 +137,11 @@ def goal_text(goal) -> str:
     return f"structured action {ACTION_FROM_FIELD.get(goal.action, goal.action)}"
 
 
-def goal_from_msg(goal) -> object:
-    """TaskGoal from an ExecuteTask goal: the text when given, else the structured fields."""
+def goals_from_msg(goal) -> list:
+    """The TaskGoals of an ExecuteTask goal, in order: the text's (a sequence: "..., then ...")
+    when given, else the one of the structured fields."""
     if goal.command.strip():
-        return parse_goal(goal.command)
+        return parse_goals(goal.command)
     if goal.action not in ACTION_FROM_FIELD:
         raise GoalError(f"empty command and action {goal.action} is not a structured action; "
                         f"give a command text or action 1..5 (see ExecuteTask.action)")
@@ -155,7 +156,7 @@ def goal_from_msg(goal) -> object:
     obj = ref_from_selector(goal.object)
     if action == "place_all" and obj is not None:
         obj = dataclasses.replace(obj, quantifier="all")
-    return goal_from_fields(action, obj, target)
+    return [goal_from_fields(action, obj, target)]
 
 
 class RosPorts:
@@ -165,6 +166,8 @@ class RosPorts:
         self.n, self.handle = node, handle
         self.seen_stamp = Time()  # of the newest perception/objects frame the runner was given
         self.lost_reason: str | None = None
+        self.span = (0.0, 1.0)  # (start, share) of the whole goal the running step is: a sequence's progress
+        self.step = ""  # "step 2 of 3: " in a sequence's feedback
 
     def lost(self) -> str | None:
         return self.lost_reason
@@ -351,8 +354,9 @@ class RosPorts:
         self.n.motion_executor.stop("task stopped")
 
     def feedback(self, stage: str, object_id: str, attempt: int, progress: float, message: str) -> None:
+        progress = self.span[0] + progress * self.span[1]
         self.handle.publish_feedback(ExecuteTask.Feedback(stage=stage, object_id=object_id, attempt=attempt,
-                                                          progress=float(progress), message=message))
+                                                          progress=float(progress), message=self.step + message))
         self.n.get_logger().info(f"[{object_id or 'task'}] {stage} (attempt {attempt})")
 
 
@@ -370,6 +374,7 @@ class PlannerNode(Node):
         self.bin = self.cell.bin  # the prior; perception's bin replaces it when seen
         self.workspace = Workspace(table=self.cell.table)
         self.bin_items: list[BinItem] = []  # what this node put in the bin since the last clear_bin
+        self.holding: WorldObject | None = None  # what the gripper holds after a goal ("pick up ...")
         self.kinematics, self.fixtures, self.planner = build_motion(mc, rng=np.random.default_rng(0))
         self.limits = mc.timing_limits(self.kinematics)
         self.lock = threading.Lock()
@@ -511,19 +516,38 @@ class PlannerNode(Node):
                                f"{self.estop.describe()}; nothing moved. Release it with "
                                "`armbrain estop --release` once the cell is safe", "accept")
         try:
-            goal = goal_from_msg(handle.request)
+            goals = goals_from_msg(handle.request)
         except GoalError as exc:
             return TaskOutcome(False, "INVALID_GOAL", str(exc), "parse")
         cfg = self.runner_config
         if handle.request.max_attempts:
             cfg = dataclasses.replace(cfg, max_attempts=int(handle.request.max_attempts))
+        if self.holding is not None and ports.grasp_held() is not True:  # the world says otherwise
+            self.get_logger().info(f"forgetting {self.holding.label} ({self.holding.id}): the gripper does not "
+                                   "hold it any more (grasping/grasp_state)")
+            self.holding = None
         runner = TaskRunner(ports, self.planner, self.fixtures, self.limits, cfg, self.bin, self.workspace,
-                            log=self.get_logger().info, bin_items=self.bin_items)
-        self.get_logger().info(f"goal: {goal.describe()}")
+                            log=self.get_logger().info, bin_items=self.bin_items, holding=self.holding)
+        echo = describe_goals(goals)  # what the brain understood, before anything moves
+        self.get_logger().info(f"goal: {echo}")
+        ports.feedback("understood", "", 0, 0.0, f"understood: {echo}")
+        n, t0, objects = len(goals), ports.now(), []
         try:
-            return runner.run(goal)
+            for i, goal in enumerate(goals):
+                if n > 1:
+                    ports.span, ports.step = (i / n, 1.0 / n), f"step {i + 1} of {n}: "
+                outcome = runner.run(goal)
+                objects += outcome.objects
+                if not outcome.success:
+                    break
+            if n > 1:
+                outcome.message = (f"all {n} steps done ({echo}): {outcome.message}" if outcome.success else
+                                   f"step {i + 1} of {n} ({goal.describe()}) failed: {outcome.message}")
+            outcome.objects, outcome.duration = objects, ports.now() - t0
+            return outcome
         finally:
             self.bin = runner.bin  # where the bin was last seen: the next goal starts from there
+            self.holding = runner.holding
 
     @staticmethod
     def _result_msg(o: TaskOutcome) -> ExecuteTask.Result:

@@ -34,6 +34,8 @@ from enum import Enum
 
 from grasping.core.gripper_motion import Stillness
 
+OPENED_BY_OTHERS = 0.01  # m: fingers held on an object that open this much more opened (a reset, a driver)
+
 
 class GraspState(Enum):
     IDLE = "idle"
@@ -158,6 +160,9 @@ class GraspMonitor:
         if self.state == GraspState.CLOSING:
             return self._closing(t, width)
         if self.state in (GraspState.HELD, GraspState.WRONG_WIDTH):
+            if width > self._held_width + OPENED_BY_OTHERS:  # not by a command: those come through command()
+                return self._event(GraspState.RELEASED, t, f"the fingers opened to {_cm(width)} without a command "
+                                                           f"(after holding {_cm(self._held_width)}): nothing is held")
             gone = width < cfg.lost_below(self._held_width, self.expected) or width <= cfg.closed_below(self.expected)
             if not gone:
                 self._lost_since = None

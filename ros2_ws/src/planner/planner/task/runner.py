@@ -33,6 +33,7 @@ from planner.task.goals import (
     GoalError,
     ObjectRef,
     ResolveError,
+    Scene,
     SeenObject,
     Target,
     TaskGoal,
@@ -173,7 +174,7 @@ class CanceledError(Exception):
 
 
 def seen_from(o: WorldObject) -> SeenObject:
-    return SeenObject(o.id, o.label, o.colour, o.shape, o.position)
+    return SeenObject(o.id, o.label, o.colour, o.shape, o.position, o.size)
 
 
 def obstacle_from(o: WorldObject, margin: float = 0.0) -> Obstacle:
@@ -188,7 +189,7 @@ class TaskRunner:
 
     def __init__(self, ports: Ports, planner: MotionPlanner, fixtures: CollisionModel, limits: TimingLimits,
                  config: RunnerConfig, bin_: Bin, workspace: Workspace, log=None,
-                 bin_items: list[BinItem] | None = None) -> None:
+                 bin_items: list[BinItem] | None = None, holding: WorldObject | None = None) -> None:
         self.p, self.planner, self.fixtures, self.limits = ports, planner, fixtures, limits
         self.cfg, self.bin, self.ws = config, bin_, workspace
         self.log = log or (lambda msg: None)
@@ -196,7 +197,9 @@ class TaskRunner:
         # What this brain put in the bin (perception does not see into it): shared across goals
         # by the node, which clears it when told the bin was emptied.
         self.bin_items: list[BinItem] = bin_items if bin_items is not None else []
-        self.holding: WorldObject | None = None
+        # What the gripper holds: kept by the node from goal to goal ("pick up ...", then
+        # "place it ..."), until the world says otherwise (grasping's grasp state).
+        self.holding: WorldObject | None = holding
         self._progress = 0.0  # of the whole task, 0..1, before the current object
         self._share = 1.0  # of the whole task the current object stands for
         self._bin_contents: int | None = None  # objects seen in the bin when last looked at
@@ -359,33 +362,44 @@ class TaskRunner:
         outcome.objects, outcome.stages, outcome.duration = results, self.records, self.p.now() - t0
         return outcome
 
+    def _resolve(self, ref: ObjectRef, seen: list[SeenObject], **kw) -> list[SeenObject]:
+        """`resolve` with what the runner knows: the gripper's position, the bin."""
+        b = self.bin
+        return resolve(ref, seen, self._gripper_xy(), scene=Scene((b.x, b.y), b.outer_size, b.yaw), **kw)
+
     def _run(self, goal: TaskGoal, results: list[ObjectResult]) -> TaskOutcome:
         self._object, self._attempt = "", 0
+        if self.holding is not None and goal.action != "place":
+            h = self.holding
+            return TaskOutcome(False, "INVALID_GOAL", f"the gripper holds {h.label} ({h.id}); place it first, e.g. "
+                               "'place it in the bin' or 'put it at 0.5 0.1'", "select")
         objects = self._stage("perceive", self.perceive)
         self._look_at_bin()
         first, target_obj = self._stage("select", self._select_first, goal, objects)
-        if goal.action != "place":
-            self._clear_start(objects)
+        if goal.action == "place":
+            return self._place_held(goal, target_obj, objects, results)
+        self._clear_start(objects)
         if goal.action in ("pick_place", "pick"):
             assert first is not None
             r = self._handle_object(first, goal, target_obj, results)
             return self._summary(goal, results, r)
-        if goal.action == "place":
-            return TaskOutcome(False, "INVALID_GOAL", "the gripper holds nothing to place; "
-                               "give 'put <object> ...' instead", "select")
         # place_all / clear_table: one by one, nearest first, each reported. An object that
         # cannot be reached (neighbours in the way) is tried once more after the others.
         done: set[str] = set()
         failed: set[str] = set()
         deferred: set[str] = set()
         second: set[str] = set()
-        while True:
+        ref = goal.object if goal.action == "place_all" else ObjectRef(quantifier="all")
+        assert ref is not None
+        wanted = ref.count if ref.quantifier == "count" else None  # "put two red cubes ...": that many
+        if wanted is not None:
+            ref = dataclasses.replace(ref, quantifier="all", count=None)
+        while wanted is None or len(done | failed) < wanted:
             self._object, self._attempt = "", 0
             objects = self._stage("perceive", self.perceive)
-            ref = goal.object if goal.action == "place_all" else ObjectRef(quantifier="all")
-            assert ref is not None
-            todo = resolve(ref, [seen_from(o) for o in objects], self._gripper_xy(),
-                           exclude=tuple(done | failed | deferred))
+            todo = self._resolve(ref, [seen_from(o) for o in objects], exclude=tuple(done | failed | deferred))
+            if wanted is not None:
+                todo = todo[:wanted - len(done | failed)]
             if not todo:
                 if not deferred:
                     break
@@ -428,16 +442,21 @@ class TaskRunner:
         seen = [seen_from(o) for o in objects]
         by_id = {o.id: o for o in objects}
         try:
-            if goal.action in ("pick_place", "pick"):
-                assert goal.object is not None
-                obj = by_id[resolve(goal.object, seen, self._gripper_xy())[0].id]
-                check_graspable(obj, self.cfg.gripper)
+            if goal.action in ("pick_place", "pick", "place"):
+                if goal.action == "place":  # the object the gripper holds, from an earlier goal
+                    if self.holding is None:
+                        raise GoalError("the gripper holds nothing to place; give 'put <object> ...' instead")
+                    obj = self.holding
+                else:
+                    assert goal.object is not None
+                    obj = by_id[self._resolve(goal.object, seen)[0].id]
+                    check_graspable(obj, self.cfg.gripper)
                 target_obj = None
                 if goal.target is not None and goal.target.kind == "object":
                     ref = goal.target.object
                     assert ref is not None
                     try:
-                        target_obj = by_id[resolve(ref, seen, self._gripper_xy(), exclude=(obj.id,))[0].id]
+                        target_obj = by_id[self._resolve(ref, seen, exclude=(obj.id,))[0].id]
                     except ResolveError:
                         # nothing else matches: if the object itself does, the goal asks the impossible
                         if resolve(dataclasses.replace(ref, quantifier="all"), [seen_from(obj)], (0.0, 0.0)):
@@ -450,7 +469,7 @@ class TaskRunner:
                 return obj, target_obj
             if goal.action == "place_all":  # none matching is OBJECT_NOT_FOUND, not "nothing to do"
                 assert goal.object is not None
-                for s in resolve(goal.object, seen, self._gripper_xy(), at_least_one=True):
+                for s in self._resolve(goal.object, seen, at_least_one=True):
                     check_graspable(by_id[s.id], self.cfg.gripper)
             if goal.action == "clear_table":
                 for o in objects:
@@ -460,6 +479,28 @@ class TaskRunner:
             raise StageError("select", "OBJECT_NOT_FOUND", str(exc)) from None
         except GoalError as exc:
             raise StageError("select", "INVALID_GOAL", str(exc)) from None
+
+    def _place_held(self, goal: TaskGoal, target_obj: WorldObject | None, objects: list[WorldObject],
+                    results: list[ObjectResult]) -> TaskOutcome:
+        """'place it ...': the object an earlier goal picked and the gripper still holds (one
+        attempt: a failed place cannot be retried without picking again)."""
+        obj = self.holding
+        assert obj is not None and goal.target is not None
+        res = ObjectResult(obj.id, obj.label)
+        results.append(res)
+        self._object, self._attempt = obj.id, 1
+        res.attempts = 1
+        try:
+            if self.p.grasp_held() is False:
+                self.holding = None
+                raise StageError("select", "GRASP_LOST", f"{obj.label} is no longer in the gripper")
+            self._place(obj, goal.target, target_obj, [o for o in objects if o.id != obj.id] + [obj])
+            res.success, res.message = True, f"placed {goal.target.describe()}"
+        except StageError as f:
+            res.error, res.failed_stage, res.message = f.error, f.stage, f.message
+            if self.holding is not None:
+                res.message += f"; the gripper still holds {self.holding.label}"
+        return self._summary(goal, results, res)
 
     def _handle_object(self, obj: WorldObject, goal: TaskGoal, target_obj: WorldObject | None,
                        results: list[ObjectResult]) -> ObjectResult:
