@@ -370,3 +370,81 @@ def test_message_definitions_match_rosbags_typestore():
     assert text.count("MSG: std_msgs/msg/Header") == 1
     with pytest.raises(LookupError):
         message_definition("brain_interfaces/msg/NoSuchType")
+
+
+def test_bag_carries_the_foxglove_scene_of_the_live_view(graph, tmp_path):
+    """With scene=<cell>, the bag directory also holds the Foxglove channels of armbrain.scene
+    (the live view's conversion), in <name>_scene.mcap; rosbags reads the bag as before."""
+    from foxglove_proto import decode
+    from mcap.reader import make_reader
+    from rclpy.qos import QoSProfile, QoSReliabilityPolicy
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    from armbrain.recording import EpisodeRecorder
+    from brain_common.cell import default_cell
+    from brain_common.kinematics import Kinematics
+    from brain_common.robot_model import load_robot_model
+    from brain_interfaces.msg import DetectedObjectArray
+
+    pub_node, rec_node = graph
+    reliable = QoSProfile(depth=10, reliability=QoSReliabilityPolicy.RELIABLE)
+    objects_pub = pub_node.create_publisher(DetectedObjectArray, "perception/objects", reliable)
+    trajectory_pub = pub_node.create_publisher(JointTrajectory, "arm_controller/joint_trajectory", reliable)
+    cell = default_cell()
+    recorder = EpisodeRecorder(rec_node, [("perception/objects", "brain_interfaces/msg/DetectedObjectArray"),
+                                          ("arm_controller/joint_trajectory", "trajectory_msgs/msg/JointTrajectory")],
+                               scene=cell, trajectory_step=0.25)
+    wait_for(lambda: objects_pub.get_subscription_count() >= 1 and trajectory_pub.get_subscription_count() >= 1,
+             30, "the recorder to subscribe")
+    bag_dir = tmp_path / "recordings" / "one_cube_0005"
+    recorder.start(bag_dir)
+    objects_pub.publish(_objects(2))
+    q0 = np.array(cell.home)
+    q1 = q0 + 0.2
+    trajectory = JointTrajectory(joint_names=list(ARM_JOINTS))
+    for q, sec in ((q0, 0), (q1, 1)):
+        point = JointTrajectoryPoint(positions=[float(v) for v in q])
+        point.time_from_start.sec = sec
+        trajectory.points.append(point)
+    trajectory_pub.publish(trajectory)
+    wait_for(lambda: recorder.scene_counts().get("/foxglove/trajectory") == 1
+             and recorder.scene_counts().get("/foxglove/scene") == 2, 30, "the scene and the path in the bag")
+    assert recorder.stop() == bag_dir
+    assert recorder.dropped == 0
+    recorder.close()
+
+    with open(bag_dir / "one_cube_0005_0.mcap", "rb") as f:  # the rosbag2 file: ROS topics only
+        assert {c.topic for c in make_reader(f).get_summary().channels.values()} == {
+            "/perception/objects", "/arm_controller/joint_trajectory"}
+    with open(bag_dir / "one_cube_0005_scene.mcap", "rb") as f:
+        reader = make_reader(f)
+        channels = {c.topic: c for c in reader.get_summary().channels.values()}
+        schemas = reader.get_summary().schemas
+        messages: dict[str, list] = {}
+        for schema, channel, message in reader.iter_messages(topics=["/foxglove/scene", "/foxglove/trajectory",
+                                                                     "/foxglove/tf"]):
+            messages.setdefault(channel.topic, []).append(decode(schema.name, schema.data, message.data))
+    assert channels["/foxglove/scene"].message_encoding == "protobuf"
+    assert schemas[channels["/foxglove/scene"].schema_id].name == "foxglove.SceneUpdate"
+    assert schemas[channels["/foxglove/scene"].schema_id].encoding == "protobuf"
+    # The bag opens with the cell (table, the bin's prior) and the camera mount ...
+    first, last = messages["/foxglove/scene"]
+    assert {e.id for e in first.entities} == {"table", "bin"}
+    (tf,) = messages["/foxglove/tf"][0].transforms
+    assert (tf.parent_frame_id, tf.child_frame_id) == (cell.base_frame, cell.camera.frame)
+    # ... then what perception reported, and the planned path through the arm's kinematics.
+    ents = {e.id: e for e in last.entities}
+    assert set(ents) == {"table", "bin", "object/obj_3"}
+    assert ents["object/obj_3"].cubes[0].pose.position.x == pytest.approx(0.52)
+    assert ents["object/obj_3"].texts[0].text == "red cube (obj_3)"
+    (path,) = messages["/foxglove/trajectory"]
+    points = path.entities[0].lines[0].points
+    kin = Kinematics(load_robot_model())
+    assert len(points) == 5  # 1 s every 0.25 s
+    assert (points[-1].x, points[-1].y, points[-1].z) == pytest.approx(tuple(kin.fk(q1)[:3, 3]), abs=1e-9)
+
+    # rosbag2 readers see the ROS topics only (metadata.yaml), and read them as before.
+    msgs, meta = _read_bag(bag_dir)
+    assert set(meta) == {"/perception/objects", "/arm_controller/joint_trajectory"}
+    assert {t: len(m) for t, m in msgs.items()} == {"/perception/objects": 1, "/arm_controller/joint_trajectory": 1}
+    assert msgs["/perception/objects"][0].objects[0].label == "red cube"

@@ -113,6 +113,24 @@ def test_default_command_lines_are_those_of_the_graph_before_robot_configs():
     assert [r.env for r in resolved] == [{}, {}, {}, {}]
 
 
+def test_foxglove_bridge_is_optional_and_off_by_default():
+    assert "foxglove_bridge" not in by_name(plan())
+    fox = by_name(plan({"foxglove": "true", "foxglove_host": "0.0.0.0", "foxglove_port": "9001"}))["foxglove_bridge"]
+    assert (fox.package, fox.executable, fox.required, fox.respawn) == ("armbrain", "foxglove_bridge", False, None)
+    cell = {"cell_file": str((ROBOTS / "panda_sim.yaml").resolve())}
+    assert fox.parameters == (cell, {"use_sim_time": True, "host": "0.0.0.0", "port": 9001})
+    # Its own parameters are described once, and the graph sets only declared ones.
+    from brain_common.params import load_param_specs
+
+    specs = load_param_specs(config("armbrain", "foxglove_bridge.params.yaml"), "foxglove_bridge")
+    assert {"host", "port", "cell_file"} <= set(specs)
+    assert (specs["host"].default, specs["port"].default) == ("127.0.0.1", 8765)
+    args = load_graph(GRAPH).arguments  # the launch arguments' defaults are the node's
+    assert (args["foxglove_host"].default, args["foxglove_port"].default) == ("127.0.0.1", "8765")
+    with pytest.raises(GraphError, match="launch argument foxglove:=yes is not valid; choices: true, false"):
+        plan({"foxglove": "yes"})
+
+
 def test_sim_false_expects_real_drivers_on_wall_clock_time():
     nodes = by_name(plan({"sim": "false"}))
     assert list(nodes) == ["grasping", "perception", "planner"]
@@ -368,6 +386,7 @@ CASES = [
     ({"robot_config": "franka_example.yaml", "camera_info_topic": "/cam/info"}, None),
     ({"scenario": "clutter.yaml", "seed": "7", "camera_color_topic": "/rgb"}, None),
     ({"sim": "false"}, ["sim_bridge", "perception"]),
+    ({"foxglove": "true", "foxglove_port": "9001"}, None),
 ]
 
 
@@ -380,7 +399,9 @@ def test_launch_file_starts_the_pip_launchers_graph(stand_in, given, select):
     for n in nodes:  # as `armbrain launch`: a required node's (final) exit stops the graph
         policy = planned[n.kwargs["name"]].respawn
         assert n.kwargs["respawn"] is (policy is not None)
-        if policy is None:
+        if not planned[n.kwargs["name"]].required:  # an optional node's exit leaves the others running
+            assert "on_exit" not in n.kwargs
+        elif policy is None:
             assert type(n.kwargs["on_exit"]).__name__ == "Shutdown"
             assert "respawn_max_retries" not in n.kwargs
         else:  # launch_ros: the first delay, the limit; the final exit stops the launch

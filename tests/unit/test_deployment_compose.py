@@ -33,10 +33,11 @@ DOCKERFILE = ROOT / "docker" / "Dockerfile"
 ENTRYPOINT = ROOT / "docker" / "entrypoint.sh"
 SCHEMA = ROOT / "tests" / "data" / "compose-spec.json"
 IMAGE_ROOT = "/opt/armbrain"  # WORKDIR of the image: the repository's root
-NODE_SERVICES = ("sim", "perception", "grasping", "planner")
+NODE_SERVICES = ("sim", "perception", "grasping", "planner", "foxglove")
 # ARMBRAIN_ARGS -> whether the simulated arm runs
 ROBOT_ARGS = [("", True), ("sim:=false", False), ("robot_config:=franka_example.yaml", False),
-              ("robot_config:=franka_example.yaml sim:=true scenario:=clutter.yaml", True)]
+              ("robot_config:=franka_example.yaml sim:=true scenario:=clutter.yaml", True),
+              ("foxglove:=true foxglove_host:=0.0.0.0", True)]
 
 
 def compose() -> dict:
@@ -184,7 +185,8 @@ def test_services_together_start_the_pip_launchers_graph(armbrain_args, with_sim
     assert proc.returncode == 0, proc.stderr
     whole = dict(line.split(": ", 1) for line in proc.stdout.splitlines())
     assert started == whole
-    assert set(started) == {"perception", "grasping", "planner"} | ({"sim_bridge"} if with_sim else set())
+    assert set(started) == {"perception", "grasping", "planner"} | ({"sim_bridge"} if with_sim else set()) | (
+        {"foxglove_bridge"} if "foxglove:=true" in armbrain_args else set())
 
 
 def test_sim_container_exits_cleanly_when_the_robot_is_real():

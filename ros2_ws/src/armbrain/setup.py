@@ -45,6 +45,7 @@ setup(
     entry_points={
         "console_scripts": [
             "armbrain = armbrain.cli:main",
+            "foxglove_bridge = armbrain.foxglove_bridge:main",
         ],
     },
 )

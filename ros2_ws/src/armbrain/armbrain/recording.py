@@ -16,6 +16,18 @@ that the bag stays self-consistent. Messages of latched topics (TRANSIENT_LOCAL)
 arrive while no bag is open are kept and written at the start of the next bag, so every
 bag carries the current grasp state and goal status.
 
+With ``scene=<Cell>`` the bag also carries the Foxglove scene channels of the live view
+(armbrain.scene, the one conversion both use), so a failed episode replays in 3D in
+Foxglove: ``/foxglove/scene`` (foxglove.SceneUpdate: table, bin, objects with labels) for
+every perception/objects message, ``/foxglove/trajectory`` (the planned end-effector path)
+for every arm_controller/joint_trajectory, and ``/foxglove/tf`` (the cell's camera mount) plus
+the cell's scene at the start of each bag. They go to a second MCAP file in the bag
+directory, ``<name>_scene.mcap`` (message encoding "protobuf", the SDK's protobuf schemas):
+not into the rosbag2 file, whose readers expect text schemas (rosbags fails on a binary
+protobuf schema), and not into metadata.yaml, so ``ros2 bag play`` and ``rosbags`` see the
+bag as before. Foxglove opens the two files together (select both) and lines them up by
+their log times, which both take from the same wall clock.
+
 FailureFrames keeps the last N frames of perception/debug_image (or of
 camera/color/image_raw while no debug image arrives), about 320 px wide, one per
 ``period_s`` of image stamp time, for a GIF or a key frame of a failed episode.
@@ -394,6 +406,21 @@ class _Topic:
 
 
 @dataclass(slots=True)
+class _SceneChannel:
+    """A Foxglove channel of the bag (armbrain.scene): protobuf, not a ROS topic."""
+
+    topic: str
+    schema: object  # foxglove Schema: name, encoding, data
+    channel_id: int = 0  # of the open bag
+    count: int = 0  # messages written into the open bag
+
+
+SCENE_FILE_SUFFIX = "_scene.mcap"  # next to the bag's <name>_0.mcap; not listed in metadata.yaml
+# ROS topic (as given) -> the scene channel its messages become
+SCENE_SOURCES = {"perception/objects": "scene", "arm_controller/joint_trajectory": "trajectory"}
+
+
+@dataclass(slots=True)
 class _Bag:
     dir: Path
     file: Path
@@ -403,6 +430,8 @@ class _Bag:
     start_ns: int = 0
     end_ns: int = 0
     count: int = 0
+    scene_stream: object = None  # the scene file (<name>_scene.mcap) and its writer, with scene=
+    scene_writer: object = None
 
 
 class EpisodeRecorder:
@@ -417,10 +446,13 @@ class EpisodeRecorder:
       A topic whose type or definition is not installed is skipped with a warning.
     image_every: keep one of every N distinct image stamps (>= 1).
     image_scale: scale factor for kept images and CameraInfo, 0 < s <= 1.
+    scene: the work cell; when given, every bag also carries the Foxglove scene channels
+      (module docstring; armbrain.scene), built from the recorded topics.
+    trajectory_step: seconds of trajectory time between two points of the drawn path.
     """
 
     def __init__(self, node, topics: Sequence[tuple[str, str]] | None = None, image_every: int = 2,
-                 image_scale: float = 0.5) -> None:
+                 image_scale: float = 0.5, scene=None, trajectory_step: float = 0.05) -> None:
         from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 
         if int(image_every) < 1:
@@ -454,6 +486,10 @@ class EpisodeRecorder:
             topic.resolved = sub.topic_name
             self._topics.append(topic)
             self._subscriptions.append(sub)
+        self._cell = scene
+        self._scene: dict[str, _SceneChannel] = {}
+        if scene is not None:
+            self._init_scene(float(trajectory_step))
 
     # -- public API -------------------------------------------------------------------
 
@@ -480,6 +516,7 @@ class EpisodeRecorder:
         (bag_dir / "metadata.yaml").unlink(missing_ok=True)
         file = bag_dir / f"{bag_dir.name}_0.mcap"
         stream = open(file, "wb")  # noqa: SIM115 (closed in stop())
+        scene_stream = None
         try:
             writer = Writer(stream, chunk_size=4 * 1024 * 1024, compression=CompressionType.ZSTD)
             writer.start(profile="ros2", library="armbrain.recording")
@@ -495,6 +532,9 @@ class EpisodeRecorder:
                         "topic_type_hash": t.type_hash,
                     })
                     t.count = 0
+                if self._scene:
+                    scene_stream = open(bag_dir / f"{bag_dir.name}{SCENE_FILE_SUFFIX}", "wb")  # noqa: SIM115
+                    bag.scene_stream, bag.scene_writer = scene_stream, self._scene_writer(scene_stream)
                 self._stamp_decisions.clear()
                 self._stamps_seen = 0
                 self._bag = bag
@@ -502,8 +542,12 @@ class EpisodeRecorder:
                     if t.latched is not None:
                         raw, publish_ns = t.latched
                         self._write(bag, t, raw, publish_ns)
+                if self._scene:  # the cell and the camera mount open the bag's 3D scene
+                    self._write_scene_start(bag)
         except BaseException:
             stream.close()
+            if scene_stream is not None:
+                scene_stream.close()
             raise
 
     def stop(self) -> Path | None:
@@ -518,8 +562,12 @@ class EpisodeRecorder:
                 bag.writer.add_metadata("rosbag2", {"serialized_metadata": _yaml(self._metadata(bag, counts)),
                                                     "ROS_DISTRO": ROS_DISTRO})
                 bag.writer.finish()
+                if bag.scene_writer is not None:
+                    bag.scene_writer.finish()
             finally:
                 bag.stream.close()
+                if bag.scene_stream is not None:
+                    bag.scene_stream.close()
         (bag.dir / "metadata.yaml").write_text(_yaml(self._metadata(bag, counts)))
         return bag.dir
 
@@ -534,6 +582,11 @@ class EpisodeRecorder:
         """Messages written per topic (resolved name) into the open or last bag."""
         with self._lock:
             return {t.resolved: t.count for t in self._topics}
+
+    def scene_counts(self) -> dict[str, int]:
+        """Messages written per Foxglove scene channel into the open or last bag ({} without a scene)."""
+        with self._lock:
+            return {s.topic: s.count for s in self._scene.values()}
 
     def received_counts(self) -> dict[str, int]:
         """Messages received per topic (resolved name) since construction, recording or not
@@ -574,6 +627,9 @@ class EpisodeRecorder:
         with self._lock:
             if self._bag is not None and self._bag.generation == generation:
                 self._write(self._bag, topic, raw, publish_ns)
+        kind = SCENE_SOURCES.get(topic.name) if self._scene else None
+        if kind is not None:
+            self._write_scene_from(kind, topic, raw, generation)
 
     def _keep_image(self, raw: bytes) -> bool:
         """One of every `image_every` distinct stamps; images sharing a stamp share the decision."""
@@ -606,11 +662,84 @@ class EpisodeRecorder:
         now = max(time.time_ns(), bag.end_ns)
         bag.writer.add_message(topic.channel_id, log_time=now, data=bytes(raw), publish_time=publish_ns or now,
                                sequence=topic.count)
-        if bag.count == 0:
+        if bag.start_ns == 0:
             bag.start_ns = now
         bag.end_ns = now
         bag.count += 1
         topic.count += 1
+
+    # -- the Foxglove scene (armbrain.scene) -----------------------------------------------
+
+    def _init_scene(self, trajectory_step: float) -> None:
+        from foxglove.messages import FrameTransforms, SceneUpdate
+
+        from armbrain import scene
+        from brain_common.kinematics import Kinematics
+        from brain_common.robot_model import load_robot_model
+
+        self._fk_batch = Kinematics(load_robot_model()).fk_batch
+        self._trajectory_step = trajectory_step
+        self._scene = {
+            "scene": _SceneChannel(scene.SCENE_TOPIC, SceneUpdate.get_schema()),
+            "trajectory": _SceneChannel(scene.TRAJECTORY_TOPIC, SceneUpdate.get_schema()),
+            "tf": _SceneChannel(scene.TF_TOPIC, FrameTransforms.get_schema()),
+        }
+
+    def _scene_writer(self, stream):
+        """An MCAP writer on `stream` with the scene channels registered (caller holds the lock)."""
+        from mcap.writer import CompressionType, Writer
+
+        writer = Writer(stream, chunk_size=1024 * 1024, compression=CompressionType.ZSTD)
+        writer.start(profile="", library="armbrain.recording")
+        schemas: dict[str, int] = {}
+        for s in self._scene.values():
+            if s.schema.name not in schemas:
+                schemas[s.schema.name] = writer.register_schema(s.schema.name, s.schema.encoding,
+                                                                bytes(s.schema.data))
+            s.channel_id = writer.register_channel(s.topic, "protobuf", schemas[s.schema.name])
+            s.count = 0
+        return writer
+
+    def _write_scene_start(self, bag: _Bag) -> None:
+        """The cell's scene and camera mount (caller holds the lock)."""
+        from armbrain import scene
+
+        now = self._node.get_clock().now().nanoseconds
+        self._write_foxglove(bag, self._scene["tf"], scene.cell_frame_transforms(self._cell, now).encode())
+        self._write_foxglove(bag, self._scene["scene"], scene.cell_scene_update(self._cell, now).encode())
+
+    def _write_scene_from(self, kind: str, topic: _Topic, raw: bytes, generation: int) -> None:
+        """Convert a recorded message to its scene channel's message (armbrain.scene) and write it."""
+        from rclpy.serialization import deserialize_message
+
+        from armbrain import scene
+
+        msg = deserialize_message(raw, topic.msg_class)
+        if kind == "scene":
+            data = scene.scene_update_from_msg(msg, self._cell).encode()
+        else:
+            try:
+                data = scene.trajectory_update_from_msg(msg, self._fk_batch, self._cell.base_frame,
+                                                        self._node.get_clock().now().nanoseconds,
+                                                        self._trajectory_step).encode()
+            except ValueError as exc:  # recorded all the same; only its path cannot be drawn
+                self._log.warning(f"recording {topic.resolved}: no path drawn on {scene.TRAJECTORY_TOPIC}: {exc}",
+                                  throttle_duration_sec=LOG_THROTTLE_S)
+                return
+        with self._lock:
+            if self._bag is not None and self._bag.generation == generation:
+                self._write_foxglove(self._bag, self._scene[kind], data)
+
+    def _write_foxglove(self, bag: _Bag, channel: _SceneChannel, data: bytes) -> None:
+        """Append one scene message to the scene file (caller holds the lock); log times as
+        _write's, so Foxglove lines the two files up. Not counted in bag.count."""
+        now = max(time.time_ns(), bag.end_ns)
+        bag.scene_writer.add_message(channel.channel_id, log_time=now, data=data, publish_time=now,
+                                     sequence=channel.count)
+        if bag.start_ns == 0:
+            bag.start_ns = now
+        bag.end_ns = now
+        channel.count += 1
 
     def _metadata(self, bag: _Bag, counts: dict[str, int]) -> dict:
         duration = bag.end_ns - bag.start_ns if bag.count else 0

@@ -172,6 +172,7 @@ class Worker(threading.Thread):
         from std_srvs.srv import Trigger
 
         from armbrain.recording import EpisodeRecorder, FailureFrames
+        from brain_common.cell import default_cell
         from brain_common.qos import RELIABLE_10
         from brain_interfaces.action import ExecuteTask
         from brain_interfaces.msg import DetectedObjectArray
@@ -195,7 +196,8 @@ class Worker(threading.Thread):
         node.create_subscription(DetectedObjectArray, "perception/objects", self._on_objects,
                                  RELIABLE_10)
         self.frames = FailureFrames(node)
-        self.recorder = EpisodeRecorder(node) if self.opts.record else None
+        # The graph runs the default robot configuration: its cell gives the recordings' 3D scene.
+        self.recorder = EpisodeRecorder(node, scene=default_cell()) if self.opts.record else None
 
     def _on_clock(self, msg) -> None:
         t = msg.clock.sec + msg.clock.nanosec * 1e-9
