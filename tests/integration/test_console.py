@@ -9,11 +9,13 @@ Screenshots of each state go to $ARMBRAIN_CONSOLE_SHOTS (default: the test's tmp
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -107,6 +109,17 @@ def post(page, path: str, body: dict, token: str | None = None) -> int:
         if (token) headers["X-Armbrain-Token"] = token;
         const r = await fetch(path, {method: "POST", headers, body: JSON.stringify(body)});
         return r.status; }""", [path, body, token])
+
+
+def raw_request(url: str, method: str, path: str, headers: dict, body: bytes | None = None) -> int:
+    """A request to the console as any program (or another site) could send it: the status."""
+    where = urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=10)
+    try:
+        conn.request(method, path, body=body, headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 def stage_reached(page, stages) -> bool:
@@ -206,6 +219,13 @@ def test_console_in_the_browser(launch, domain_id, ros_context, chromium, shots)
             tablet.mouse.wheel(0, 2000)
             expect(tablet.locator("#estop")).to_be_in_viewport()
             tablet.screenshot(path=str(shots / "7-tablet.png"))
+
+            # What another site could make a browser send is refused: a foreign Host (DNS rebinding),
+            # a command without the console's header (a cross-site form or simple request).
+            assert raw_request(url, "GET", "/api/state", {"Host": f"evil.example:{urlsplit(url).port}"}) == 400
+            assert raw_request(url, "POST", "/api/estop", {"Content-Type": "application/json"},
+                               b'{"engaged": false}') == 403
+            assert raw_request(url, "GET", "/api/state", {}) == 200
 
             # A console that requires its token: a client without it sees only the e-stop, and can
             # engage it, but cannot send goals, cancel, or release.

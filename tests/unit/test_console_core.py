@@ -79,3 +79,10 @@ def test_one_goal_at_a_time_per_console():
     state.update_goal(first, lambda r: setattr(r, "status", "aborted"))
     assert state.start_goal("pick up the blue cube") is not None
     assert [r.goal for r in state.history] == ["pick up the blue cube", "pick up the red cube"]
+
+
+def test_a_notice_is_shown_for_a_while():
+    state = ConsoleState()
+    state.set_notice("this console already runs a goal", now=100.0)
+    assert state.snapshot(now=105.0, authorised=True)["notice"] == "this console already runs a goal"
+    assert state.snapshot(now=111.0, authorised=True)["notice"] == ""

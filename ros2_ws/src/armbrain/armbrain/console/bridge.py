@@ -179,7 +179,8 @@ class ConsoleBridge:
             self.state.changed()
         if rec is None or not rec.running:
             return
-        if rec.status == "sending" and time.time() - rec.sent_at > GOAL_ANSWER_TIMEOUT:
+        if self._handle is None and rec.status in ("sending", "canceling") \
+                and time.time() - rec.sent_at > GOAL_ANSWER_TIMEOUT:
             self._lost(rec, f"the planner did not answer the goal within {GOAL_ANSWER_TIMEOUT:g} s; is it "
                             "running? (armbrain health)")
         elif rec.status in ("running", "canceling") and self._servers \

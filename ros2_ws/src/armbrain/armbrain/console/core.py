@@ -18,6 +18,7 @@ HEALTH_SILENT_S = 3.0  # s without a node's /diagnostics (published once a secon
 OBJECTS_STALE_S = 2.0  # s without perception/objects before the list is shown stale
 FRAME_STALE_S = 3.0  # s without a camera frame before the image is shown stale
 HISTORY_LENGTH = 50  # goals kept in the history
+NOTICE_S = 10.0  # s a notice (a refusal, an image that cannot be shown) stays on the page
 LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 # The documented goals (docs/goals.md) that name no particular object.
 GENERIC_GOALS = ("clear the table", "put all red objects in the bin", "put two cubes in the bin",
@@ -205,6 +206,7 @@ class ConsoleState:
         self.frame_arrived: float | None = None
         self.frame_size: tuple[int, int] = (0, 0)
         self.notice = ""  # the newest message for the operator (a refusal, an error)
+        self.notice_at = 0.0  # monotonic
 
     def changed(self) -> None:
         """Call with the lock held."""
@@ -244,9 +246,9 @@ class ConsoleState:
             fn(rec)
             self.changed()
 
-    def set_notice(self, text: str) -> None:
+    def set_notice(self, text: str, now: float | None = None) -> None:
         with self.lock:
-            self.notice = text
+            self.notice, self.notice_at = text, time.monotonic() if now is None else now
             self.changed()
 
     # -- reader (web thread) ------------------------------------------------------------
@@ -275,7 +277,7 @@ class ConsoleState:
             frame_age = None if self.frame_arrived is None else now - self.frame_arrived
             out["frame"] = {"seq": self.frame_seq, "age": frame_age, "size": list(self.frame_size),
                             "stale": frame_age is None or frame_age > FRAME_STALE_S}
-            out["notice"] = self.notice
+            out["notice"] = self.notice if now - self.notice_at <= NOTICE_S else ""
             return out
 
     def latest_frame(self) -> tuple[int, bytes | None]:

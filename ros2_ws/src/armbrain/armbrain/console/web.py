@@ -30,14 +30,13 @@ from fastapi import FastAPI, Header, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from armbrain.console.core import Access, ConsoleState, is_loopback
 
 PUSH_PERIOD_S = 0.1  # s between two looks at the state for a websocket
 REFRESH_S = 1.0  # s after which the state is sent again unchanged (ages, silences)
 CSRF_HEADER = "x-armbrain-console"
-LOCAL_HOSTS = ["127.0.0.1", "localhost", "::1", "[::1]"]
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class Bridge(Protocol):
@@ -47,6 +46,31 @@ class Bridge(Protocol):
     def cancel(self) -> tuple[bool, str]: ...
     def engage(self, engaged: bool, reason: str, source: str) -> None: ...
     def set_viewers(self, count: int) -> None: ...
+
+
+def host_name(header: str) -> str:
+    """The name in a Host header ("127.0.0.1:8080", "[::1]:8080", "localhost") without the port."""
+    return (urlsplit("//" + header).hostname or "") if header else ""
+
+
+class LocalHostOnly:
+    """ASGI middleware: answer only requests (HTTP and websocket) whose Host names this machine,
+    so that a site whose name is made to resolve to 127.0.0.1 (DNS rebinding) is refused."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), "")
+            if host_name(host) not in LOCAL_HOSTS:
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                else:
+                    await JSONResponse({"ok": False, "message": f"unknown host {host!r}: this console answers "
+                                        "only to 127.0.0.1, localhost and ::1"}, status_code=400)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class GoalBody(BaseModel):
@@ -66,7 +90,7 @@ def create_app(state: ConsoleState, bridge: Bridge, access: Access, host: str, s
     """The app. source_of(client address) -> the e-stop's `source` text."""
     app = FastAPI(title="armbrain console", docs_url=None, redoc_url=None, openapi_url=None)
     if is_loopback(host):
-        app.add_middleware(TrustedHostMiddleware, allowed_hosts=LOCAL_HOSTS)
+        app.add_middleware(LocalHostOnly)
     static = static_dir()
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     viewers = {"count": 0}

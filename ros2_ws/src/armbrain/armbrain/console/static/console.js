@@ -10,7 +10,7 @@ if (params.has("token")) {  // keep the token for this tab, out of the address b
   history.replaceState(null, "", location.pathname + (params.toString() ? "?" + params : ""));
 }
 let token = sessionStorage.getItem("armbrain-token") || "";
-let socket = null, retry = 500, frameUrl = null, lastState = null, suggestionsKey = "";
+let socket = null, retry = 500, frameUrl = null, suggestionsKey = "", lastNotice = "";
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -20,9 +20,12 @@ function el(tag, text, cls) {
 }
 const fmt = (v, n = 3) => (typeof v === "number" && isFinite(v) ? (Math.abs(v) < 0.5 * 10 ** -n ? 0 : v).toFixed(n) : "–");
 
-function notice(text) {
+let noticeTimer = null;
+function notice(text) {  // shown for 10 s (the e-stop state has its own banner, always up to date)
   $("notice").hidden = !text;
   $("notice").textContent = text || "";
+  clearTimeout(noticeTimer);
+  if (text) noticeTimer = setTimeout(() => notice(""), 10000);
 }
 
 async function post(path, body) {
@@ -221,7 +224,6 @@ function renderHistory(s) {
 }
 
 function render(s) {
-  lastState = s;
   renderEstop(s.estop);
   if (!s.authorised) { showAuth(true); return; }
   showAuth(false);
@@ -230,7 +232,8 @@ function render(s) {
   renderTask(s);
   renderHealth(s);
   renderHistory(s);
-  if (s.notice) notice(s.notice);
+  if (s.notice && s.notice !== lastNotice) notice(s.notice);
+  lastNotice = s.notice;
   const f = s.frame;
   $("frame").classList.toggle("stale", f.stale);
   $("frame-info").textContent = f.age === null ? "" : (f.stale ? `stale: ${f.age.toFixed(1)} s old` :
