@@ -18,7 +18,9 @@ Debian's chromium (headless, Playwright), and per round:
 
 Each goal is canceled at its first arm motion; the sim is reset (seed 0) and the planner's bin
 memory cleared before the next, so every round starts from the same world. The console's cost is
-the difference between the two. The last line is one JSON object.
+the difference between click and direct. Before the rounds, the console process's CPU share is measured
+over 10 s with the page open and no goal (camera frames, state pushes). The last line is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GOAL = "put the red cube in the bin"
 SCENARIO = ROOT / "tests" / "scenarios" / "two_cubes.yaml"
 PATHS = ("click", "post", "direct")
+IDLE_S = 10.0  # s of wall time the console's CPU is measured with a page open, no goal
 FIGURES = ("planner took it", "first gripper command", "first arm command")
 POST_GOAL = """goal => fetch("/api/goal", {method: "POST", body: JSON.stringify({goal}),
     headers: {"Content-Type": "application/json", "X-Armbrain-Console": "1"}}).then(r => r.status)"""
@@ -153,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
             page = browser.new_page(viewport={"width": 1366, "height": 900})
             page.goto(url)
             expect(page.locator("#send")).to_be_enabled(timeout=120_000)
+            cpu = cpu_share(console.pid, IDLE_S)
+            print(f"console process, one page open, no goal: {cpu:.1%} of a core over {IDLE_S:g} s", flush=True)
             for i in range(opts.rounds):
                 for path in PATHS:
                     obs.reset()
@@ -191,9 +196,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path:6s} median: " + row(med(path)))
     gap = (med("click")[0] - med("direct")[0]) * 1000
     print(f"the console's own cost (click minus direct, until the planner takes the goal, median): {gap:+.0f} ms")
-    print(json.dumps({"rounds": opts.rounds, **{f"{path}_median_ms": dict(zip(FIGURES, (round(v * 1000) for v in
-                     med(path)), strict=True)) for path in PATHS}, "samples_s": rows}))
+    print(f"console CPU with one page open and no goal: {cpu:.1%} of a core")
+    medians = {f"{path}_median_ms": dict(zip(FIGURES, (round(v * 1000) for v in med(path)), strict=True))
+               for path in PATHS}
+    print(json.dumps({"rounds": opts.rounds, "console_idle_cpu_share": round(cpu, 3), **medians, "samples_s": rows}))
     return 0
+
+
+def cpu_share(pid: int, seconds: float) -> float:
+    """CPU time of process `pid` (user + system) over the next `seconds` of wall time, per second."""
+    import psutil
+
+    proc = psutil.Process(pid)
+    before, t0 = proc.cpu_times(), time.monotonic()
+    time.sleep(seconds)  # wall clock on purpose: this is the process's load while a person watches
+    after = proc.cpu_times()
+    return (after.user + after.system - before.user - before.system) / (time.monotonic() - t0)
 
 
 def row(times: tuple[float, float, float]) -> str:

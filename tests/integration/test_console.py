@@ -149,7 +149,6 @@ def test_console_in_the_browser(launch, domain_id, ros_context, chromium, shots)
     locked, locked_url = start_console(domain_id, "--require-token", env_extra={"ARMBRAIN_CONSOLE_TOKEN": TOKEN})
     assert TOKEN in locked.output and TOKEN not in console.output
     watcher = Watcher(ros_context)
-    t_start = time.monotonic()
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, headless=True)
@@ -256,7 +255,6 @@ def test_console_in_the_browser(launch, domain_id, ros_context, chromium, shots)
             expect(operator.locator("#estop-state")).to_have_text("e-stop released", timeout=10_000)
             expect(page.locator("#estop-state")).to_have_text("e-stop released", timeout=10_000)
             browser.close()
-        assert time.monotonic() - t_start < 170, "the console test took longer than its budget"
     finally:
         watcher.close()
         codes = (console.stop(), locked.stop())
