@@ -17,7 +17,7 @@ lint: setup
 
 # make demo CONSOLE=1: the operator console beside the demo (docs/console.md), at the address it prints.
 demo: setup
-	@bash scripts/demo.sh $(if $(CONSOLE),--console)
+	@bash scripts/demo.sh $(if $(filter 1 yes true,$(CONSOLE)),--console)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

@@ -209,6 +209,7 @@ def test_console_in_the_browser(launch, domain_id, ros_context, chromium, shots)
             page.click("#release")
             expect(page.locator("#estop-state")).to_have_text("e-stop released", timeout=10_000)
             expect(page.locator("#release")).to_be_hidden()
+            expect(page.locator("#health")).not_to_contain_text("ERROR", timeout=15_000)  # every node released
             page.screenshot(path=str(shots / "6-released.png"), full_page=True)
 
             # A tablet held upright: one column, the e-stop still on screen after scrolling.
