@@ -15,8 +15,9 @@ test: setup
 lint: setup
 	@$(PY) -m ruff check .
 
+# make demo CONSOLE=1: the operator console beside the demo (docs/console.md), at the address it prints.
 demo: setup
-	@bash scripts/demo.sh
+	@bash scripts/demo.sh $(if $(filter 1 yes true,$(CONSOLE)),--console)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache

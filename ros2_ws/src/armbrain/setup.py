@@ -35,6 +35,8 @@ setup(
     name=package_name,
     version="0.1.0",
     packages=find_packages(exclude=["test"]),
+    # the console's page, script and style (armbrain/console/static), served from the package
+    package_data={"armbrain.console": ["static/*"]},
     data_files=[(d, files) for d, files in data_files if files],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -6,6 +6,7 @@
     armbrain objects [--json] [--timeout S] [--domain-id N]
     armbrain estop [--release | --status] [--reason TEXT] [--timeout S] [--domain-id N]
     armbrain health [--json] [--timeout S] [--domain-id N]
+    armbrain console [--host H] [--port P] [--require-token] [--token T] [--domain-id N]
     armbrain run --scenario FILE_OR_DIR [--episodes N] [--seed S] [--workers W]
                  [--report DIR] [--json PATH] [--record] [--deadline SIM_S]
     armbrain compare A.json B.json [--alpha 0.05] [--json OUT]
@@ -20,6 +21,7 @@ import sys
 from pathlib import Path
 
 import armbrain.compare as compare
+import armbrain.console.app as console
 import armbrain.runner as runner
 from armbrain.graph import (
     Graph,
@@ -191,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
     _domain_argument(h)
     h.set_defaults(func=cmd_health)
 
+    w = sub.add_parser("console", help="the operator console in the browser (docs/console.md)",
+                       description=console.__doc__.split("\n\n", 2)[2],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    console.add_arguments(w)
+    _domain_argument(w)
+    w.set_defaults(func=cmd_console)
+
     r = sub.add_parser("run", help="evaluate the brain over seeded sim episodes (headless campaign)",
                        description=runner.__doc__.split("\n\n", 2)[2],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -231,6 +240,10 @@ def cmd_health(opts: argparse.Namespace) -> int:
     if _bad_timeout("health", opts.timeout):
         return 2
     return run_health(domain_from(opts.domain_id), opts.json, opts.timeout)
+
+
+def cmd_console(opts: argparse.Namespace) -> int:
+    return console.run_console(opts, domain_from(opts.domain_id))
 
 
 def cmd_objects(opts: argparse.Namespace) -> int:

@@ -6,6 +6,11 @@ sequence of goals through the ExecuteTask action (as `armbrain task` does), reco
 camera into a GIF, checks the outcome against the simulator's ground truth, writes
 out/demo/{demo.gif, summary.json, summary.md}, stops the graph and exits 0 only if every
 goal succeeded.
+
+With --console (`make demo CONSOLE=1`), `armbrain console` runs beside the graph on the same
+domain (docs/console.md); the demo prints its address, gives a browser --console-wait seconds
+to open it before the first goal and, on a terminal, keeps the graph and the console up after
+the last goal until Enter (or Ctrl-C), so the newcomer can look around and try goals.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import threading
 import time
 from pathlib import Path
 
+CONSOLE_PORT = 8080
 GOALS = ("stack the blue cube on the green cube", "put the red cube in the bin")  # as sim/scenarios/demo.yaml
 
 
@@ -72,6 +78,35 @@ def check_success(session) -> tuple[bool, str]:
     return fut.result().success, fut.result().message
 
 
+def start_console(armbrain: str, domain: int, port: int, out: Path) -> subprocess.Popen | None:
+    """`armbrain console` on the demo's domain; prints its address (from its first line). None
+    when it did not start (the demo goes on without it)."""
+    log = open(out / "console.log", "w")  # noqa: SIM115 (the child writes to it until it stops)
+    proc = subprocess.Popen([armbrain, "console", "--domain-id", str(domain), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline().strip()  # "armbrain console: http://127.0.0.1:8080/ (...)", or EOF
+    if not first:
+        proc.wait()
+        log.close()
+        why = (out / "console.log").read_text().strip().splitlines()[-1:] or ["no output"]
+        print(f"demo: warning: the console did not start ({why[0]}); the demo goes on without it",
+              file=sys.stderr, flush=True)
+        return None
+    url = first.removeprefix("armbrain console: ").split(" ", 1)[0]
+    print(f"demo: the operator console is at {url} : open it in a browser (its output: {out / 'console.log'})",
+          flush=True)
+
+    def copy() -> None:  # the rest of its output, to the log
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+        log.close()
+
+    threading.Thread(target=copy, daemon=True).start()
+    return proc
+
+
 def main(argv: list[str] | None = None) -> int:
     from armbrain.domains import free_domain
     from armbrain.graph import default_graph_path
@@ -82,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenario", default="demo.yaml", help="sim scenario (default demo.yaml)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/demo"))
+    parser.add_argument("--console", action="store_true", help="serve the operator console beside the demo")
+    parser.add_argument("--console-port", type=int, default=CONSOLE_PORT, help="its port (default %(default)s)")
+    parser.add_argument("--console-wait", type=float, default=15.0,
+                        help="seconds to wait for a browser before the first goal (default %(default)g)")
     opts = parser.parse_args(argv)
     opts.out.mkdir(parents=True, exist_ok=True)
     domain, lock = free_domain()
@@ -98,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from brain_interfaces.action import ExecuteTask
 
+    console = start_console(armbrain, domain, opts.console_port, opts.out) if opts.console else None
     session = RosSession.open("demo_observer", domain, start=False)
     recorder = Recorder(session)
     client = ActionClient(session.node, ExecuteTask, "planner/execute_task")
@@ -109,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"demo: error: the brain did not come up; see {log_path}", file=sys.stderr)
             return 1
         wait_until(lambda: recorder.count > 0, 60)
+        if console is not None and opts.console_wait > 0:
+            print(f"demo: the first goal in {opts.console_wait:g} s: open the console now", flush=True)
+            time.sleep(opts.console_wait)  # a person opens a browser (wall clock)
         for goal in GOALS:
             print(f"\ndemo: goal: {goal}", flush=True)
             g0 = time.monotonic()
@@ -130,9 +173,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ndemo: ground truth: {truth}")
         print(f"demo: {'SUCCESS' if all_ok else 'FAILED'}: {sum(r['success'] for r in results)}/{len(results)} "
               f"goals; wrote {opts.out}/demo.gif ({n} frames), summary.json, summary.md", flush=True)
+        if console is not None and sys.stdin.isatty():
+            input("demo: the graph and the console stay up; try goals in the browser, Enter stops them ")
         return 0 if all_ok else 1
     finally:
         session.close()
+        if console is not None:
+            interrupt_and_wait(console)
         interrupt_and_wait(graph)
         print(f"demo: the graph stopped (exit code {graph.returncode})", flush=True)
         lock.close()
