@@ -118,6 +118,8 @@ def test_the_shipped_set_is_complete():
         *(f"world/objects_{n}.yaml" for n in ("small", "large", "light_heavy")),
         *(f"world/{n}.yaml" for n in ("bin_moved", "bin_nudged", "bin_rotated", "bin_resized", "table_dark",
                                       "table_white", "table_grey", "table_wood_tinted", "cube_by_bin_wall")),
+        *(f"language/{n}.yaml" for n in ("size_biggest", "size_small_cylinder", "left_of", "next_to_bin",
+                                         "nearest_to", "leftmost", "sequence", "count")),
     }
 
 
@@ -192,7 +194,7 @@ def test_clutter_distractor_count_range_and_colours():
 def test_load_scenarios_reads_a_directory_recursively_sorted():
     scenarios = load_scenarios(SCENARIO_DIR)
     assert [s.path for s in scenarios] == SHIPPED
-    assert len({s.name for s in scenarios}) == len(scenarios) == 28
+    assert len({s.name for s in scenarios}) == len(scenarios) == 36
     assert [s.name for s in load_scenarios(SCENARIO_DIR / "one_cube.yaml")] == ["one_cube"]
 
 
