@@ -92,6 +92,10 @@ def run(session, trials: int) -> int:
         labels.append([o.label for o in m.objects])
 
     node.create_subscription(DetectedObjectArray, "perception/objects", on_objects, 10)
+    truth: list = []
+    node.create_subscription(DetectedObjectArray, "sim/ground_truth/objects", lambda m: truth.append(
+        [(o.id, round(o.pose.position.x, 3), round(o.pose.position.y, 3), round(o.pose.position.z, 3))
+         for o in m.objects]), 10)
     node.create_subscription(EStop, TOPIC, lambda m: copies.append((time.monotonic(), m)), LATCHED_ALL)
     node.create_subscription(JointState, "joint_states", lambda m: joints.append(
         (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9, time.monotonic(), list(m.position[:7]),
@@ -130,7 +134,8 @@ def run(session, trials: int) -> int:
         wait(lambda: "transfer" in stages or res.done(), 120, "transfer")
         if res.done():
             raise RuntimeError(f"trial {trial} {mode}: the goal ended before transfer: "
-                               f"{res.result().result.message}; stages {stages}; seen {labels[-3:]}")
+                               f"{res.result().result.message}; stages {stages}; seen {labels[-3:]}; truth {truth[-1:]}; "
+                               f"arm {[round(v, 2) for v in joints[-1][2]]}")
         time.sleep(0.3)  # (wall) into the motion
         n_holds = len(holds)
         if mode == "cancel":

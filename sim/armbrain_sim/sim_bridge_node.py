@@ -15,7 +15,8 @@ Publishes (relative names, wired by remapping in launch):
   sim/ground_truth/objects       brain_interfaces/DetectedObjectArray: true object
                                  poses, for scoring only; no brain node may use it
 Subscribes:
-  arm_controller/joint_trajectory   trajectory_msgs/JointTrajectory
+  arm_controller/joint_trajectory   trajectory_msgs/JointTrajectory (one stamped before the last
+                                    sim/reset is refused: it was meant for the world before)
   gripper_controller/commands       std_msgs/Float64MultiArray [opening in metres]
   perception/objects                only with max_lead > 0: the newest frame perception has
                                     answered, which bounds how far the sim runs ahead (lead.py)
@@ -146,6 +147,7 @@ class SimBridgeNode(Node):
         self.world = SimWorld(scene)
         self._scene = scene
         self._time_offset = 0.0  # sim seconds of earlier episodes: /clock never goes back
+        self._scene_start = 0.0  # sim time at which the current scene (the last reset) began
         limits = self.world.joint_limits()
         self._limits = JointLimits(
             names=ARM_JOINTS,
@@ -249,7 +251,11 @@ class SimBridgeNode(Node):
         # (the message was late) is honoured, so the arm is where the sender expects it
         # at every moment; a trajectory that ended in the past is refused.
         start = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        if start == 0.0:
+        if 0.0 < start < self._scene_start:
+            self.get_logger().warning(f"trajectory refused: stamped {start:.3f} s, before the scene of the last "
+                                      f"reset began ({self._scene_start:.3f} s): it was meant for the world before")
+            return
+        if start == 0.0 or path.duration == 0.0:  # now; a hold (one point) is always "be there now"
             start = self.sim_time
         elif start + path.duration < self.sim_time:
             self.get_logger().error(f"trajectory rejected, holding position: it ended at "
@@ -283,6 +289,7 @@ class SimBridgeNode(Node):
             self.get_logger().error(f"reset refused: {exc}")
             return response
         self._time_offset = self.sim_time
+        self._scene_start = self.sim_time  # commands stamped before this were for the old world
         self._scenario, self._scene = scenario, scene
         self.world.reset(scene)
         self._publish_camera_mount()

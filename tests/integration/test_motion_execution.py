@@ -313,7 +313,8 @@ def test_partial_joint_states_are_merged_and_every_abort_holds_the_arm(ros_conte
         return handle
 
     def holds():
-        return [m for m in sent if len(m.points) == 1 and m.header.stamp.sec == 0 and m.header.stamp.nanosec == 0]
+        return [m for m in sent if len(m.points) == 1 and not any(m.points[0].velocities)
+                and m.points[0].time_from_start.sec == 0 and m.points[0].time_from_start.nanosec == 0]
 
     try:
         spin_until(lambda: pub.get_subscription_count() > 0 and len(node.get_publishers_info_by_topic(

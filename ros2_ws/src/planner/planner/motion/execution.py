@@ -227,6 +227,9 @@ class TrajectoryExecutor:
             self.node.get_logger().error(f"{why}: no valid joint state ever measured, no hold commanded")
             return False
         msg = JointTrajectory()
+        # Stamped now (start at once): a controller can tell a hold from before a reset of the
+        # world (a simulator's) from one meant for the arm as it is.
+        msg.header.stamp = stamp_from_seconds(self.now())
         msg.joint_names = list(self.joint_names)
         msg.points.append(JointTrajectoryPoint(positions=[float(x) for x in q], velocities=[0.0] * len(q),
                                                time_from_start=Duration(sec=0, nanosec=0)))
