@@ -278,17 +278,29 @@ class SimWorld:
         return "tiny"
 
     def reset(self, scene: SceneInstance) -> None:
-        """Rebuild the world for `scene` in the same client; sim time restarts at 0."""
+        """Rebuild the world for `scene` in the same client; sim time restarts at 0.
+
+        The robot is loaded once and kept: each reset removes the other bodies and builds them
+        anew, and puts the arm back at home, at rest. (resetSimulation followed by loading the
+        Panda URDF again leaked 2.6 MB per reset, 7.3 MB with the EGL renderer: 4 GB after 600
+        campaign episodes.)"""
         c = self._client
         self.scene = scene
-        p.resetSimulation(physicsClientId=c)
-        p.setPhysicsEngineParameter(fixedTimeStep=1.0 / self._hz, numSolverIterations=self._solver_iterations,
-                                    deterministicOverlappingPairs=1, physicsClientId=c)
-        p.setGravity(0.0, 0.0, -GRAVITY, physicsClientId=c)
+        robot = getattr(self, "robot_id", None)
+        if robot is None:
+            p.resetSimulation(physicsClientId=c)
+            p.setPhysicsEngineParameter(fixedTimeStep=1.0 / self._hz, numSolverIterations=self._solver_iterations,
+                                        deterministicOverlappingPairs=1, physicsClientId=c)
+            p.setGravity(0.0, 0.0, -GRAVITY, physicsClientId=c)
+        else:
+            for i in range(p.getNumBodies(physicsClientId=c) - 1, -1, -1):
+                body = p.getBodyUniqueId(i, physicsClientId=c)
+                if body != robot:
+                    p.removeBody(body, physicsClientId=c)
         self._steps = 0
         self._rng = np.random.default_rng([int(scene.seed), 0x5EED])  # sensor noise stream
         self.table_id = self._build_table()
-        self.robot_id = self._build_robot(scene)
+        self.robot_id = self._build_robot(scene) if robot is None else self._home_robot(scene)
         self.bin_id = self._build_bin()
         self.object_ids: dict[str, int] = {o.name: self._build_object(o) for o in scene.objects}
         self._projection = p.computeProjectionMatrixFOV(
@@ -343,6 +355,17 @@ class SimWorld:
                                   childFramePosition=[0, 0, 0], physicsClientId=c)
         p.changeConstraint(gear, gearRatio=-1, erp=0.1, maxForce=50, physicsClientId=c)
         self.robot_id = robot
+        self.set_arm_targets(np.asarray(scene.home_arm, dtype=float))
+        self.set_gripper_opening(MAX_GRIPPER_OPENING)
+        return robot
+
+    def _home_robot(self, scene: SceneInstance) -> int:
+        """The loaded robot back at home, at rest, the gripper open (what _build_robot leaves)."""
+        c, robot = self._client, self.robot_id
+        for j, q in zip(ARM_JOINT_INDICES, scene.home_arm, strict=True):
+            p.resetJointState(robot, j, q, targetVelocity=0.0, physicsClientId=c)
+        for j in FINGER_JOINT_INDICES:
+            p.resetJointState(robot, j, MAX_GRIPPER_OPENING / 2.0, targetVelocity=0.0, physicsClientId=c)
         self.set_arm_targets(np.asarray(scene.home_arm, dtype=float))
         self.set_gripper_opening(MAX_GRIPPER_OPENING)
         return robot
