@@ -288,8 +288,8 @@ class SimBridgeNode(Node):
             response.success, response.message = False, str(exc)
             self.get_logger().error(f"reset refused: {exc}")
             return response
-        self._time_offset = self.sim_time
-        self._scene_start = self.sim_time  # commands stamped before this were for the old world
+        self._time_offset = self.sim_time  # the new world's time starts at 0 on top of this
+        self._scene_start = self._time_offset  # commands stamped before this were for the old world
         self._scenario, self._scene = scenario, scene
         self.world.reset(scene)
         self._publish_camera_mount()
