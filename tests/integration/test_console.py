@@ -75,7 +75,8 @@ class Watcher:
         self.joints: list[tuple[float, list[float]]] = []
         self.commands: list[float] = []
         self.node.create_subscription(JointState, "joint_states",
-                                      lambda m: self.joints.append((time.monotonic(), list(m.position))), 10)
+                                      lambda m: self.joints.append((time.monotonic(), list(m.position[:7]))), 10)
+        # (the arm's 7 joints: under the e-stop the fingers finish their last command, so a grip holds)
         self.node.create_subscription(JointTrajectory, "arm_controller/joint_trajectory",
                                       lambda m: self.commands.append(time.monotonic()), 10)
         self.spinner = Spinner(self.node, context)

@@ -223,7 +223,8 @@ def test_estop_in_a_stage_holds_the_arm_ends_estopped_and_refuses_goals_until_re
             stops.append(cell.cli_async("estop", "--reason", f"test in {stage}"))
 
     status, res = cell.goal("put the blue cube in the bin", on_stage)
-    assert stops, f"the goal never reached {stage}: {res.message} {[s.stage for s in res.stages]}"
+    assert stops, (f"the goal never reached {stage}: {res.message} {[s.stage for s in res.stages]}; arm "
+                   f"{[round(v, 3) for v in cell.arm[1]]}; graph output:\n{cell.run.output[-5000:]}")
     out = stops[0].communicate(timeout=60)[0]
     assert stops[0].returncode in (0, 1) and "e-stop ENGAGED: acknowledged by" in out, out
     for node in NODES:  # every node honours it (the command's own report depends on DDS discovery)
@@ -409,7 +410,8 @@ def test_a_goal_the_parser_refuses_ends_invalid_and_moves_nothing(cell, text):
     ("put the green cylinder in the bin", "OBJECT_NOT_FOUND", "visible"),
     ("x" * 100_000, "INVALID_GOAL", "characters"),
 ])
-def test_impossible_goals_are_refused_before_any_motion(cell, goal, code, words):
+def test_impossible_goals_are_refused_before_any_motion(fresh, goal, code, words):
+    cell = fresh
     n = len(cell.commands)
     _status, res = cell.goal(goal, timeout=60)
     assert res.error_code == error_code(code) and words in res.message, res.message
