@@ -21,6 +21,12 @@ certainly free or certainly colliding are checked exactly). An object carried by
 may touch the gripper (and, while lifted off, what it stood on), and must clear
 everything else, the robot's other links included.
 
+The spheres over-cover the flat hand by up to 2.5 cm. With an exact narrow phase
+(``exact``: exact.ExactHand, which build_motion gives the planner), ``is_free`` and
+``first_collision`` (validation, IK goals, straight moves) let the hand's convex hulls
+judge configurations the spheres flag only for hand links against obstacles;
+``in_collision`` (the free-motion planners' batch check) stays spheres only.
+
 Units: metres, radians. Poses: (4, 4) transforms in the base frame (``panda_link0``).
 """
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,6 +43,9 @@ from brain_common.cell import Bin, Table, default_cell
 from brain_common.kinematics import Kinematics
 from brain_common.robot_model import RobotModel
 from planner.motion.sphere_fit import fit_robot, geometry_hash, link_hull_points
+
+if TYPE_CHECKING:
+    from planner.motion.exact import ExactHand
 
 SHAPES = ("box", "cylinder")
 # Link pairs of the Panda that can touch within the joint limits. The others are adjacent
@@ -289,7 +299,7 @@ class CollisionModel:
                  self_margin: float = 0.0, attached: Sequence[AttachedObject] = (),
                  margins: dict[str, float] | None = None,
                  self_collision_pairs: Sequence[tuple[str, str]] = SELF_COLLISION_PAIRS,
-                 table_touch_links: Sequence[str] = TABLE_TOUCH_LINKS) -> None:
+                 table_touch_links: Sequence[str] = TABLE_TOUCH_LINKS, exact: ExactHand | None = None) -> None:
         if not (math.isfinite(margin) and margin >= 0.0):
             raise ValueError(f"margin must be a finite number >= 0 m, got {margin}")
         if not (math.isfinite(self_margin) and self_margin >= 0.0):
@@ -310,6 +320,7 @@ class CollisionModel:
         self.attached: tuple[AttachedObject, ...] = tuple(attached)
         self.self_collision_pairs = tuple(self_collision_pairs)
         self.table_touch_links = tuple(table_touch_links)
+        self.exact = exact
         self._lo = kinematics.lower - 1e-9
         self._hi = kinematics.upper + 1e-9
         self._build()
@@ -318,7 +329,7 @@ class CollisionModel:
     def _derive(self, **kw) -> CollisionModel:
         args = dict(obstacles=self.obstacles, margin=self.margin, self_margin=self.self_margin, margins=self.margins,
                     attached=self.attached, self_collision_pairs=self.self_collision_pairs,
-                    table_touch_links=self.table_touch_links)
+                    table_touch_links=self.table_touch_links, exact=self.exact)
         args.update(kw)
         return CollisionModel(self.kinematics, args.pop("obstacles"), **args)
 
@@ -704,13 +715,36 @@ class CollisionModel:
         hit[ci[bad]] = True
 
     def is_free(self, q) -> bool:
-        """One configuration (n,) rad: within the limits and collision-free."""
-        return not bool(self.in_collision(np.asarray(q, dtype=float)[None])[0])
+        """One configuration (n,) rad: within the limits and collision-free (with an exact
+        narrow phase, its verdict on what the spheres flag near the hand; see exact.py)."""
+        q = np.asarray(q, dtype=float)
+        return not (self.in_collision(q[None])[0] and self._confirmed(q))
 
     def first_collision(self, Q) -> int:
-        """Index of the first configuration of Q (m, n) in collision, or -1."""
-        bad = np.flatnonzero(self.in_collision(Q))
-        return int(bad[0]) if bad.size else -1
+        """Index of the first configuration of Q (m, n) in collision, or -1 (with an exact
+        narrow phase: the first one it confirms)."""
+        Q = np.atleast_2d(np.asarray(Q, dtype=float))
+        for i in np.flatnonzero(self.in_collision(Q)):
+            if self._confirmed(Q[i]):
+                return int(i)
+        return -1
+
+    def _confirmed(self, q: np.ndarray) -> bool:
+        """Whether configuration q (n,), which the spheres flag, is in collision: always,
+        unless every flagged pair is an exactly modelled hand link against a world obstacle
+        and the exact distances keep every margin."""
+        if self.exact is None or not np.all((q >= self._lo) & (q <= self._hi)):
+            return True
+        contacts = self.explain(q)
+        names = {o.name for o in self.obstacles}
+        if not contacts or any(c.link not in self.exact.links or c.other not in names for c in contacts):
+            return True
+        frames = self.kinematics.frames(q)
+        for c in contacts:
+            o = self.obstacle(c.other)
+            if self.exact.distance(frames, c.link, o.shape, o.size, o.pose, c.allowed + 1e-3) < c.allowed:
+                return True
+        return False
 
     def explain(self, q) -> list[Contact]:
         """Every (link, obstacle or link) pair of configuration q (n,) closer than allowed,

@@ -19,6 +19,7 @@ from brain_common.cell import Bin, Cell, default_cell
 from brain_common.kinematics import Kinematics
 from brain_common.robot_model import load_robot_model
 from planner.motion.collision import CollisionModel, Obstacle, bin_obstacles, table_obstacle
+from planner.motion.exact import ExactHand
 from planner.motion.monitor import Tolerances
 from planner.motion.planner import MotionPlanner, PlannerConfig
 from planner.motion.timing import TimingLimits
@@ -41,6 +42,7 @@ class MotionConfig:
     tolerances: Tolerances = field(default_factory=Tolerances)
     start_delay: float = 0.2
     joint_states_max_age: float = 0.5  # s: an older joint state is no current state (the executor's watchdog)
+    exact_hand: bool = True  # the hand's convex hulls judge what its spheres flag near obstacles (exact.py)
 
     @property
     def margin(self) -> float:
@@ -113,5 +115,6 @@ def build_motion(config: MotionConfig, rng: np.random.Generator | None = None,
 
         tune_allocator()
     kin = Kinematics(load_robot_model(urdf_path))
-    cm = CollisionModel(kin, config.fixtures(), margin=config.margin, self_margin=config.self_margin)
+    cm = CollisionModel(kin, config.fixtures(), margin=config.margin, self_margin=config.self_margin,
+                        exact=ExactHand(kin.model) if config.exact_hand else None)
     return kin, cm, MotionPlanner(kin, cm, config.planner, rng=rng)
