@@ -1,54 +1,94 @@
 """How far simulated time may run ahead of the brain (simulation only).
 
 With real_time_factor 0 the sim steps as fast as the CPU allows. A brain slowed by load
-(another job, more workers than cores) then sees the world through frames that are old in
-sim time: perception's output goes stale against the planner's age limits, and outcomes
-depend on how busy the machine was. The gate bounds the lead instead: the sim does not
-step beyond `max_lead` sim seconds after the newest frame the brain has acknowledged (the
-stamp of perception/objects, which carries its camera frame's stamp). On a quiet machine
-perception keeps up and the gate never closes; under load the sim waits for it, so the
-brain's view of the world is as fresh in sim time as on a quiet machine.
+(another job, more workers than cores) then sees the world late in sim time: perception's
+output goes stale against the planner's age limits, and a trajectory stamped to start
+`start_delay` after it was sent reaches the controller after its start, so the arm lags its
+timeline and overruns the path tolerance. Outcomes would depend on how busy the machine was.
+The gate bounds the lead instead. Each source of acknowledgements has its lead:
+- perception (`max_lead`): the stamp of perception/objects, which carries its camera
+  frame's stamp. On a quiet machine perception keeps up and the gate never closes; under
+  load the sim waits for it, so the brain's view is as fresh in sim time as when quiet.
+- any node publishing `lead_ack` (std_msgs/Header, frame_id = its name; the planner every
+  lead_ack_period of sim time, only under use_sim_time) with its own lead (`ack_lead`,
+  less than the planner's start_delay): the sim never runs further ahead of the time that
+  node has seen, so a trajectory sent at its time t and stamped t + start_delay arrives
+  before the sim reaches t + ack_lead.
+The sim does not step while any source is further behind than its lead.
 
-It is a simulation harness, not a robot behaviour: real arms do not wait. It closes only
-after the first acknowledgement (a graph without perception runs free), and opens again
-after `escape_wall` wall seconds without one (a consumer that died must not freeze the
-sim; the campaign runner judges a dead graph by other means) until the next one arrives.
+It is a simulation harness, not a robot behaviour: real arms do not wait. A source counts
+only after its first acknowledgement (a graph without it runs free), and one that keeps the
+gate closed for `escape_wall` wall seconds is ignored (a consumer that died must not freeze
+the sim; the campaign runner judges a dead graph by other means) until it answers again.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+PERCEPTION = "perception"
+
+
+@dataclass(slots=True)
+class _Source:
+    lead: float
+    acked: float = -float("inf")
+    engaged: bool = False
+    closed_since: float | None = None
 
 
 class LeadGate:
     """holds(sim_now, wall_now): True while the sim must not step (see the module docstring).
 
-    max_lead: sim s the sim may run ahead of the newest acknowledged stamp; 0 disables the
-    gate. escape_wall: wall s the gate stays closed at most before it opens (`escapes` counts
-    those)."""
+    max_lead: sim s the sim may run ahead of perception's newest acknowledged stamp (and
+    the lead of any source without its own); 0 disables the gate. leads: source name (or
+    kind: source "lead_ack:planner" is of kind "lead_ack") -> its lead (sim s). escape_wall: wall s one source keeps the gate closed at most
+    before it is ignored (`escapes` counts those, `escaped` names the last)."""
 
-    def __init__(self, max_lead: float, escape_wall: float = 5.0) -> None:
-        if not (max_lead >= 0.0 and escape_wall > 0.0):
-            raise ValueError(f"max_lead must be >= 0 and escape_wall > 0; got {max_lead!r}, {escape_wall!r}")
+    def __init__(self, max_lead: float, escape_wall: float = 5.0, leads: dict[str, float] | None = None) -> None:
+        leads = dict(leads or {})
+        if not (max_lead >= 0.0 and escape_wall > 0.0 and all(v >= 0.0 for v in leads.values())):
+            raise ValueError(f"max_lead must be >= 0 and escape_wall > 0 (and every source's lead >= 0); "
+                             f"got {max_lead!r}, {escape_wall!r}, {leads!r}")
         self.max_lead = float(max_lead)
         self.escape_wall = float(escape_wall)
-        self.acked = -float("inf")
-        self.engaged = False
+        self._leads = {k: float(v) for k, v in leads.items()}
+        self._sources: dict[str, _Source] = {}
         self.escapes = 0
-        self._closed_since: float | None = None
+        self.escaped = ""
 
-    def ack(self, stamp: float) -> None:
-        """The brain has processed the frame stamped `stamp` (sim s)."""
-        if stamp > self.acked:
-            self.acked = stamp
-        self.engaged = self.max_lead > 0.0
+    @property
+    def acked(self) -> float:
+        """Perception's newest acknowledged stamp (sim s; -inf before the first)."""
+        src = self._sources.get(PERCEPTION)
+        return src.acked if src is not None else -float("inf")
+
+    def acks(self) -> dict[str, float]:
+        """Every source's newest acknowledged stamp (sim s)."""
+        return {name: src.acked for name, src in self._sources.items()}
+
+    def ack(self, stamp: float, source: str = PERCEPTION) -> None:
+        """`source` has processed sim time up to `stamp` (sim s)."""
+        src = self._sources.get(source)
+        if src is None:
+            kind = source.split(":", 1)[0]  # "kind:name": every source of a kind has the kind's lead
+            src = self._sources[source] = _Source(self._leads.get(source, self._leads.get(kind, self.max_lead)))
+        if stamp > src.acked:
+            src.acked = stamp
+        src.engaged = self.max_lead > 0.0
 
     def holds(self, sim_now: float, wall_now: float) -> bool:
-        if not self.engaged or sim_now - self.acked <= self.max_lead:
-            self._closed_since = None
-            return False
-        if self._closed_since is None:
-            self._closed_since = wall_now
-        if wall_now - self._closed_since > self.escape_wall:
-            self.engaged, self._closed_since = False, None
-            self.escapes += 1
-            return False
-        return True
+        held = False
+        for name, src in self._sources.items():
+            if not src.engaged or sim_now - src.acked <= src.lead:
+                src.closed_since = None
+                continue
+            if src.closed_since is None:
+                src.closed_since = wall_now
+            if wall_now - src.closed_since > self.escape_wall:
+                src.engaged, src.closed_since = False, None
+                self.escapes += 1
+                self.escaped = name
+                continue
+            held = True
+        return held

@@ -20,6 +20,9 @@ Subscribes:
   gripper_controller/commands       std_msgs/Float64MultiArray [opening in metres]
   perception/objects                only with max_lead > 0: the newest frame perception has
                                     answered, which bounds how far the sim runs ahead (lead.py)
+  lead_ack                          std_msgs/Header, only with max_lead > 0: the sim time a node
+                                    (frame_id; the planner) has seen; the sim stays within
+                                    ack_lead of it (lead.py)
   estop                             brain_interfaces/EStop (latched; brain_common/estop.py): while
                                     engaged the arm holds where it is and every trajectory and
                                     gripper command is refused, as a real controller's protective
@@ -48,7 +51,7 @@ from geometry_msgs.msg import TransformStamped
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import CameraInfo, Image, JointState
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Float64MultiArray, Header
 from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 from trajectory_msgs.msg import JointTrajectory
@@ -78,12 +81,15 @@ from brain_interfaces.srv import ResetSim
 GATE_WAIT_S = 0.002  # wall s per executor turn while the lead gate holds the sim
 
 
+ACKING = "lead_ack"  # the gate's kind of source for the nodes that send lead_ack ("lead_ack:<node>")
+
 @dataclass(frozen=True, slots=True)
 class BridgeParams:
     scenario: str
     seed: int
     real_time_factor: float
     max_lead: float
+    ack_lead: float
     camera_rate: float
     joint_state_rate: float
     ground_truth_rate: float
@@ -180,14 +186,15 @@ class SimBridgeNode(Node):
         self.create_subscription(Float64MultiArray, "gripper_controller/commands", self._on_gripper, RELIABLE_10)
         self.create_service(ResetSim, "sim/reset", self._on_reset)
         self.create_service(Trigger, "sim/check_success", self._on_check_success)
-        self._gate = LeadGate(self.params.max_lead)
+        self._gate = LeadGate(self.params.max_lead, leads={ACKING: self.params.ack_lead})
         if self.params.max_lead > 0.0:
             self.create_subscription(DetectedObjectArray, "perception/objects", self._on_brain_frame, RELIABLE_10)
+            self.create_subscription(Header, "lead_ack", self._on_lead_ack, RELIABLE_10)
         self.estop = EStopListener(self, EStop, self._on_estop)
         self.health = Health(self, "sim", self.estop, lambda: {
             "sim time (s)": f"{self.sim_time:.2f}", "scenario": self._scenario.name,
             "following a trajectory": self._path is not None,
-            "lead gate: newest frame answered (s)": f"{self._gate.acked:.2f}"})
+            "lead gate: newest answers (s)": ", ".join(f"{k} {v:.2f}" for k, v in self._gate.acks().items())})
         self.refused = 0  # commands refused under the e-stop
         self.get_logger().info(
             f"scenario {self._scenario.name} seed {self.params.seed}: {len(scene.objects)} objects, "
@@ -203,6 +210,7 @@ class SimBridgeNode(Node):
         cell = cell_for(v["cell_file"])
         return BridgeParams(
             scenario=v["scenario"], seed=v["seed"], real_time_factor=v["real_time_factor"], max_lead=v["max_lead"],
+            ack_lead=v["ack_lead"],
             camera_rate=v["camera_rate"], joint_state_rate=v["joint_state_rate"],
             ground_truth_rate=v["ground_truth_rate"], gripper_force=v["gripper_force"],
             base_frame=cell.base_frame, camera_frame=cell.camera.frame)
@@ -268,6 +276,10 @@ class SimBridgeNode(Node):
 
     def _on_brain_frame(self, msg: DetectedObjectArray) -> None:
         self._gate.ack(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
+
+    def _on_lead_ack(self, msg: Header) -> None:
+        # Every acknowledging node has ack_lead; they are told apart by name (frame_id).
+        self._gate.ack(msg.stamp.sec + msg.stamp.nanosec * 1e-9, f"{ACKING}:{msg.frame_id}")
 
     def _on_gripper(self, msg: Float64MultiArray) -> None:
         if self._refused_by_estop("gripper command"):
@@ -385,9 +397,10 @@ class SimBridgeNode(Node):
                 continue
             if self._gate.escapes != escapes:
                 escapes = self._gate.escapes
+                who = self._gate.escaped
                 self.get_logger().warning(
-                    f"no perception/objects for {self._gate.escape_wall:g} s wall at sim {self.sim_time:.2f} s "
-                    f"(newest answered frame {self._gate.acked:.2f} s): running ahead until perception answers again")
+                    f"{who} has not answered for {self._gate.escape_wall:g} s wall at sim {self.sim_time:.2f} s "
+                    f"(its newest answer {self._gate.acks()[who]:.2f} s): running ahead until it answers again")
             self.step_once()
             executor.spin_once(timeout_sec=0.0)
             rtf = self.params.real_time_factor

@@ -170,6 +170,50 @@ def test_the_sim_runs_no_further_ahead_of_perception_than_max_lead(bridge):
     assert run.proc.poll() is None
 
 
+def test_the_sim_runs_no_further_ahead_of_a_lead_ack_than_ack_lead(bridge):
+    """A node that sends lead_ack (the planner, in simulation) holds the sim within ack_lead
+    of the sim time it has seen, so the trajectories it stamps start_delay ahead reach the
+    sim before their start however slow the node is; perception's own bound is far off here."""
+    import time
+
+    from builtin_interfaces.msg import Time
+    from std_msgs.msg import Header
+
+    from brain_common.params import load_param_specs, param_defaults
+    from brain_common.qos import RELIABLE_10
+    from brain_interfaces.msg import DetectedObjectArray
+
+    ack_lead = param_defaults(load_param_specs(ROOT / "sim" / "config" / "sim_bridge.params.yaml", "sim_bridge"))[
+        "ack_lead"]
+    run, probe = bridge
+    frames = probe.node.create_publisher(DetectedObjectArray, "perception/objects", RELIABLE_10)
+    acks = probe.node.create_publisher(Header, "lead_ack", RELIABLE_10)
+    wait_for(lambda: acks.get_subscription_count() > 0 and frames.get_subscription_count() > 0, 30,
+             "the bridge to subscribe to lead_ack")
+
+    def stamp(t: float) -> Time:
+        return Time(sec=int(t), nanosec=round(t % 1 * 1e9))
+
+    def settled() -> float:
+        last = None
+        while last != probe.sim_now():
+            last = probe.sim_now()
+            time.sleep(0.5)  # observing an absence of /clock needs a wall wait (no timing assertion)
+        return last
+
+    frame = DetectedObjectArray()
+    frame.header.stamp = stamp(probe.sim_now() + 1000.0)
+    frames.publish(frame)  # perception far ahead: it does not bind
+    acks.publish(Header(stamp=stamp(0.0), frame_id="test_node"))  # behind: the sim stops where it is
+    stop = settled()
+    acks.publish(Header(stamp=stamp(stop + 1.0), frame_id="test_node"))
+    dt = 1.0 / 240.0
+    wait_for(lambda: probe.sim_now() >= stop + 1.0 + ack_lead - dt, 60, "the sim to run ack_lead past the ack")
+    assert settled() <= stop + 1.0 + ack_lead + 2 * dt
+    acks.publish(Header(stamp=stamp(stop + 1000.0), frame_id="test_node"))  # release it for the next tests
+    assert run.proc.poll() is None
+
+
 def send_trajectory(probe, names, points):
     from builtin_interfaces.msg import Duration
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint

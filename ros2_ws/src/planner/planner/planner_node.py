@@ -52,7 +52,7 @@ from builtin_interfaces.msg import Time
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
 from rclpy.node import Node
 from rclpy.task import Future
-from std_msgs.msg import String
+from std_msgs.msg import Header, String
 from std_srvs.srv import Trigger
 from transforms3d.quaternions import quat2mat
 
@@ -396,6 +396,12 @@ class PlannerNode(Node):
         self.motion_executor = TrajectoryExecutor(self, tolerances=mc.tolerances, start_delay=mc.start_delay,
                                                   stale_after=mc.joint_states_max_age,
                                                   on_state=lambda t: self.health.tick("joint_states", t))
+        if self.use_sim_time and values["lead_ack_period"] > 0.0:
+            # Simulation only: tell the sim how far this node has seen, so it never runs further
+            # ahead of the trajectories this node stamps than their start delay (the sim's lead
+            # gate, armbrain_sim/lead.py). On a robot nothing waits and nothing is sent.
+            self._lead_ack_pub = self.create_publisher(Header, "lead_ack", RELIABLE_10)
+            self.create_timer(values["lead_ack_period"], self._ack_lead)
         self.create_subscription(DetectedObjectArray, "perception/objects", self._on_objects, RELIABLE_10)
         self.create_subscription(String, "grasping/grasp_state", self._on_grasp_state, LATCHED)
         self.plan_grasps_client = self.create_client(PlanGrasps, "grasping/plan_grasps")
@@ -405,6 +411,9 @@ class PlannerNode(Node):
                                    goal_callback=self._on_goal, cancel_callback=lambda _h: CancelResponse.ACCEPT)
         self.create_service(Trigger, "planner/clear_bin", self._on_clear_bin)
         self.get_logger().info("planner ready: goals on planner/execute_task")
+
+    def _ack_lead(self) -> None:
+        self._lead_ack_pub.publish(Header(stamp=self.get_clock().now().to_msg(), frame_id=self.get_name()))
 
     def _on_clear_bin(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self.lock:
