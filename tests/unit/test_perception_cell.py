@@ -302,3 +302,54 @@ def test_new_config_fields_are_checked():
         check_config(PerceptionConfig(max_brightness_gain=0.9))
     with pytest.raises(ValueError, match="bin_bump_max_shift"):
         check_config(PerceptionConfig(bin_bump_max_shift=-0.01))
+
+
+# -- the bin remembered across frames (track_bin) ------------------------------------------
+
+def _est(cx, cy, ix, iy, walls=(True, True, True, True)):
+    return BinEstimate((cx, cy), 0.0, (ix, iy), 0.08, 0.01, "perceived", 1.0, walls)
+
+
+def test_a_smaller_fit_inside_the_bin_seen_before_keeps_the_bin_while_its_walls_stand():
+    """Measured in a campaign (world_bin_resized): with the cube just released in the bin and
+    the hand over it, one frame fitted a 12 x 11 cm 'bin' with four walls inside the real
+    15 x 25 cm one (the hand and cube posing as its fourth wall). It must not replace it."""
+    from perception.core.bin_detection import track_bin
+
+    real = _est(0.55, 0.40, 0.15, 0.25)
+    bogus = _est(0.555, 0.338, 0.123, 0.111)
+    pts = wall_points(0.55, 0.40, 0.0, 0.15, 0.25, walls=(True, True, False, True), height=0.08)
+    seen, remembered = track_bin(bogus, real, pts, 0.005)
+    assert seen.center == real.center and seen.inner_size == real.inner_size and remembered is real
+
+
+def test_a_fit_whose_walls_reach_beyond_a_partial_bin_seen_before_replaces_it():
+    """The other way round (the bogus bin remembered, then the real one found with its far
+    wall out of sight): the real one's side walls stand beyond the remembered one, which was
+    a part of it. Before, the remembered part was confirmed by the walls it shares with the
+    real bin in every later frame, and every later episode failed: 'the bin has no free spot'."""
+    from perception.core.bin_detection import track_bin
+
+    bogus = _est(0.555, 0.338, 0.123, 0.111)
+    real = _est(0.55, 0.40, 0.15, 0.25, walls=(True, True, False, True))
+    pts = wall_points(0.55, 0.40, 0.0, 0.15, 0.25, walls=(True, True, False, True), height=0.08)
+    seen, remembered = track_bin(real, bogus, pts, 0.005)
+    assert seen is real and remembered is real
+
+
+def test_a_larger_fit_sized_from_the_prior_does_not_replace_a_bin_seen_whole():
+    """A fit with a wall hidden takes that side from the prior (here 36 cm, the real bin
+    25 cm): no points stand beyond the bin seen before, so it stays."""
+    from perception.core.bin_detection import track_bin
+
+    real = _est(0.55, 0.40, 0.15, 0.25)
+    guessed = _est(0.55, 0.455, 0.15, 0.36, walls=(True, True, False, True))
+    pts = wall_points(0.55, 0.40, 0.0, 0.15, 0.25, walls=(True, True, False, True), height=0.08)
+    seen, remembered = track_bin(guessed, real, pts, 0.005)
+    assert seen.center == real.center and remembered is real
+    # No bin remembered: the fit is taken; nothing found and nothing confirmed: none.
+    assert track_bin(guessed, None, pts, 0.005) == (guessed, guessed)
+    assert track_bin(None, real, pts[:10], 0.005) == (None, real)
+    # A bin moved away leaves no points on its old walls: the new fit wins.
+    moved = wall_points(0.30, -0.40, 0.0, 0.15, 0.25, height=0.08)
+    assert track_bin(_est(0.30, -0.40, 0.15, 0.25), real, moved, 0.005)[1].center == (0.30, -0.40)

@@ -333,6 +333,65 @@ def confirm_bin(points: np.ndarray, seen: BinEstimate, band: float = CONFIRM_BAN
     return dataclasses.replace(seen, source="perceived", confidence=float(round(sum(coverage) / 4.0, 3)))
 
 
+def inside(a: BinEstimate, b: BinEstimate, tol: float = CONFIRM_BAND) -> bool:
+    """Whether a's outer footprint lies within b's grown by `tol` (m)."""
+    c, s = math.cos(a.yaw), math.sin(a.yaw)
+    hx, hy = a.outer_size[0] / 2.0, a.outer_size[1] / 2.0
+    du = np.array([hx, hx, -hx, -hx])
+    dv = np.array([hy, -hy, hy, -hy])
+    xs, ys = a.center[0] + c * du - s * dv, a.center[1] + s * du + c * dv
+    return bool(np.all(b.within(xs, ys, (b.outer_size[0] / 2.0 + tol, b.outer_size[1] / 2.0 + tol))))
+
+
+def extends_beyond(est: BinEstimate, last: BinEstimate, points: np.ndarray, band: float = CONFIRM_BAND,
+                   min_length: float = 3 * SIDE_BIN) -> bool:
+    """Whether the (N, 3) points of this frame stand on est's walls (no higher than its rim)
+    outside last's footprint (grown by `band`) along at least `min_length` (m) of wall: est
+    sees walls where last has none, so last was only a part of the bin."""
+    if len(points) == 0:
+        return False
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    u, v = est.local(x, y)
+    hu, hv = est.outer_size[0] / 2.0, est.outer_size[1] / 2.0
+    rim = est.wall_thickness + band
+    au, av = np.abs(u), np.abs(v)
+    on_wall = (z <= est.wall_height + band) & (au <= hu + band) & (av <= hv + band) \
+        & ((au >= hu - rim) | (av >= hv - rim))
+    beyond = on_wall & ~last.within(x, y, (last.outer_size[0] / 2.0 + band, last.outer_size[1] / 2.0 + band))
+    if not beyond.any():
+        return False
+    cells = np.unique(np.stack([np.floor(u[beyond] / SIDE_BIN), np.floor(v[beyond] / SIDE_BIN)]), axis=1)
+    return cells.shape[1] * SIDE_BIN >= min_length
+
+
+def track_bin(est: BinEstimate | None, last: BinEstimate | None, points: np.ndarray,
+              keep_shift: float) -> tuple[BinEstimate | None, BinEstimate | None]:
+    """(this frame's bin, the bin to remember) from this frame's fit `est` (find_bin; None:
+    not found), the bin remembered from earlier frames, and the frame's (N, 3) points.
+
+    The bin seen before stays while this frame's points still stand on its walls (confirm_bin):
+    objects put in it can hide walls, so it is not found or the fit is pulled off by a
+    centimetre or two. Nested fits are told apart by their extent, since walls do not appear
+    from nothing: a fit inside the bin seen before (an object or the hand in the bin posing
+    as its wall, a wall hidden) keeps the bin seen before while its walls stand; a fit that
+    contains the bin seen before and whose walls this frame's points show beyond it
+    (extends_beyond: that one was such a part) replaces it, even with a wall out of sight
+    (a side sized from the prior shows no points beyond). Otherwise a fit with all four
+    walls seen, a fit within keep_shift (m) of it, or walls elsewhere win (a poorer view
+    seen before, e.g. through another camera mount, is not kept against a full one)."""
+    if last is None:
+        return est, est
+    if est is not None and bin_pose_error(est, last)[0] <= keep_shift:
+        return est, est
+    if est is not None and inside(last, est) and extends_beyond(est, last, points):
+        return est, est
+    if est is None or inside(est, last) or not all(est.walls_seen):
+        confirmed = confirm_bin(points, last)
+        if confirmed is not None:
+            return confirmed, last
+    return est, (est if est is not None else last)
+
+
 def find_bin(points: np.ndarray, prior: BinEstimate, *, min_side: float, max_side: float,
              max_wall_height: float, max_points: int = 4000,
              in_view: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[BinEstimate | None, np.ndarray]:

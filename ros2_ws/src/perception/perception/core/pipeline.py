@@ -50,7 +50,7 @@ import cv2
 import numpy as np
 
 from perception.core.arrays import column_medians, concatenated_runs, pixel_boxes, take_rows
-from perception.core.bin_detection import BinEstimate, bin_pose_error, bin_prior, confirm_bin, find_bin
+from perception.core.bin_detection import BinEstimate, bin_pose_error, bin_prior, find_bin, track_bin
 from perception.core.colour import (
     UNKNOWN,
     WhiteBalance,
@@ -391,21 +391,7 @@ class Perception:
         Pa = take_rows(P, away)
         est, _ = find_bin(Pa, self._bin_prior, min_side=c.bin_min_side, max_side=c.bin_max_side,
                           max_wall_height=c.bin_max_wall_height, max_points=BIN_FIT_POINTS, in_view=in_view)
-        # The bin seen before stays where it was while this frame's points still stand on its
-        # walls: objects put in it can hide walls, so it is not found or the fit is pulled off
-        # by a centimetre or two. A fit with all four walls seen, a fit that agrees with it, or
-        # walls elsewhere win (so a poorer view seen before, e.g. through another camera
-        # mount, is not kept against a full one).
-        last = self._last_bin
-        if last is not None and (est is None or (not all(est.walls_seen)
-                                                 and bin_pose_error(est, last)[0] > BIN_KEEP_SHIFT)):
-            confirmed = confirm_bin(Pa, last)
-            if confirmed is not None:
-                est = confirmed
-            elif est is not None:
-                self._last_bin = est
-        elif est is not None:
-            self._last_bin = est
+        est, self._last_bin = track_bin(est, self._last_bin, Pa, BIN_KEEP_SHIFT)
         if est is None:
             return None, False
         prior = self._bin_prior
