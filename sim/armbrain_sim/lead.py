@@ -42,8 +42,9 @@ class LeadGate:
 
     max_lead: sim s the sim may run ahead of perception's newest acknowledged stamp (and
     the lead of any source without its own); 0 disables the gate. leads: source name (or
-    kind: source "lead_ack:planner" is of kind "lead_ack") -> its lead (sim s). escape_wall: wall s one source keeps the gate closed at most
-    before it is ignored (`escapes` counts those, `escaped` names the last)."""
+    kind: source "lead_ack:planner" is of kind "lead_ack") -> its lead (sim s).
+    escape_wall: wall s one source keeps the gate closed at most before it is ignored
+    (`escapes` counts those, `escaped` names the last)."""
 
     def __init__(self, max_lead: float, escape_wall: float = 5.0, leads: dict[str, float] | None = None) -> None:
         leads = dict(leads or {})
