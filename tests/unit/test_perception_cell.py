@@ -353,3 +353,18 @@ def test_a_larger_fit_sized_from_the_prior_does_not_replace_a_bin_seen_whole():
     # A bin moved away leaves no points on its old walls: the new fit wins.
     moved = wall_points(0.30, -0.40, 0.0, 0.15, 0.25, height=0.08)
     assert track_bin(_est(0.30, -0.40, 0.15, 0.25), real, moved, 0.005)[1].center == (0.30, -0.40)
+
+
+def test_fits_within_a_centimetre_of_each_other_follow_the_old_rule_a_full_view_wins():
+    """Measured (world_bin_rotated): a fit 0.6-0.8 cm smaller and 1.1 cm off replaced the bin
+    while the hand hid walls; the next full views (all four walls) must replace it again,
+    not be confirmed away by it (its walls lie within the confirming band of the real ones)."""
+    from perception.core.bin_detection import track_bin
+
+    yaw = math.radians(-30.0)
+    real = dataclasses.replace(_est(0.389, 0.358, 0.202, 0.313), yaw=yaw)
+    off = dataclasses.replace(_est(0.386, 0.347, 0.194, 0.307), yaw=yaw)
+    pts = wall_points(0.389, 0.358, yaw, 0.202, 0.313, height=0.08)
+    assert track_bin(real, off, pts, 0.005) == (real, real)
+    near = dataclasses.replace(real, center=(0.392, 0.360))  # 4 mm off: the same bin, a full view
+    assert track_bin(near, real, pts, 0.005) == (near, near)

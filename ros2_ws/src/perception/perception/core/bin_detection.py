@@ -371,9 +371,10 @@ def track_bin(est: BinEstimate | None, last: BinEstimate | None, points: np.ndar
 
     The bin seen before stays while this frame's points still stand on its walls (confirm_bin):
     objects put in it can hide walls, so it is not found or the fit is pulled off by a
-    centimetre or two. Nested fits are told apart by their extent, since walls do not appear
-    from nothing: a fit inside the bin seen before (an object or the hand in the bin posing
-    as its wall, a wall hidden) keeps the bin seen before while its walls stand; a fit that
+    centimetre or two. Nested fits (one not within CONFIRM_BAND of the other) are told
+    apart by their extent, since walls do not appear from nothing: a fit inside the bin
+    seen before (an object or the hand in the bin posing as its wall, a wall hidden) keeps
+    the bin seen before while its walls stand; a fit that
     contains the bin seen before and whose walls this frame's points show beyond it
     (extends_beyond: that one was such a part) replaces it, even with a wall out of sight
     (a side sized from the prior shows no points beyond). Otherwise a fit with all four
@@ -383,9 +384,13 @@ def track_bin(est: BinEstimate | None, last: BinEstimate | None, points: np.ndar
         return est, est
     if est is not None and bin_pose_error(est, last)[0] <= keep_shift:
         return est, est
-    if est is not None and inside(last, est) and extends_beyond(est, last, points):
-        return est, est
-    if est is None or inside(est, last) or not all(est.walls_seen):
+    smaller = False
+    if est is not None:
+        est_in, last_in = inside(est, last), inside(last, est)  # both: the same bin within CONFIRM_BAND
+        if last_in and not est_in and extends_beyond(est, last, points):
+            return est, est
+        smaller = est_in and not last_in
+    if est is None or smaller or not all(est.walls_seen):
         confirmed = confirm_bin(points, last)
         if confirmed is not None:
             return confirmed, last
