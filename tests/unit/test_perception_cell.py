@@ -368,3 +368,15 @@ def test_fits_within_a_centimetre_of_each_other_follow_the_old_rule_a_full_view_
     assert track_bin(real, off, pts, 0.005) == (real, real)
     near = dataclasses.replace(real, center=(0.392, 0.360))  # 4 mm off: the same bin, a full view
     assert track_bin(near, real, pts, 0.005) == (near, near)
+
+
+def test_a_fit_with_a_wall_out_of_sight_whose_seen_walls_lie_beyond_a_smaller_remembered_bin_replaces_it():
+    """Measured (world_bin_moved): a fit 2.3 x 0.7 cm small, 8 mm off, replaced the bin; the
+    real one then came with a wall out of sight (three walls seen), its walls only 1-2 cm
+    beyond the remembered ones (inside the confirming band): its seen faces decide."""
+    from perception.core.bin_detection import track_bin
+
+    off = _est(0.452, -0.410, 0.337, 0.193)
+    real = _est(0.451, -0.418, 0.360, 0.200, walls=(True, True, True, False))
+    pts = wall_points(0.451, -0.418, 0.0, 0.360, 0.200, walls=(True, True, True, False), height=0.08)
+    assert track_bin(real, off, pts, 0.005) == (real, real)

@@ -364,6 +364,25 @@ def extends_beyond(est: BinEstimate, last: BinEstimate, points: np.ndarray, band
     return cells.shape[1] * SIDE_BIN >= min_length
 
 
+def faces_beyond(est: BinEstimate, last: BinEstimate, margin: float = 0.005) -> bool:
+    """Whether an outer face of a wall est saw lies more than `margin` (m) outside the same
+    face of `last` (yaws within 45 deg of each other, as normalise_rectangle_yaw gives)."""
+    c, s = math.cos(last.yaw), math.sin(last.yaw)
+    axes_last = ((c, s), (-s, c))
+    ce, se = math.cos(est.yaw), math.sin(est.yaw)
+    axes_est = ((ce, se), (-se, ce))
+    half_e = (est.outer_size[0] / 2.0, est.outer_size[1] / 2.0)
+    half_l = (last.outer_size[0] / 2.0, last.outer_size[1] / 2.0)
+    for k, (axis, sign) in enumerate(((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0))):
+        if not est.walls_seen[k]:
+            continue
+        fx = est.center[0] + sign * half_e[axis] * axes_est[axis][0] - last.center[0]
+        fy = est.center[1] + sign * half_e[axis] * axes_est[axis][1] - last.center[1]
+        if sign * (fx * axes_last[axis][0] + fy * axes_last[axis][1]) - half_l[axis] > margin:
+            return True
+    return False
+
+
 def track_bin(est: BinEstimate | None, last: BinEstimate | None, points: np.ndarray,
               keep_shift: float) -> tuple[BinEstimate | None, BinEstimate | None]:
     """(this frame's bin, the bin to remember) from this frame's fit `est` (find_bin; None:
@@ -375,9 +394,10 @@ def track_bin(est: BinEstimate | None, last: BinEstimate | None, points: np.ndar
     apart by their extent, since walls do not appear from nothing: a fit inside the bin
     seen before (an object or the hand in the bin posing as its wall, a wall hidden) keeps
     the bin seen before while its walls stand; a fit that
-    contains the bin seen before and whose walls this frame's points show beyond it
-    (extends_beyond: that one was such a part) replaces it, even with a wall out of sight
-    (a side sized from the prior shows no points beyond). Otherwise a fit with all four
+    contains the bin seen before with a wall it saw beyond it (faces_beyond), or whose walls
+    this frame's points show beyond it (extends_beyond), replaces it: that one was such a
+    part; this holds with a wall out of sight too (a side sized from the prior is no seen
+    wall and shows no points beyond). Otherwise a fit with all four
     walls seen, a fit within keep_shift (m) of it, or walls elsewhere win (a poorer view
     seen before, e.g. through another camera mount, is not kept against a full one)."""
     if last is None:
@@ -387,7 +407,7 @@ def track_bin(est: BinEstimate | None, last: BinEstimate | None, points: np.ndar
     smaller = False
     if est is not None:
         est_in, last_in = inside(est, last), inside(last, est)  # both: the same bin within CONFIRM_BAND
-        if last_in and not est_in and extends_beyond(est, last, points):
+        if last_in and not est_in and (faces_beyond(est, last) or extends_beyond(est, last, points)):
             return est, est
         smaller = est_in and not last_in
     if est is None or smaller or not all(est.walls_seen):
