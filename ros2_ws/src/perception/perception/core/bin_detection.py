@@ -333,53 +333,24 @@ def confirm_bin(points: np.ndarray, seen: BinEstimate, band: float = CONFIRM_BAN
     return dataclasses.replace(seen, source="perceived", confidence=float(round(sum(coverage) / 4.0, 3)))
 
 
-def inside(a: BinEstimate, b: BinEstimate, tol: float = CONFIRM_BAND) -> bool:
-    """Whether a's outer footprint lies within b's grown by `tol` (m)."""
-    c, s = math.cos(a.yaw), math.sin(a.yaw)
-    hx, hy = a.outer_size[0] / 2.0, a.outer_size[1] / 2.0
-    du = np.array([hx, hx, -hx, -hx])
-    dv = np.array([hy, -hy, hy, -hy])
-    xs, ys = a.center[0] + c * du - s * dv, a.center[1] + s * du + c * dv
-    return bool(np.all(b.within(xs, ys, (b.outer_size[0] / 2.0 + tol, b.outer_size[1] / 2.0 + tol))))
-
-
-def extends_beyond(est: BinEstimate, last: BinEstimate, points: np.ndarray, band: float = CONFIRM_BAND,
-                   min_length: float = 3 * SIDE_BIN) -> bool:
-    """Whether the (N, 3) points of this frame stand on est's walls (no higher than its rim)
-    outside last's footprint (grown by `band`) along at least `min_length` (m) of wall: est
-    sees walls where last has none, so last was only a part of the bin."""
-    if len(points) == 0:
-        return False
-    x, y, z = points[:, 0], points[:, 1], points[:, 2]
-    u, v = est.local(x, y)
-    hu, hv = est.outer_size[0] / 2.0, est.outer_size[1] / 2.0
-    rim = est.wall_thickness + band
-    au, av = np.abs(u), np.abs(v)
-    on_wall = (z <= est.wall_height + band) & (au <= hu + band) & (av <= hv + band) \
-        & ((au >= hu - rim) | (av >= hv - rim))
-    beyond = on_wall & ~last.within(x, y, (last.outer_size[0] / 2.0 + band, last.outer_size[1] / 2.0 + band))
-    if not beyond.any():
-        return False
-    cells = np.unique(np.stack([np.floor(u[beyond] / SIDE_BIN), np.floor(v[beyond] / SIDE_BIN)]), axis=1)
-    return cells.shape[1] * SIDE_BIN >= min_length
-
-
 def faces_beyond(est: BinEstimate, last: BinEstimate, margin: float = 0.005) -> bool:
-    """Whether an outer face of a wall est saw lies more than `margin` (m) outside the same
-    face of `last` (yaws within 45 deg of each other, as normalise_rectangle_yaw gives)."""
+    """Whether a wall est saw has its outer or inner face more than `margin` (m) outside the
+    same face of `last` (yaws within 45 deg of each other, as normalise_rectangle_yaw gives).
+    Inner faces too: a fit's wall thickness comes from how far rim points reach inwards, and
+    a hand over the rim thickens it."""
     c, s = math.cos(last.yaw), math.sin(last.yaw)
     axes_last = ((c, s), (-s, c))
     ce, se = math.cos(est.yaw), math.sin(est.yaw)
     axes_est = ((ce, se), (-se, ce))
-    half_e = (est.outer_size[0] / 2.0, est.outer_size[1] / 2.0)
-    half_l = (last.outer_size[0] / 2.0, last.outer_size[1] / 2.0)
     for k, (axis, sign) in enumerate(((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0))):
         if not est.walls_seen[k]:
             continue
-        fx = est.center[0] + sign * half_e[axis] * axes_est[axis][0] - last.center[0]
-        fy = est.center[1] + sign * half_e[axis] * axes_est[axis][1] - last.center[1]
-        if sign * (fx * axes_last[axis][0] + fy * axes_last[axis][1]) - half_l[axis] > margin:
-            return True
+        for half_e, half_l in ((est.outer_size[axis] / 2.0, last.outer_size[axis] / 2.0),
+                               (est.inner_size[axis] / 2.0, last.inner_size[axis] / 2.0)):
+            fx = est.center[0] + sign * half_e * axes_est[axis][0] - last.center[0]
+            fy = est.center[1] + sign * half_e * axes_est[axis][1] - last.center[1]
+            if sign * (fx * axes_last[axis][0] + fy * axes_last[axis][1]) - half_l > margin:
+                return True
     return False
 
 
@@ -390,30 +361,21 @@ def track_bin(est: BinEstimate | None, last: BinEstimate | None, points: np.ndar
 
     The bin seen before stays while this frame's points still stand on its walls (confirm_bin):
     objects put in it can hide walls, so it is not found or the fit is pulled off by a
-    centimetre or two. Nested fits (one not within CONFIRM_BAND of the other) are told
-    apart by their extent, since walls do not appear from nothing: a fit inside the bin
-    seen before (an object or the hand in the bin posing as its wall, a wall hidden) keeps
-    the bin seen before while its walls stand; a fit that
-    contains the bin seen before with a wall it saw beyond it (faces_beyond), or whose walls
-    this frame's points show beyond it (extends_beyond), replaces it: that one was such a
-    part; this holds with a wall out of sight too (a side sized from the prior is no seen
-    wall and shows no points beyond). Otherwise a fit with all four
-    walls seen, a fit within keep_shift (m) of it, or walls elsewhere win (a poorer view
-    seen before, e.g. through another camera mount, is not kept against a full one)."""
+    centimetre or two. A fit with all four walls seen, a fit within keep_shift (m) of it,
+    walls elsewhere, or a fit with a wall it saw standing beyond it (faces_beyond: the bin
+    seen before was only a part of the bin) win: a poorer view seen before, e.g. through
+    another camera mount, or a part of the bin fitted in a frame where the hand or an object
+    in the bin posed as a wall, is not kept against a better one. (Measured: such a part,
+    12 x 11 cm inside a 15 x 25 cm bin whose far wall is out of the picture, was otherwise
+    confirmed by the walls it shares with the bin in every later frame.)"""
     if last is None:
         return est, est
-    if est is not None and bin_pose_error(est, last)[0] <= keep_shift:
+    if est is not None and (all(est.walls_seen) or bin_pose_error(est, last)[0] <= keep_shift
+                            or faces_beyond(est, last)):
         return est, est
-    smaller = False
-    if est is not None:
-        est_in, last_in = inside(est, last), inside(last, est)  # both: the same bin within CONFIRM_BAND
-        if last_in and not est_in and (faces_beyond(est, last) or extends_beyond(est, last, points)):
-            return est, est
-        smaller = est_in and not last_in
-    if est is None or smaller or not all(est.walls_seen):
-        confirmed = confirm_bin(points, last)
-        if confirmed is not None:
-            return confirmed, last
+    confirmed = confirm_bin(points, last)
+    if confirmed is not None:
+        return confirmed, last
     return est, (est if est is not None else last)
 
 
