@@ -41,39 +41,32 @@ class LeadGate:
     """holds(sim_now, wall_now): True while the sim must not step (see the module docstring).
 
     max_lead: sim s the sim may run ahead of perception's newest acknowledged stamp (and
-    the lead of any source without its own); 0 disables the gate. leads: source name (or
-    kind: source "lead_ack:planner" is of kind "lead_ack") -> its lead (sim s).
+    of any source acknowledging without a lead of its own); 0 disables the gate.
     escape_wall: wall s one source keeps the gate closed at most before it is ignored
     (`escapes` counts those, `escaped` names the last)."""
 
-    def __init__(self, max_lead: float, escape_wall: float = 5.0, leads: dict[str, float] | None = None) -> None:
-        leads = dict(leads or {})
-        if not (max_lead >= 0.0 and escape_wall > 0.0 and all(v >= 0.0 for v in leads.values())):
-            raise ValueError(f"max_lead must be >= 0 and escape_wall > 0 (and every source's lead >= 0); "
-                             f"got {max_lead!r}, {escape_wall!r}, {leads!r}")
+    def __init__(self, max_lead: float, escape_wall: float = 5.0) -> None:
+        if not (max_lead >= 0.0 and escape_wall > 0.0):
+            raise ValueError(f"max_lead must be >= 0 and escape_wall > 0; got {max_lead!r}, {escape_wall!r}")
         self.max_lead = float(max_lead)
         self.escape_wall = float(escape_wall)
-        self._leads = {k: float(v) for k, v in leads.items()}
         self._sources: dict[str, _Source] = {}
         self.escapes = 0
         self.escaped = ""
-
-    @property
-    def acked(self) -> float:
-        """Perception's newest acknowledged stamp (sim s; -inf before the first)."""
-        src = self._sources.get(PERCEPTION)
-        return src.acked if src is not None else -float("inf")
 
     def acks(self) -> dict[str, float]:
         """Every source's newest acknowledged stamp (sim s)."""
         return {name: src.acked for name, src in self._sources.items()}
 
-    def ack(self, stamp: float, source: str = PERCEPTION) -> None:
-        """`source` has processed sim time up to `stamp` (sim s)."""
+    def ack(self, stamp: float, source: str = PERCEPTION, lead: float | None = None) -> None:
+        """`source` has processed sim time up to `stamp` (sim s); the sim may run `lead` sim s
+        ahead of it (None: max_lead; fixed at its first acknowledgement)."""
         src = self._sources.get(source)
         if src is None:
-            kind = source.split(":", 1)[0]  # "kind:name": every source of a kind has the kind's lead
-            src = self._sources[source] = _Source(self._leads.get(source, self._leads.get(kind, self.max_lead)))
+            lead = self.max_lead if lead is None else float(lead)
+            if not lead >= 0.0:
+                raise ValueError(f"the lead of {source!r} must be >= 0; got {lead!r}")
+            src = self._sources[source] = _Source(lead)
         if stamp > src.acked:
             src.acked = stamp
         src.engaged = self.max_lead > 0.0

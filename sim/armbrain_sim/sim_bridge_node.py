@@ -81,7 +81,6 @@ from brain_interfaces.srv import ResetSim
 GATE_WAIT_S = 0.002  # wall s per executor turn while the lead gate holds the sim
 
 
-ACKING = "lead_ack"  # the gate's kind of source for the nodes that send lead_ack ("lead_ack:<node>")
 
 @dataclass(frozen=True, slots=True)
 class BridgeParams:
@@ -186,7 +185,7 @@ class SimBridgeNode(Node):
         self.create_subscription(Float64MultiArray, "gripper_controller/commands", self._on_gripper, RELIABLE_10)
         self.create_service(ResetSim, "sim/reset", self._on_reset)
         self.create_service(Trigger, "sim/check_success", self._on_check_success)
-        self._gate = LeadGate(self.params.max_lead, leads={ACKING: self.params.ack_lead})
+        self._gate = LeadGate(self.params.max_lead)
         if self.params.max_lead > 0.0:
             self.create_subscription(DetectedObjectArray, "perception/objects", self._on_brain_frame, RELIABLE_10)
             self.create_subscription(Header, "lead_ack", self._on_lead_ack, RELIABLE_10)
@@ -279,7 +278,7 @@ class SimBridgeNode(Node):
 
     def _on_lead_ack(self, msg: Header) -> None:
         # Every acknowledging node has ack_lead; they are told apart by name (frame_id).
-        self._gate.ack(msg.stamp.sec + msg.stamp.nanosec * 1e-9, f"{ACKING}:{msg.frame_id}")
+        self._gate.ack(msg.stamp.sec + msg.stamp.nanosec * 1e-9, f"lead_ack:{msg.frame_id}", self.params.ack_lead)
 
     def _on_gripper(self, msg: Float64MultiArray) -> None:
         if self._refused_by_estop("gripper command"):

@@ -53,7 +53,7 @@ from foxglove.messages import (
     Vector3,
 )
 
-from brain_common.cell import Bin, Cell, Table, perceived_bin
+from brain_common.cell import Bin, Cell, Table, bin_from_detected
 from brain_common.robot import ARM_JOINTS
 from brain_common.trajectory import sample_joint_trajectory
 
@@ -116,12 +116,6 @@ def yaw_quaternion(yaw: float) -> tuple[float, float, float, float]:
     return 0.0, 0.0, math.sin(yaw / 2.0), math.cos(yaw / 2.0)
 
 
-def yaw_from_quaternion(xyzw: Sequence[float]) -> float:
-    """The rotation about z (rad) of a quaternion (x, y, z, w) whose axis is (nearly) z."""
-    x, y, z, w = (float(v) for v in xyzw)
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-
-
 # -- the cell and the objects ---------------------------------------------------------------
 
 def table_entity(table: Table, frame_id: str, stamp_ns: int) -> SceneEntity:
@@ -132,27 +126,12 @@ def table_entity(table: Table, frame_id: str, stamp_ns: int) -> SceneEntity:
                              size=_vector((*table.size, table.thickness)), color=_color((*table.paint, 1.0)))])
 
 
-def bin_boxes(b: Bin) -> list[tuple[tuple[float, float, float], tuple[float, float, float]]]:
-    """The bin's floor and four walls as (size (3,) m, centre (3,) m) in the bin's own frame
-    (origin at its footprint's centre on the table, x along inner_size[0]), as the simulator
-    builds it: the floor fills the inside, the walls along x span the outer width."""
-    ix, iy = b.inner_size
-    wt, wh, ft = b.wall_thickness, b.wall_height, b.floor_thickness
-    return [
-        ((ix, iy, ft), (0.0, 0.0, ft / 2.0)),
-        ((wt, iy + 2.0 * wt, wh), (ix / 2.0 + wt / 2.0, 0.0, wh / 2.0)),
-        ((wt, iy + 2.0 * wt, wh), (-ix / 2.0 - wt / 2.0, 0.0, wh / 2.0)),
-        ((ix, wt, wh), (0.0, iy / 2.0 + wt / 2.0, wh / 2.0)),
-        ((ix, wt, wh), (0.0, -iy / 2.0 - wt / 2.0, wh / 2.0)),
-    ]
-
-
 def bin_entity(b: Bin, frame_id: str, stamp_ns: int, seen: bool = True) -> SceneEntity:
     """The bin's floor and walls as five boxes in the base frame."""
     q = yaw_quaternion(b.yaw)
     rgba = BIN_RGBA if seen else BIN_PRIOR_RGBA
     cubes = []
-    for size, (u, v, z) in bin_boxes(b):
+    for _name, size, (u, v, z) in b.parts():
         x, y = b.to_base(u, v)
         cubes.append(CubePrimitive(pose=_pose((x, y, z), q), size=_vector(size), color=_color(rgba)))
     return SceneEntity(timestamp=timestamp_from_ns(stamp_ns), frame_id=frame_id, id=BIN_ID, cubes=cubes,
@@ -207,14 +186,6 @@ def scene_object_from_msg(o) -> SceneObject:
                        confidence=float(o.confidence))
 
 
-def bin_from_msg(b, prior: Bin) -> Bin | None:
-    """A brain_interfaces/DetectedBin as a cell Bin (the floor's thickness, which a camera
-    cannot see, from `prior`); None for a broken report (brain_common.cell.perceived_bin)."""
-    q = b.pose.orientation
-    return perceived_bin(prior, b.pose.position.x, b.pose.position.y, yaw_from_quaternion((q.x, q.y, q.z, q.w)),
-                         (b.inner_size.x, b.inner_size.y), b.inner_size.z, b.wall_thickness)
-
-
 def scene_update_from_msg(msg, cell: Cell) -> SceneUpdate:
     """A brain_interfaces/DetectedObjectArray as the scene: the cell's table, the bin as
     perception reports it (the cell's prior when the message carries none) and every
@@ -222,7 +193,7 @@ def scene_update_from_msg(msg, cell: Cell) -> SceneUpdate:
     frame_id = msg.header.frame_id or cell.base_frame
     stamp_ns = stamp_ns_from_msg(msg.header.stamp)
     reported = msg.bin.inner_size.x > 0.0 and msg.bin.inner_size.y > 0.0
-    bin_ = bin_from_msg(msg.bin, cell.bin) if reported else cell.bin
+    bin_ = bin_from_detected(msg.bin, cell.bin) if reported else cell.bin
     objects = [scene_object_from_msg(o) for o in [*msg.objects, *msg.bin.contents]]
     return scene_update(objects, cell.table, bin_, frame_id, stamp_ns, bin_seen=reported and bool(msg.bin.seen))
 

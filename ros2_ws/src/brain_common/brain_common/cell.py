@@ -96,6 +96,21 @@ class Bin:
         u, v = self.to_local(x, y)
         return abs(u) <= self.inner_size[0] / 2 - margin and abs(v) <= self.inner_size[1] / 2 - margin
 
+    def parts(self) -> list[tuple[str, tuple[float, float, float], tuple[float, float, float]]]:
+        """The floor and four walls as boxes: (name, size (3,) m, centre (3,) m in the bin's own
+        frame, origin at its footprint's centre on the table). The floor fills the inside; the
+        walls along its x axis span the outer width. The one description of the bin's shape
+        that the planner, grasp synthesis and the live view build on."""
+        ix, iy = self.inner_size
+        wt, wh, ft = self.wall_thickness, self.wall_height, self.floor_thickness
+        return [
+            ("bin_floor", (ix, iy, ft), (0.0, 0.0, ft / 2.0)),
+            ("bin_wall_px", (wt, iy + 2.0 * wt, wh), (ix / 2.0 + wt / 2.0, 0.0, wh / 2.0)),
+            ("bin_wall_nx", (wt, iy + 2.0 * wt, wh), (-ix / 2.0 - wt / 2.0, 0.0, wh / 2.0)),
+            ("bin_wall_py", (ix, wt, wh), (0.0, iy / 2.0 + wt / 2.0, wh / 2.0)),
+            ("bin_wall_ny", (ix, wt, wh), (0.0, -iy / 2.0 - wt / 2.0, wh / 2.0)),
+        ]
+
 
 def matrix_from_position_quaternion(position: Sequence[float], xyzw: Sequence[float]) -> np.ndarray:
     """(4, 4) pose from a position (3,) m and a quaternion (x, y, z, w)."""
@@ -177,6 +192,21 @@ def perceived_bin(prior: Bin, x: float, y: float, yaw: float, inner_size: Sequen
     return Bin(float(x), float(y), float(yaw), (float(inner_size[0]), float(inner_size[1])),
                float(wall_height) if wall_height > 0 else prior.wall_height,
                float(wall_thickness) if wall_thickness > 0 else prior.wall_thickness, prior.floor_thickness)
+
+
+def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
+    """Yaw (rad) of the body x axis projected on the base xy plane, of a quaternion (x, y, z, w)
+    of any norm (its rotation matrix's atan2(R[1, 0], R[0, 0]))."""
+    return math.atan2(2.0 * (w * z + x * y), w * w + x * x - y * y - z * z)
+
+
+def bin_from_detected(b: Any, prior: Bin) -> Bin | None:
+    """The bin a brain_interfaces/DetectedBin reports (read by attribute: no message import),
+    with what a camera cannot see from `prior`; None for a broken report (perceived_bin).
+    Whether it was seen this frame (b.seen) is the caller's to judge."""
+    q, s = b.pose.orientation, b.inner_size
+    return perceived_bin(prior, b.pose.position.x, b.pose.position.y, yaw_from_quaternion(q.x, q.y, q.z, q.w),
+                         (s.x, s.y), s.z, b.wall_thickness)
 
 
 # -- validation ------------------------------------------------------------------------

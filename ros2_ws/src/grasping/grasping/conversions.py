@@ -8,7 +8,7 @@ import numpy as np
 from geometry_msgs.msg import Pose
 from transforms3d.quaternions import mat2quat
 
-from brain_common.cell import Bin, perceived_bin
+from brain_common.cell import Bin, bin_from_detected, yaw_from_quaternion
 from brain_interfaces.msg import DetectedBin, DetectedObject, GraspCandidate
 from grasping.core import GraspCandidate as CoreCandidate
 from grasping.core import ObjectModel, make_object
@@ -20,11 +20,6 @@ def quaternion_from_matrix(R: np.ndarray) -> tuple[float, float, float, float]:
     if w < 0.0:
         w, x, y, z = -w, -x, -y, -z
     return float(x), float(y), float(z), float(w)
-
-
-def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
-    """Yaw (rad) of the body x axis projected on the base xy plane."""
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
 def object_from_msg(msg: DetectedObject) -> ObjectModel:
@@ -39,12 +34,8 @@ def object_from_msg(msg: DetectedObject) -> ObjectModel:
 
 def bin_from_msg(msg: DetectedBin, prior: Bin) -> Bin:
     """The bin perception sees (DetectedBin), or `prior` when it is not seen or its values
-    are broken (brain_common.cell.perceived_bin)."""
-    if not msg.seen:
-        return prior
-    p, q, s = msg.pose.position, msg.pose.orientation, msg.inner_size
-    yaw = yaw_from_quaternion(q.x, q.y, q.z, q.w)
-    return perceived_bin(prior, p.x, p.y, yaw, (s.x, s.y), s.z, msg.wall_thickness) or prior
+    are broken (brain_common.cell.bin_from_detected)."""
+    return (bin_from_detected(msg, prior) if msg.seen else None) or prior
 
 
 def pose_msg(position: np.ndarray, rotation: np.ndarray) -> Pose:

@@ -57,7 +57,7 @@ from std_srvs.srv import Trigger
 from transforms3d.quaternions import quat2mat
 
 from brain_common.actions import GOAL_RESPONSE_TIMEOUT, send_goal
-from brain_common.cell import Bin, Cell, cell_for, perceived_bin
+from brain_common.cell import Bin, Cell, bin_from_detected, cell_for
 from brain_common.estop import EStopCommand, EStopListener
 from brain_common.health import Health
 from brain_common.params import declare_parameters, in_group, node_param_specs
@@ -101,13 +101,7 @@ def bin_view_from_msg(msg, prior: Bin) -> BinView:
     b = msg.bin
     stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
     contents = tuple(world_object_from_msg(o) for o in b.contents)
-    perceived = None
-    if b.seen:
-        q = b.pose.orientation
-        R = quat2mat([q.w, q.x, q.y, q.z])
-        yaw = math.atan2(R[1, 0], R[0, 0])
-        perceived = perceived_bin(prior, b.pose.position.x, b.pose.position.y, yaw,
-                                  (b.inner_size.x, b.inner_size.y), b.inner_size.z, b.wall_thickness)
+    perceived = bin_from_detected(b, prior) if b.seen else None
     if perceived is None:  # not seen, or a broken message: the prior, and nothing confirmed by it
         return BinView(prior, False, contents, stamp)
     return BinView(perceived, True, contents, stamp)

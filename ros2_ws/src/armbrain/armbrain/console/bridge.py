@@ -14,7 +14,6 @@ thread (executor.create_task); `estop` publishes at once from the caller's threa
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 
@@ -28,6 +27,7 @@ from armbrain.operator import (
     action_server_endpoints,
     result_to_dict,
 )
+from brain_common.cell import yaw_from_quaternion
 from brain_common.estop import TOPIC as ESTOP_TOPIC
 from brain_common.estop import EStopState, command_from_msg, msg_from_command, new_command
 
@@ -35,11 +35,6 @@ DEBUG_IMAGE_TOPIC = "perception/debug_image"
 FRAME_RATE_HZ = 4.0  # JPEG frames per second at most: a person watches, perception's overlay costs CPU
 JPEG_QUALITY = 75
 UNKNOWN_NODE = "_NODE_NAME_UNKNOWN_"
-
-
-def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
-    """Rotation about z (rad) of a quaternion (x, y, z, w)."""
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
 def rows_from_objects_msg(msg) -> tuple[list[ObjectRow], BinView | None, dict]:

@@ -98,16 +98,10 @@ def object_prism(obj: ObjectModel) -> Prism:
 
 def bin_obstacles(b: Bin) -> list[Obstacle]:
     """The bin's four walls and its floor as static obstacles (the cell's Bin, prior or perceived)."""
-    ix, iy = b.inner_size
-    wt = b.wall_thickness
     c, s = math.cos(b.yaw), math.sin(b.yaw)
     out = []
-    for (u, v), (hx, hy) in ((((ix + wt) / 2.0, 0.0), (wt / 2.0, iy / 2.0 + wt)),
-                             ((-(ix + wt) / 2.0, 0.0), (wt / 2.0, iy / 2.0 + wt)),
-                             ((0.0, (iy + wt) / 2.0), (ix / 2.0, wt / 2.0)),
-                             ((0.0, -(iy + wt) / 2.0), (ix / 2.0, wt / 2.0))):
-        centre = b.to_base(u, v)
-        out.append(Obstacle("the bin wall", rectangle(centre, (c, s), hx, hy, 0.0, b.wall_height), True))
-    out.append(Obstacle("the bin floor", rectangle((b.x, b.y), (c, s), ix / 2.0, iy / 2.0, 0.0, b.floor_thickness),
-                        True))
+    for name, (sx, sy, sz), (u, v, z) in b.parts():
+        what = "the bin floor" if name == "bin_floor" else "the bin wall"
+        out.append(Obstacle(what, rectangle(b.to_base(u, v), (c, s), sx / 2.0, sy / 2.0, z - sz / 2.0, z + sz / 2.0),
+                            True))
     return out

@@ -88,22 +88,29 @@ class BinEstimate:
         return BinEstimate((float(x), float(y)), self.yaw + math.atan2(T[1, 0], T[0, 0]), self.inner_size,
                            self.wall_height, self.wall_thickness, self.source, self.confidence, self.walls_seen)
 
+    def face_gaps(self, other: BinEstimate, inner: bool = False) -> list[float]:
+        """For each wall this bin saw (+x, -x, +y, -y), how far (m) its outer face (inner: its
+        inner face) lies outside the same face of `other` (negative: inside). Both bins' yaws
+        are within 45 deg of each other (normalise_rectangle_yaw), so +x is +x in both."""
+        co, so = math.cos(other.yaw), math.sin(other.yaw)
+        c, s = math.cos(self.yaw), math.sin(self.yaw)
+        axes, axes_o = ((c, s), (-s, c)), ((co, so), (-so, co))
+        sizes, sizes_o = (self.inner_size, other.inner_size) if inner else (self.outer_size, other.outer_size)
+        gaps = []
+        for k, (axis, sign) in enumerate(((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0))):
+            if not self.walls_seen[k]:
+                continue
+            fx = self.center[0] + sign * sizes[axis] / 2.0 * axes[axis][0] - other.center[0]
+            fy = self.center[1] + sign * sizes[axis] / 2.0 * axes[axis][1] - other.center[1]
+            gaps.append(sign * (fx * axes_o[axis][0] + fy * axes_o[axis][1]) - sizes_o[axis] / 2.0)
+        return gaps
+
     def face_offsets(self, other: BinEstimate) -> tuple[float, float]:
         """(largest distance m of a seen outer face from the same face of `other`, largest
         change m of a side whose two walls were seen): how far this bin is from `other`
         judged only by what was seen (a wall not seen says nothing). Both bins' yaws are
         within 45 deg of each other (normalise_rectangle_yaw), so +x is +x in both."""
-        shift, size = 0.0, 0.0
-        co, so = math.cos(other.yaw), math.sin(other.yaw)
-        c, s = math.cos(self.yaw), math.sin(self.yaw)
-        axes, axes_o = ((c, s), (-s, c)), ((co, so), (-so, co))
-        half, half_o = [h / 2.0 for h in self.outer_size], [h / 2.0 for h in other.outer_size]
-        for k, (axis, sign) in enumerate(((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0))):
-            if not self.walls_seen[k]:
-                continue
-            fx = self.center[0] + sign * half[axis] * axes[axis][0] - other.center[0]
-            fy = self.center[1] + sign * half[axis] * axes[axis][1] - other.center[1]
-            shift = max(shift, abs(sign * (fx * axes_o[axis][0] + fy * axes_o[axis][1]) - half_o[axis]))
+        shift, size = max((abs(g) for g in self.face_gaps(other)), default=0.0), 0.0
         for axis in (0, 1):
             if self.walls_seen[2 * axis] and self.walls_seen[2 * axis + 1]:
                 size = max(size, abs(self.outer_size[axis] - other.outer_size[axis]))
@@ -335,23 +342,9 @@ def confirm_bin(points: np.ndarray, seen: BinEstimate, band: float = CONFIRM_BAN
 
 def faces_beyond(est: BinEstimate, last: BinEstimate, margin: float = 0.005) -> bool:
     """Whether a wall est saw has its outer or inner face more than `margin` (m) outside the
-    same face of `last` (yaws within 45 deg of each other, as normalise_rectangle_yaw gives).
-    Inner faces too: a fit's wall thickness comes from how far rim points reach inwards, and
-    a hand over the rim thickens it."""
-    c, s = math.cos(last.yaw), math.sin(last.yaw)
-    axes_last = ((c, s), (-s, c))
-    ce, se = math.cos(est.yaw), math.sin(est.yaw)
-    axes_est = ((ce, se), (-se, ce))
-    for k, (axis, sign) in enumerate(((0, 1.0), (0, -1.0), (1, 1.0), (1, -1.0))):
-        if not est.walls_seen[k]:
-            continue
-        for half_e, half_l in ((est.outer_size[axis] / 2.0, last.outer_size[axis] / 2.0),
-                               (est.inner_size[axis] / 2.0, last.inner_size[axis] / 2.0)):
-            fx = est.center[0] + sign * half_e * axes_est[axis][0] - last.center[0]
-            fy = est.center[1] + sign * half_e * axes_est[axis][1] - last.center[1]
-            if sign * (fx * axes_last[axis][0] + fy * axes_last[axis][1]) - half_l > margin:
-                return True
-    return False
+    same face of `last`. Inner faces too: a fit's wall thickness comes from how far rim
+    points reach inwards, and a hand over the rim thickens it."""
+    return any(g > margin for inner in (False, True) for g in est.face_gaps(last, inner))
 
 
 def track_bin(est: BinEstimate | None, last: BinEstimate | None, points: np.ndarray,

@@ -128,18 +128,9 @@ def bin_obstacles(bin_: Bin | None = None) -> list[Obstacle]:
     """The open tray (default: the default cell's prior): floor and four walls as boxes
     named bin_*, group "bin"."""
     b = bin_ if bin_ is not None else default_cell().bin
-    ix, iy = b.inner_size
-    wt, wh, ft = b.wall_thickness, b.wall_height, b.floor_thickness
-    parts = {  # name: (size, centre in the bin frame)
-        "bin_floor": ((ix, iy, ft), (0.0, 0.0, ft / 2.0)),
-        "bin_wall_px": ((wt, iy + 2 * wt, wh), (ix / 2.0 + wt / 2.0, 0.0, wh / 2.0)),
-        "bin_wall_nx": ((wt, iy + 2 * wt, wh), (-ix / 2.0 - wt / 2.0, 0.0, wh / 2.0)),
-        "bin_wall_py": ((ix, wt, wh), (0.0, iy / 2.0 + wt / 2.0, wh / 2.0)),
-        "bin_wall_ny": ((ix, wt, wh), (0.0, -iy / 2.0 - wt / 2.0, wh / 2.0)),
-    }
     T_bin = pose_from_position_yaw((b.x, b.y, 0.0), b.yaw)
     out = []
-    for name, (size, c) in parts.items():
+    for name, size, c in b.parts():
         T = T_bin @ pose_from_position_yaw(c)
         out.append(Obstacle(name, "box", size, T, group="bin"))
     return out

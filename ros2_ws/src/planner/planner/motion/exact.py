@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from brain_common.cell import quaternion_from_matrix
 from brain_common.robot_model import RobotModel
 
 HAND_LINKS = ("panda_hand", "panda_leftfinger", "panda_rightfinger")
@@ -68,8 +69,6 @@ class ExactHand:
             self._client = None
 
     def _place(self, body: int, T: np.ndarray) -> None:
-        from brain_common.cell import quaternion_from_matrix
-
         self._pb.resetBasePositionAndOrientation(body, T[:3, 3].tolist(), quaternion_from_matrix(T[:3, :3]),
                                                  physicsClientId=self._client)
 
