@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import pybullet as p
 
+from armbrain_sim.egl_shadows import set_shadow_map
 from armbrain_sim.scene import (
     ALL_OBJECTS,
     MAX_GRIPPER_OPENING,
@@ -251,6 +252,7 @@ class SimWorld:
         self._solver_iterations = int(solver_iterations)
         self._client = p.connect(p.DIRECT)
         self._finalizer = weakref.finalize(self, _disconnect, self._client)
+        self.renderer_note = ""  # what was done to the renderer (egl: the shadow-map pass)
         self.renderer_name = self._choose_renderer(renderer or scene.camera.renderer)
         self.reset(scene)
 
@@ -268,6 +270,8 @@ class SimWorld:
                 plugin = p.loadPlugin(spec.origin, "_eglRendererPlugin", physicsClientId=self._client)
             if plugin >= 0:
                 _EGL_OWNERS.add(self._client)
+                # The plugin's shadow-map pass was over half of each frame's CPU (egl_shadows.py).
+                self.renderer_note = set_shadow_map(spec.origin, on=False)[1]
                 return "egl"
         if wanted == "egl":
             why = ("another SimWorld in this process renders with EGL (the plugin's context is shared; "

@@ -342,3 +342,32 @@ def test_the_bridge_grip_holds_a_4g_2cm_cube_and_a_2kg_cube(obj: ObjectInstance)
         assert w.gripper_opening() == pytest.approx(obj.size[0], abs=0.004)
     finally:
         w.close()
+
+
+def test_the_egl_shadow_map_pass_is_off_and_changes_the_image_only_faintly(tmp_path) -> None:
+    """egl_shadows.py clears the plugin's useShadowMap: the same image but for the faint shadows."""
+    import importlib.util
+
+    from armbrain_sim.egl_shadows import set_shadow_map
+
+    assert set_shadow_map(str(tmp_path / "missing.so"), on=False)[0] is False  # no file: says why, no change
+    (tmp_path / "not_elf.so").write_bytes(b"not an ELF file")
+    assert set_shadow_map(str(tmp_path / "not_elf.so"), on=False) == (
+        False, f"no useShadowMap data symbol in {tmp_path / 'not_elf.so'}")
+    try:
+        world = SimWorld(make_scene(width=320, height=240), renderer="egl")
+    except RuntimeError as exc:
+        pytest.skip(str(exc))
+    plugin = importlib.util.find_spec("eglRenderer").origin
+    with world:
+        assert world.renderer_note == "shadow-map pass off"
+        off = world.render()
+        assert set_shadow_map(plugin, on=True) == (True, "shadow-map pass on")
+        on = world.render()
+        assert set_shadow_map(plugin, on=False) == (True, "shadow-map pass off")
+        again = world.render()
+    np.testing.assert_array_equal(again.rgb, off.rgb)  # the switch is what changed the image
+    np.testing.assert_allclose(off.depth, on.depth, atol=1e-3, equal_nan=True)
+    diff = np.abs(off.rgb.astype(int) - on.rgb.astype(int))
+    assert diff.any()  # the flag does switch the pass
+    assert diff.mean() < 1.0 and np.mean(diff.max(axis=2) > 30) < 0.01
