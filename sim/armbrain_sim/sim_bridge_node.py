@@ -1,7 +1,9 @@
 """sim_bridge: the PyBullet arm behind the same topics a real arm's drivers offer.
 
 Publishes (relative names, wired by remapping in launch):
-  /clock                         rosgraph_msgs/Clock, every physics step (sim time)
+  /clock                         rosgraph_msgs/Clock, clock_rate per second of sim time (every
+                                 4th physics step by default; incoming messages are taken at
+                                 the same ticks)
   joint_states                   sensor_msgs/JointState, 7 arm + 2 finger joints
   camera/color/image_raw         sensor_msgs/Image rgb8
   camera/depth/image_raw         sensor_msgs/Image 32FC1, metres, NaN = no return
@@ -89,6 +91,7 @@ class BridgeParams:
     real_time_factor: float
     max_lead: float
     ack_lead: float
+    clock_rate: float
     camera_rate: float
     joint_state_rate: float
     ground_truth_rate: float
@@ -165,6 +168,7 @@ class SimBridgeNode(Node):
         # Publishing schedules in whole physics steps, so rates are exact in sim time.
         hz = 1.0 / self.world.dt
         self._every = {
+            "clock": max(1, round(hz / self.params.clock_rate)),
             "joints": max(1, round(hz / self.params.joint_state_rate)),
             "camera": max(1, round(hz / self.params.camera_rate)),
             "truth": max(1, round(hz / self.params.ground_truth_rate)),
@@ -197,7 +201,8 @@ class SimBridgeNode(Node):
         self.refused = 0  # commands refused under the e-stop
         self.get_logger().info(
             f"scenario {self._scenario.name} seed {self.params.seed}: {len(scene.objects)} objects, "
-            f"goal {scene.goal!r}; renderer {self.world.renderer_name}, "
+            f"goal {scene.goal!r}; renderer {self.world.renderer_name}"
+            f"{' (' + self.world.renderer_note + ')' if self.world.renderer_note else ''}, "
             f"camera {scene.camera.width}x{scene.camera.height} at {self.params.camera_rate:g} Hz, "
             f"real_time_factor {self.params.real_time_factor:g}, max_lead {self.params.max_lead:g} s")
 
@@ -209,7 +214,7 @@ class SimBridgeNode(Node):
         cell = cell_for(v["cell_file"])
         return BridgeParams(
             scenario=v["scenario"], seed=v["seed"], real_time_factor=v["real_time_factor"], max_lead=v["max_lead"],
-            ack_lead=v["ack_lead"],
+            ack_lead=v["ack_lead"], clock_rate=v["clock_rate"],
             camera_rate=v["camera_rate"], joint_state_rate=v["joint_state_rate"],
             ground_truth_rate=v["ground_truth_rate"], gripper_force=v["gripper_force"],
             base_frame=cell.base_frame, camera_frame=cell.camera.frame)
@@ -333,8 +338,9 @@ class SimBridgeNode(Node):
             f"{[round(v, 4) for v in (r.x, r.y, r.z, r.w)]})")
 
     # -- the loop ----------------------------------------------------------------
-    def step_once(self) -> None:
-        """Advance physics one step and publish what is due (all in sim time)."""
+    def step_once(self) -> bool:
+        """Advance physics one step and publish what is due (all in sim time); True when the
+        step was a clock tick (/clock published: time to take incoming messages)."""
         if self._path is not None:
             t = self.sim_time - self._path_start
             if t >= 0.0:
@@ -343,7 +349,9 @@ class SimBridgeNode(Node):
                     self._path = None  # the final targets stay commanded
         self.world.step()
         stamp = stamp_from_seconds(self.sim_time)
-        self._clock_pub.publish(Clock(clock=stamp))
+        tick = self._steps % self._every["clock"] == 0
+        if tick:
+            self._clock_pub.publish(Clock(clock=stamp))
         if self._steps % self._every["joints"] == 0:
             self._publish_joints(stamp)
         if self._steps % self._every["truth"] == 0:
@@ -351,6 +359,7 @@ class SimBridgeNode(Node):
         if self._steps % self._every["camera"] == 0:
             self._publish_camera(stamp)
         self._steps += 1
+        return tick
 
     def _publish_joints(self, stamp: Time) -> None:
         js = self.world.joint_state()
@@ -400,8 +409,10 @@ class SimBridgeNode(Node):
                 self.get_logger().warning(
                     f"{who} has not answered for {self._gate.escape_wall:g} s wall at sim {self.sim_time:.2f} s "
                     f"(its newest answer {self._gate.acks()[who]:.2f} s): running ahead until it answers again")
-            self.step_once()
-            executor.spin_once(timeout_sec=0.0)
+            if self.step_once():
+                # Messages are taken at clock ticks, not every physics step: an rclpy turn costs
+                # as much as several steps, and every command is stamped or takes effect at once.
+                executor.spin_once(timeout_sec=0.0)
             rtf = self.params.real_time_factor
             if rtf > 0.0:
                 ahead = (self.sim_time - sim0) / rtf - (time.monotonic() - wall0)
