@@ -49,8 +49,11 @@ def rgb_from_msg(msg: Image) -> np.ndarray:
                          f"{', '.join(COLOR_ENCODINGS)}")
     channels, order = COLOR_ENCODINGS[msg.encoding]
     _check_layout(msg, channels, "colour")
-    buf = np.frombuffer(bytes(msg.data), dtype=np.uint8, count=msg.step * msg.height).reshape(msg.height, msg.step)
+    # A view of the message's buffer (no copy), then one copy into the image returned.
+    buf = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height).reshape(msg.height, msg.step)
     img = buf[:, :msg.width * channels].reshape(msg.height, msg.width, channels)
+    if order == (0, 1, 2):
+        return np.array(img[:, :, :3], order="C")
     return np.ascontiguousarray(img[:, :, list(order)])
 
 
@@ -64,10 +67,10 @@ def depth_from_msg(msg: Image) -> np.ndarray:
     _check_layout(msg, size, "depth")
     endian = ">" if msg.is_bigendian else "<"
     dtype = np.dtype(f"{endian}f4") if size == 4 else np.dtype(f"{endian}u2")
-    rows = np.frombuffer(bytes(msg.data), dtype=np.uint8, count=msg.step * msg.height).reshape(msg.height, msg.step)
-    raw = rows[:, :msg.width * size].copy().view(dtype).reshape(msg.height, msg.width)
+    rows = np.frombuffer(msg.data, dtype=np.uint8, count=msg.step * msg.height).reshape(msg.height, msg.step)
+    raw = rows[:, :msg.width * size].view(dtype).reshape(msg.height, msg.width)  # a view, any step
     if size == 4:
-        depth = raw.astype(np.float32)
+        depth = raw.astype(np.float32)  # the one copy (native byte order)
         with np.errstate(invalid="ignore"):
             depth[~np.isfinite(depth) | (depth <= 0)] = np.nan
         return depth

@@ -12,7 +12,8 @@ Publishes:
   perception/objects         brain_interfaces/DetectedObjectArray, reliable depth 10: one per
                              processed image pair, stamped with the pair's stamp, poses in
                              base_frame; an empty table gives an empty array
-  perception/markers         visualization_msgs/MarkerArray, reliable depth 10
+  perception/markers         visualization_msgs/MarkerArray, reliable depth 10, only while
+                             someone subscribes
   perception/debug_image     sensor_msgs/Image rgb8 (masks, ids, labels), only while someone
                              subscribes
   /diagnostics               diagnostic_msgs/DiagnosticArray once a second (brain_common/health.py):
@@ -205,7 +206,8 @@ class PerceptionNode(Node):
         self.frames_processed += 1
         header = Header(stamp=c.header.stamp, frame_id=self.base_frame)
         self._objects_pub.publish(objects_msg_from_result(result, header))
-        self._markers_pub.publish(markers_from_result(result, header))
+        if self._markers_pub.get_subscription_count() > 0:  # built for a viewer only, like debug_image
+            self._markers_pub.publish(markers_from_result(result, header))
         if want_debug:
             self._debug_pub.publish(image_msg_from_rgb(debug_image(rgb, result), Header(
                 stamp=c.header.stamp, frame_id=c.header.frame_id)))
