@@ -50,6 +50,7 @@ from dataclasses import fields
 import numpy as np
 from builtin_interfaces.msg import Time
 from rclpy.action import ActionClient, ActionServer, CancelResponse, GoalResponse
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.task import Future
 from std_msgs.msg import Header, String
@@ -66,6 +67,7 @@ from brain_common.runtime import run_node
 from brain_interfaces.action import ExecuteTask, GripperCommand
 from brain_interfaces.msg import DetectedObjectArray, EStop, ObjectOutcome, StageReport
 from brain_interfaces.srv import PlanGrasps
+from planner.lead_ack import LeadAck
 from planner.motion.config import MotionConfig, build_motion
 from planner.motion.execution import TrajectoryExecutor
 from planner.task.dependencies import CLOCK, GRIPPER, PERCEPTION, PLAN_GRASPS, Dependency, DependencyWatch
@@ -230,6 +232,10 @@ class RosPorts:
         """The latest perception/objects at most max_age old (and newer than `newer_than`),
         waiting up to `timeout` s of ROS time; None if none came (or on cancel, or when
         perception went away: lost_reason says so)."""
+        with self.n.lead.waiting():  # on the world: the sim goes on at its pace (lead_ack.py)
+            return self._wait_scene(max_age, timeout, newer_than)
+
+    def _wait_scene(self, max_age: float, timeout: float, newer_than: float | None):
         self.lost_reason = None
         t0 = self.now()
         while True:
@@ -284,6 +290,10 @@ class RosPorts:
     def gripper(self, width: float) -> GripperOutcome:
         """Command the fingers; on the operator's cancel (or a deadline) the gripper goal is
         canceled too, so the fingers do not go on with a stage that ended."""
+        with self.n.lead.waiting():
+            return self._gripper(width)
+
+    def _gripper(self, width: float) -> GripperOutcome:
         client = self.n.gripper_client
         if not client.wait_for_server(timeout_sec=5.0):
             return GripperOutcome(float("nan"), False, False, "the grasping node does not answer on grasping/gripper")
@@ -325,6 +335,10 @@ class RosPorts:
         return None
 
     def execute(self, trajectory) -> tuple[bool, str, str]:
+        with self.n.lead.waiting():
+            return self._execute(trajectory)
+
+    def _execute(self, trajectory) -> tuple[bool, str, str]:
         self.lost_reason = None
         stale = self._perception_stale()
         if stale is not None:
@@ -390,12 +404,19 @@ class PlannerNode(Node):
         self.motion_executor = TrajectoryExecutor(self, tolerances=mc.tolerances, start_delay=mc.start_delay,
                                                   stale_after=mc.joint_states_max_age,
                                                   on_state=lambda t: self.health.tick("joint_states", t))
+        self.lead = LeadAck(self._sim_now, self._ack_lead)
+        self._lead_ack_pub = None
+        self._steady_clock = Clock(clock_type=ClockType.STEADY_TIME)
         if self.use_sim_time and values["lead_ack_period"] > 0.0:
             # Simulation only: tell the sim how far this node has seen, so it never runs further
             # ahead of the trajectories this node stamps than their start delay (the sim's lead
             # gate, armbrain_sim/lead.py). On a robot nothing waits and nothing is sent.
+            # While it thinks, it acknowledges no further than its CPU time allows (lead_ack.py);
+            # a wall-clock timer then keeps the sim going, as the sim's clock may stand still.
             self._lead_ack_pub = self.create_publisher(Header, "lead_ack", RELIABLE_10)
             self.create_timer(values["lead_ack_period"], self._ack_lead)
+            self.create_timer(values["lead_ack_period"], lambda: self.lead.thinking and self._ack_lead(),
+                              clock=self._steady_clock)
         self.create_subscription(DetectedObjectArray, "perception/objects", self._on_objects, RELIABLE_10)
         self.create_subscription(String, "grasping/grasp_state", self._on_grasp_state, LATCHED)
         self.plan_grasps_client = self.create_client(PlanGrasps, "grasping/plan_grasps")
@@ -406,8 +427,16 @@ class PlannerNode(Node):
         self.create_service(Trigger, "planner/clear_bin", self._on_clear_bin)
         self.get_logger().info("planner ready: goals on planner/execute_task")
 
+    def _sim_now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def _ack_lead(self) -> None:
-        self._lead_ack_pub.publish(Header(stamp=self.get_clock().now().to_msg(), frame_id=self.get_name()))
+        if self._lead_ack_pub is None:
+            return
+        stamp = self.lead.stamp()
+        ns = round(stamp * 1e9)
+        self._lead_ack_pub.publish(Header(stamp=Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000),
+                                          frame_id=self.get_name()))
 
     def _on_clear_bin(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         with self.lock:
@@ -483,7 +512,8 @@ class PlannerNode(Node):
         def work() -> None:
             ports = RosPorts(self, handle)
             try:
-                result = self._run_task(handle, ports)
+                with self.lead.task():  # thinking, but for its waits on the world (lead_ack.py)
+                    result = self._run_task(handle, ports)
             except Exception as exc:  # a bug must still end the goal with a report
                 self.get_logger().error(f"task failed with an internal error: {exc!r}")
                 result = TaskOutcome(False, "INTERNAL_ERROR", f"internal error: {exc!r}")
