@@ -174,6 +174,7 @@ class SimBridgeNode(Node):
             "truth": max(1, round(hz / self.params.ground_truth_rate)),
         }
         self._steps = 0  # physics steps since the node started (not reset by sim/reset)
+        self._frames = 0  # camera frames published
 
         self._clock_pub = self.create_publisher(Clock, "/clock", 10)
         self._joint_pub = self.create_publisher(JointState, "joint_states", RELIABLE_10)
@@ -197,6 +198,8 @@ class SimBridgeNode(Node):
         self.health = Health(self, "sim", self.estop, lambda: {
             "sim time (s)": f"{self.sim_time:.2f}", "scenario": self._scenario.name,
             "following a trajectory": self._path is not None,
+            "camera frames rendered anew / shown again (nothing moved)":
+                f"{self._frames - self.world.renders_reused} / {self.world.renders_reused}",
             "lead gate: newest answers (s)": ", ".join(f"{k} {v:.2f}" for k, v in self._gate.acks().items())})
         self.refused = 0  # commands refused under the e-stop
         self.get_logger().info(
@@ -373,6 +376,7 @@ class SimBridgeNode(Node):
 
     def _publish_camera(self, stamp: Time) -> None:
         frame = self.world.render()
+        self._frames += 1
         h, w = frame.depth.shape
         frame_id = self.params.camera_frame
         self._color_pub.publish(image_msg(frame.rgb, "rgb8", stamp, frame_id))

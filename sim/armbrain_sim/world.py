@@ -46,6 +46,9 @@ GRASP_LINK = 11  # panda_grasptarget
 
 GRAVITY = 9.81  # m/s^2
 SOLVER_ITERATIONS = 50
+# m and rad: a scene whose joints and objects all moved less than this since the last picture
+# shows that picture again (a micrometre is a thousandth of a pixel at the camera's range)
+RENDER_REUSE_TOLERANCE = 1e-6
 # Friction: ~1.0 lateral on the pads (the URDF's value) and on objects holds a friction
 # grasp with 20 N per finger; spinning friction (the pads' 0.1 from the URDF, a little on
 # objects) stops an object pivoting in the grasp. Bullet combines rolling friction as
@@ -253,6 +256,7 @@ class SimWorld:
         self._client = p.connect(p.DIRECT)
         self._finalizer = weakref.finalize(self, _disconnect, self._client)
         self.renderer_note = ""  # what was done to the renderer (egl: the shadow-map pass)
+        self.renders_reused = 0  # camera frames that showed the last picture again (nothing moved)
         self.renderer_name = self._choose_renderer(renderer or scene.camera.renderer)
         self.reset(scene)
 
@@ -302,6 +306,7 @@ class SimWorld:
                 if body != robot:
                     p.removeBody(body, physicsClientId=c)
         self._steps = 0
+        self._last_render = None  # (visual state, rgb, depth) of the last picture rendered
         self._rng = np.random.default_rng([int(scene.seed), 0x5EED])  # sensor noise stream
         self.table_id = self._build_table()
         self.robot_id = self._build_robot(scene) if robot is None else self._home_robot(scene)
@@ -512,8 +517,39 @@ class SimWorld:
         return Kinematics(load_robot_model())
 
     # -- camera --------------------------------------------------------------
+    def _visual_state(self) -> np.ndarray:
+        """Everything that moves in the picture: the arm's and fingers' joint positions (rad,
+        m), every object's position (m) and quaternion."""
+        states = p.getJointStates(self.robot_id, [*ARM_JOINT_INDICES, *FINGER_JOINT_INDICES],
+                                  physicsClientId=self._client)
+        values = [s[0] for s in states]
+        for body in self.object_ids.values():
+            pos, quat = p.getBasePositionAndOrientation(body, physicsClientId=self._client)
+            values += [*pos, *quat]
+        return np.array(values)
+
     def render(self) -> CameraFrame:
-        """Render the camera at its true pose, with the scene's light and perturbations."""
+        """Render the camera at its true pose, with the scene's light and perturbations. A scene
+        in which nothing moved more than RENDER_REUSE_TOLERANCE since the last rendered picture
+        shows that picture again (the same pixels; the sensor noise is drawn anew)."""
+        cam = self.scene.camera
+        W, H = cam.width, cam.height
+        state = self._visual_state()
+        last = self._last_render
+        if last is not None and last[0].shape == state.shape and np.max(np.abs(last[0] - state),
+                                                                         initial=0.0) <= RENDER_REUSE_TOLERANCE:
+            rgb, depth = last[1], last[2].copy()
+            self.renders_reused += 1
+        else:
+            rgb, depth = self._render_raw()
+            self._last_render = (state, rgb, depth.copy())
+        rgb, depth = self._perturb(rgb, depth)
+        K = intrinsics_from_projection(self._projection, W, H, self.renderer_name)
+        return CameraFrame(rgb=rgb, depth=depth, K=K, T_base_optical=np.array(cam.T_base_optical, dtype=float),
+                           time=self.time)
+
+    def _render_raw(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rgb (H, W, 3) uint8 view, depth (H, W) m) rendered now, before perturbations."""
         cam, light = self.scene.camera, self.scene.light
         W, H = cam.width, cam.height
         _, _, rgba, depth_buffer, _ = p.getCameraImage(
@@ -524,11 +560,7 @@ class SimWorld:
             renderer=p.ER_BULLET_HARDWARE_OPENGL if self.renderer_name == "egl" else p.ER_TINY_RENDERER,
             physicsClientId=self._client)
         rgb = np.asarray(rgba, dtype=np.uint8).reshape(H, W, 4)[:, :, :3]
-        depth = depth_from_buffer(np.asarray(depth_buffer).reshape(H, W), cam.near, cam.far)
-        rgb, depth = self._perturb(rgb, depth)
-        K = intrinsics_from_projection(self._projection, W, H, self.renderer_name)
-        return CameraFrame(rgb=rgb, depth=depth, K=K, T_base_optical=np.array(cam.T_base_optical, dtype=float),
-                           time=self.time)
+        return rgb, depth_from_buffer(np.asarray(depth_buffer).reshape(H, W), cam.near, cam.far)
 
     def _perturb(self, rgb: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pert = self.scene.perturbations

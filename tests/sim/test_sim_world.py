@@ -361,13 +361,38 @@ def test_the_egl_shadow_map_pass_is_off_and_changes_the_image_only_faintly(tmp_p
     plugin = importlib.util.find_spec("eglRenderer").origin
     with world:
         assert world.renderer_note == "shadow-map pass off"
-        off = world.render()
+        off = world._render_raw()  # rendered now (render() would show a still scene's last picture)
         assert set_shadow_map(plugin, on=True) == (True, "shadow-map pass on")
-        on = world.render()
+        on = world._render_raw()
         assert set_shadow_map(plugin, on=False) == (True, "shadow-map pass off")
-        again = world.render()
-    np.testing.assert_array_equal(again.rgb, off.rgb)  # the switch is what changed the image
-    np.testing.assert_allclose(off.depth, on.depth, atol=1e-3, equal_nan=True)
-    diff = np.abs(off.rgb.astype(int) - on.rgb.astype(int))
+        again = world._render_raw()
+    np.testing.assert_array_equal(again[0], off[0])  # the switch is what changed the image
+    np.testing.assert_allclose(off[1], on[1], atol=1e-3, equal_nan=True)
+    diff = np.abs(off[0].astype(int) - on[0].astype(int))
     assert diff.any()  # the flag does switch the pass
     assert diff.mean() < 1.0 and np.mean(diff.max(axis=2) > 30) < 0.01
+
+
+def test_a_still_scene_shows_the_last_picture_again_and_a_moved_one_is_rendered_anew() -> None:
+    with SimWorld(make_scene(), renderer="tiny") as w:
+        w.step(240)  # let the objects settle
+        first = w.render()
+        assert w.renders_reused == 0
+        again = w.render()  # nothing moved
+        assert w.renders_reused == 1
+        np.testing.assert_array_equal(again.rgb, first.rgb)
+        np.testing.assert_array_equal(again.depth, first.depth)
+        again.depth[:] = 0.0  # a caller's change does not reach the kept picture
+        assert np.array_equal(w.render().depth, first.depth, equal_nan=True) and w.renders_reused == 2
+        cube = w.object_ids["red_cube"]
+        pos, quat = p.getBasePositionAndOrientation(cube, physicsClientId=w._client)
+        p.resetBasePositionAndOrientation(cube, [pos[0], pos[1] + 0.05, pos[2]], quat, physicsClientId=w._client)
+        moved = w.render()
+        assert w.renders_reused == 2 and not np.array_equal(moved.rgb, first.rgb)
+        w.set_gripper_opening(0.0)
+        w.step(60)  # the fingers close: the robot moved
+        w.render()
+        assert w.renders_reused == 2
+        w.reset(make_scene())  # a new scene is always rendered
+        w.render()
+        assert w.renders_reused == 2
