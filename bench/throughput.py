@@ -83,8 +83,9 @@ def campaign(tree: Path, args, out: Path) -> dict:
     while proc.poll() is None:
         for pid in _descendants(proc.pid):
             got = _cpu_and_name(pid)
-            if got is not None:
-                cpu[pid] = got
+            if got is not None:  # an exiting process has no cmdline any more: keep its name
+                name = got[1] if got[1] != "other" or pid not in cpu else cpu[pid][1]
+                cpu[pid] = (max(got[0], cpu[pid][0]) if pid in cpu else got[0], name)
         time.sleep(0.5)
     wall = time.monotonic() - t0
     if proc.returncode not in (0, 1):
