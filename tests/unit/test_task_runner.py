@@ -325,6 +325,35 @@ def test_empty_grasp_is_retried_with_the_next_candidate():
     assert "the fingers closed on nothing" in failed[0].message
 
 
+def test_an_object_no_candidate_reaches_is_refused_within_the_search_budget():
+    class FarPorts(FakePorts):
+        """38 candidates, none reachable (1.3 m away); every look at the clock costs 0.05 s, as
+        sim time runs on while the planner searches."""
+
+        def now(self):
+            self.t += 0.05
+            return self.t
+
+        def plan_grasps(self, obj):
+            out = []
+            for k in range(38):
+                T = np.eye(4)
+                T[:3, :3] = np.diag([1.0, -1.0, -1.0])
+                T[:3, 3] = [1.3, -0.2 + 0.01 * k, 0.03]
+                out.append(Grasp(T, np.array([0.0, 0.0, -1.0]), 0.1, 0.07, 0.05))
+            return out, ""
+
+    ports = FarPorts([cube("obj_1", "red", 0.5, -0.1)])
+    out = run(ports, "put the red cube in the bin", max_attempts=1)
+    assert not out.success and out.error == "NO_IK" and out.failed_stage == "plan_approach", out.message
+    tried = int(out.message.split("none of the first ")[1].split(" ")[0])
+    assert 1 <= tried < 38 and "of 38 grasp candidates" in out.message
+    assert "unreachable within the joint limits" in out.message  # the first failure, explained
+    (search,) = [s for s in out.stages if s.stage == "plan_approach"]
+    assert search.duration <= RunnerConfig().approach_budget + 0.2  # the budget and a look or two more
+    assert ports.executions == 0
+
+
 def test_attempts_run_out_with_a_clear_report():
     ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], empty_closes=5)
     out = run(ports, "put the red cube in the bin", max_attempts=2)

@@ -380,10 +380,11 @@ class MotionPlanner:
                                   validate=cm.is_free)
 
     def plan_to_pose(self, start, T_goal, collision: CollisionModel | None = None,
-                     time_limit: float | None = None) -> PlanResult:
+                     time_limit: float | None = None, explain: bool = True) -> PlanResult:
         """A verified joint path from start (n,) to a configuration placing the grasp frame at
         T_goal (4, 4); NO_IK when no collision-free in-limit configuration reaches it
-        (GOAL_IN_COLLISION when some do, but all of those found collide)."""
+        (GOAL_IN_COLLISION when some do, but all of those found collide: told apart by a
+        second IK search, skipped when not `explain`, which then says NO_IK for both)."""
         cm = collision or self.collision
         q0, err = self._check_q(start, "start")
         if q0 is None:
@@ -392,6 +393,10 @@ class MotionPlanner:
         if T.shape != (4, 4) or not np.all(np.isfinite(T)):
             return PlanResult(PlanCode.INVALID_INPUT, f"goal pose must be a finite (4, 4) transform, got {T.shape}")
         res = self.ik(T, q0, cm)
+        if not res.success and not explain:
+            p = T[:3, 3]
+            return PlanResult(PlanCode.NO_IK, f"no collision-free configuration found for the goal pose at "
+                              f"({p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}) after {res.attempts} starts")
         if not res.success:
             free_any = self.kinematics.ik(T, q0, rng=self.rng, restarts=self.config.ik_restarts,
                                           time_limit=self.config.ik_time)

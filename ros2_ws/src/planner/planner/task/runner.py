@@ -129,6 +129,8 @@ class RunnerConfig:
     bin_drop_height: float = 0.03     # m: into the bin, release this far above its floor, so the
                                       # hand (wide along the closing axis) stays over the walls
     retreat_height: float = 0.10      # m straight up after releasing
+    approach_budget: float = 0.6      # s of ROS (sim) time: no further grasp candidate is tried once the
+                                      # search took this long (an unreachable object is refused in about this)
     gripper_open_time: float = 0.5    # s: the fingers open for a grasp within this (sent as the approach
                                       # starts); the descent follows the approach without a stop only
                                       # when the arm takes at least this long to reach the pre-grasp
@@ -705,27 +707,42 @@ class TaskRunner:
         return grasps
 
     def _plan_approach(self, grasps: list[Grasp], scene: CollisionModel, around: CollisionModel, tried: set[int]):
+        """The first candidate (in the grasping node's order) whose pre-grasp plans and whose
+        straight descent plans from there. Bounded: no candidate is started once the search
+        has taken approach_budget s of ROS (sim) time; the first failure is explained in
+        full (unreachable or in collision), the others only counted."""
         q = self._q()
-        errors = []
+        errors: list[PlanResult] = []
+        explained: list[PlanResult] = []  # what tells NO_IK from NO_PATH (a blocked descent, the first IK failure)
+        t0 = self.p.now()
         for i, g in enumerate(grasps):
             if i in tried:
                 continue
+            if errors and self.p.now() - t0 > self.cfg.approach_budget:
+                worst = errors[0]
+                error = "NO_IK" if all(e.code.value == "NO_IK" for e in explained) else "NO_PATH"
+                raise StageError("plan_approach", error, f"none of the first {len(errors)} of {len(grasps)} grasp "
+                                 f"candidates can be reached (search stopped after "
+                                 f"{self.cfg.approach_budget:g} s): {worst.message}")
             T_pre = g.T_grasp.copy()
             T_pre[:3, 3] -= g.approach * g.pre_grasp_distance
-            plan = self.planner.plan_to_pose(q, T_pre, scene)
+            plan = self.planner.plan_to_pose(q, T_pre, scene, explain=not errors)
             if not plan.success:
+                if not errors:
+                    explained.append(plan)
                 errors.append(plan)
                 continue
             q_pre = plan.path[-1]
             descend = self.planner.plan_cartesian(q_pre, g.T_grasp, self._near(around))
             if not descend.success:
                 errors.append(descend)
+                explained.append(descend)
                 continue
             return i, g, plan, descend
         if not errors:
             raise StageError("plan_approach", "NO_GRASP", "every grasp candidate was tried")
         worst = errors[0]
-        error = "NO_IK" if all(e.code.value == "NO_IK" for e in errors) else "NO_PATH"
+        error = "NO_IK" if all(e.code.value == "NO_IK" for e in explained) else "NO_PATH"
         raise StageError("plan_approach", error, f"no candidate of {len(grasps)} can be reached: {worst.message}")
 
     def _open(self, width: float) -> None:
