@@ -354,6 +354,42 @@ def test_an_object_no_candidate_reaches_is_refused_within_the_search_budget():
     assert ports.executions == 0
 
 
+class BlockedDescentPlanner:
+    """The real planner, except that every straight line down over the bin is blocked (as a
+    wrist turn can fold panda_link5 into panda_link7 on the way down)."""
+
+    def __init__(self, planner):
+        self.planner = planner
+        self.blocked = 0
+
+    def __getattr__(self, name):
+        return getattr(self.planner, name)
+
+    def plan_cartesian(self, start, T_goal, collision=None):
+        from planner.motion.planner import PlanCode, PlanResult
+
+        T0 = self.planner.kinematics.fk(np.asarray(start))
+        if T_goal[2, 3] < T0[2, 3] - 0.05 and default_cell().bin.contains(T_goal[0, 3], T_goal[1, 3]):
+            self.blocked += 1
+            return PlanResult(PlanCode.NO_PATH, "straight line is blocked: panda_link5 touches panda_link7")
+        return self.planner.plan_cartesian(start, T_goal, collision)
+
+
+def test_a_blocked_straight_descent_is_replanned_as_a_joint_space_detour():
+    ports = RecordingPorts([cube("obj_1", "red", 0.5, -0.1)])
+    planner = BlockedDescentPlanner(PLANNER)
+    logs = []
+    runner = TaskRunner(ports, planner, FIXTURES, LIMITS, RunnerConfig(), default_cell().bin, Workspace(),
+                        log=logs.append)
+    out = runner.run(parse_goal("put the red cube in the bin"))
+    assert out.success, out.message
+    assert planner.blocked >= 1 and any("lowering along a joint-space path" in m for m in logs)
+    assert len(ports.in_bin) == 1
+    # released where the straight line would have ended: over the bin, at the planned slot
+    (x, y), = ports.in_bin
+    assert default_cell().bin.contains(x, y)
+
+
 def test_attempts_run_out_with_a_clear_report():
     ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], empty_closes=5)
     out = run(ports, "put the red cube in the bin", max_attempts=2)

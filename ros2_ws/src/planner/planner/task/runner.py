@@ -1048,10 +1048,13 @@ class TaskRunner:
         and straight down to it, as one motion: the first of the
         equivalent hand turns that plans and from which the straight descent plans too (a
         wrist turn can leave the arm in a pose whose straight descent folds a link into
-        another). Without such a turn: NO_PATH at transfer, or at place naming why the
-        descent is blocked, before anything moves."""
+        another). When every turn's straight descent is blocked, the lowering is planned again as
+        a short joint-space path to the same place pose (verified in the same model: the arm
+        takes a detour, the hand ends where it would have). Without either: NO_PATH at
+        transfer, or at place naming why the descent is blocked, before anything moves."""
         near = self._near(lower)
         first, blocked = None, None
+        above: list[tuple[PlanResult, np.ndarray]] = []
         for T_above in candidates:
             plan = self.planner.plan_to_pose(q, T_above, cm)
             if not plan.success:
@@ -1063,6 +1066,14 @@ class TaskRunner:
             if down.success:  # `before` (the lift), then across and down, as one motion
                 return self._time_chain("transfer", [before[0], plan, down], [before[1], cm, near])
             blocked = blocked or down
+            above.append((plan, T_down))
+        for plan, T_down in above:  # a blocked straight line: a joint-space detour to the same pose
+            detour = self.planner.plan_to_pose(plan.path[-1], T_down, near,
+                                               time_limit=self.planner.config.max_plan_time)
+            if detour.success:
+                self.log(f"place: the straight descent is blocked ({blocked.message}); lowering along a "
+                         "joint-space path instead")
+                return self._time_chain("transfer", [before[0], plan, detour], [before[1], cm, near])
         if blocked is not None:
             raise StageError("place", "NO_PATH", f"place: {blocked.message}")
         if first is None:
