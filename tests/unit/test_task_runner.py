@@ -518,6 +518,9 @@ def test_clear_the_table_reports_each_object_and_a_full_bin():
     assert "2 of 3 done" in out.message and "the bin has no free spot left for" in out.message
     assert "(5 objects put there already)" in out.message
     assert len(items) == 5
+    # the third cube is still in the hand: the arm does not go home with it (that way is not planned)
+    stages = [s.stage for s in out.stages]
+    assert "home" not in stages and stages.count("verify_placed") == 2
 
 
 class RecordingPorts(FakePorts):

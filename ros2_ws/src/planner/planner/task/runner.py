@@ -520,7 +520,8 @@ class TaskRunner:
         if not pending and (q is None or np.max(np.abs(q - np.array(self.cfg.home))) < 0.02):
             return
         self._object, self._attempt = "", 0
-        self._stage("home", self._home, self._scene(self.p.objects(1e9, 0.0) or []))
+        if self.holding is None:  # (with an object still in the hand the arm stays: its way home is not planned)
+            self._stage("home", self._home, self._scene(self.p.objects(1e9, 0.0) or []))
         if not pending:
             return
         placed_in_bin = [(o, t, xyz) for o, t, xyz in pending if t.kind == "bin"]
