@@ -98,8 +98,9 @@ def test_a_second_goal_is_refused_naming_the_running_goal_and_every_failed_goal_
 
 def test_a_cancel_while_the_fingers_open_cancels_the_gripper_goal(launch, ros_context):
     """The planner against stand-ins of perception (one red cube), grasping (one top grasp)
-    and a gripper that opens slowly: the operator cancels while the gripper goal of `open` runs.
-    The task ends CANCELED in `open`, the gripper goal is canceled, and the arm is held."""
+    and a gripper that opens slowly: the operator cancels while the gripper goal of `open` runs
+    (the fingers open while the arm approaches, so the task is in `open` or `approach`). The
+    task ends CANCELED there, the gripper goal is canceled, and the arm is held."""
     import threading
 
     from action_msgs.msg import GoalStatus
@@ -177,14 +178,14 @@ def test_a_cancel_while_the_fingers_open_cancels_the_gripper_goal(launch, ros_co
         handle, stages = send_task(operator, client, "put the red cube in the bin", run)
         wait_for(lambda: gripper["goals"] > 0, 120, f"the gripper goal of 'open'; stages {stages}; output:\n"
                  + run.output[-3000:])
-        assert stages[-1] == "open"
+        assert stages[-1] in ("open", "approach")
         before = len(commands)
         wait_for(handle.cancel_goal_async().done, 60, "the cancel to be answered")
         result = handle.get_result_async()
         wait_for(result.done, 60, "the canceled goal's result")
         assert result.result().status == GoalStatus.STATUS_CANCELED, result.result().result.message
         assert result.result().result.error_code == ExecuteTask.Result.CANCELED
-        assert result.result().result.failed_stage == "open"
+        assert result.result().result.failed_stage in ("open", "approach")
         assert gripper["canceled"].wait(30), "the gripper goal was not canceled"
         wait_for(lambda: len(commands) > before, 30, "a hold after the cancel")
         assert list(commands[-1].points[0].positions) == pytest.approx(q0)

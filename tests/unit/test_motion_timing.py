@@ -6,11 +6,21 @@ import numpy as np
 import pytest
 
 from brain_common.kinematics import Kinematics
-from brain_common.robot import ARM_JOINTS
+from brain_common.robot import ARM_ACCELERATION_LIMITS, ARM_JERK_LIMITS, ARM_JOINTS, ARM_VELOCITY_LIMITS
 from brain_common.robot_model import load_robot_model
 from planner.motion.config import MotionConfig, load_motion_config
 from planner.motion.monitor import ExecutionCode, JointStateMerger, Tolerances, TrajectoryMonitor, start_violation
-from planner.motion.timing import TimingError, TimingLimits, Trajectory, parameterize_segments, parameterize_smooth
+from planner.motion.timing import (
+    TimingError,
+    TimingLimits,
+    Trajectory,
+    chain_pieces,
+    concatenate,
+    parameterize_blended,
+    parameterize_segments,
+    parameterize_smooth,
+    sampled_jerk,
+)
 
 NAMES = ARM_JOINTS
 HOME = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
@@ -82,10 +92,87 @@ def test_config_file_loads_and_rejects_unknown_keys():
     assert cfg.margin == 0.01 and cfg.planner.validate_resolution == 0.01
     assert cfg.tolerances.timeout_scale == 1.2 and cfg.tolerances.timeout_margin == 0.5
     lim = cfg.timing_limits(Kinematics(load_robot_model()))
-    np.testing.assert_allclose(lim.max_velocity, 0.8 * np.array([2.175] * 4 + [2.61] * 3))  # velocity_scale 0.8
+    # the arm's own limits (URDF velocity; datasheet acceleration and jerk) times the margins
+    np.testing.assert_allclose(lim.max_velocity, cfg.velocity_scale * np.array(ARM_VELOCITY_LIMITS))
+    np.testing.assert_allclose(lim.acceleration, cfg.acceleration_scale * np.array(ARM_ACCELERATION_LIMITS))
+    np.testing.assert_allclose(lim.jerk, cfg.jerk_scale * np.array(ARM_JERK_LIMITS))
+    defaults = MotionConfig()  # the code's defaults mirror the described file's
+    assert (cfg.velocity_scale, cfg.acceleration_scale, cfg.jerk_scale, cfg.blend, cfg.blend_step) == (
+        defaults.velocity_scale, defaults.acceleration_scale, defaults.jerk_scale, defaults.blend, defaults.blend_step)
     assert [o.name for o in cfg.fixtures()][:2] == ["table", "bin_floor"]
     with pytest.raises(ValueError, match="unknown motion parameter\\(s\\) marign"):
         MotionConfig.from_dict({"marign": 0.02})
+
+
+def test_the_urdf_velocity_limits_are_the_datasheet_ones():
+    """The velocity limits are read from the URDF; brain_common.robot writes the datasheet's
+    beside the acceleration and jerk limits: the two must agree."""
+    np.testing.assert_allclose(Kinematics(load_robot_model()).model.velocity, ARM_VELOCITY_LIMITS)
+
+
+# -- blending: one motion through a chain of paths -----------------------------------------------
+FAST = TimingLimits(np.array(ARM_VELOCITY_LIMITS), 0.6 * np.array(ARM_ACCELERATION_LIMITS),
+                    0.2 * np.array(ARM_JERK_LIMITS), velocity_scale=0.9)
+
+
+def _chain():
+    """A planned path with a corner, then a dense straight piece (a descent's IK samples)."""
+    a = HOME
+    b = HOME + np.array([0.7, 0.3, -0.2, 0.5, 0.1, -0.3, 0.6])
+    c = b + np.array([0.1, -0.4, 0.0, 0.3, 0.0, 0.2, -0.2])
+    s = np.linspace(0.0, 1.0, 25)[:, None]
+    descent = c + s * np.array([0.0, 0.12, 0.0, -0.1, 0.0, 0.08, 0.0])
+    return [np.array([a, b, c]), descent]
+
+
+@pytest.mark.parametrize("limits", [LIMITS, FAST])
+def test_a_blended_chain_stays_within_limits_at_every_sample(limits):
+    pieces = _chain()
+    bl = parameterize_blended(pieces, limits, dt=0.01)
+    tr = bl.trajectory
+    assert not bl.stops and tr.times[0] == 0 and np.all(np.diff(tr.times) > 0)
+    assert np.all(np.abs(tr.velocities) <= limits.max_velocity + 1e-9)
+    assert np.all(np.abs(tr.accelerations) <= limits.acceleration + 1e-9)
+    assert np.all(np.abs(sampled_jerk(tr)) <= limits.jerk + 1e-9)
+    assert limits.excess(tr) <= 1.0
+    # at rest at both ends, exactly at the chain's start and end
+    np.testing.assert_array_equal(tr.positions[0], pieces[0][0])
+    np.testing.assert_array_equal(tr.positions[-1], pieces[-1][-1])
+    np.testing.assert_array_equal(tr.velocities[[0, -1]], 0.0)
+
+
+def test_a_blended_chain_passes_every_waypoint_without_stopping_and_is_faster():
+    pieces = _chain()
+    bl = parameterize_blended(pieces, FAST, dt=0.01)
+    tr = bl.trajectory
+    # through every required waypoint: the corner, the junction, every sample of the descent
+    # (within what the arm moves in half a sample period at its speed limit)
+    tol = float(np.max(FAST.max_velocity)) * 0.01 / 2 + 1e-6
+    for wp in [*pieces[0], *pieces[1]]:
+        assert float(np.min(np.max(np.abs(tr.positions - wp), axis=1))) <= tol
+    # no stop in between: at the corner and the junction the arm is moving
+    for wp in (pieces[0][1], pieces[1][0]):
+        i = int(np.argmin(np.linalg.norm(tr.positions - wp, axis=1)))
+        assert np.max(np.abs(tr.velocities[i])) > 0.1
+    # the junction time is when it passes the descent's first waypoint, and the pieces split there
+    j = bl.junctions[0]
+    i = int(np.argmin(np.abs(tr.times - j)))
+    assert np.max(np.abs(tr.positions[i] - pieces[1][0])) <= tol
+    assert bl.piece_of_sample[i - 1] == 0 and bl.piece_of_sample[i] == 1
+    # and between the waypoints it stays close to the verified segments (re-verified by the planner)
+    dense = np.vstack([np.linspace(pieces[0][k], pieces[0][k + 1], 200) for k in range(2)] + [pieces[1]])
+    dev = max(float(np.min(np.linalg.norm(dense - q, axis=1))) for q in tr.positions)
+    assert dev < 0.05
+    stopping = concatenate([parameterize_segments(pieces[0], FAST), parameterize_smooth(pieces[1], FAST)])
+    assert stopping.stops and stopping.junctions == (pytest.approx(parameterize_segments(pieces[0], FAST).duration),)
+
+
+def test_a_chain_must_join_up():
+    a, b = _chain()
+    with pytest.raises(TimingError, match="path 1 does not start where path 0 ends"):
+        chain_pieces([a, b + 0.01])
+    with pytest.raises(TimingError, match="chain is empty"):
+        chain_pieces([])
 
 
 # -- the monitor ------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from armbrain.report import (
     MAX_FAILURE_IMAGES,
     failure_error,
     failure_stage,
+    picks_of,
     stage_summary,
     summarize,
     wilson_interval,
@@ -92,6 +93,24 @@ def test_summarize_counts_rates_medians_and_failures():
     unused = s["scenarios"]["unused"]
     assert unused["n_episodes"] == 0 and unused["success_rate"] is None and unused["ci95"] == [0.0, 1.0]
     json.dumps(s, allow_nan=False)  # JSON-ready
+
+
+def test_picks_per_hour_counts_the_objects_each_success_put_away():
+    eps = [_episode("one_cube", 0, True, sim=4.0, message="ground truth: red_cube is in the bin"),
+           _episode("one_cube", 1, True, sim=6.0, message="ground truth: red_cube is in the bin"),
+           _episode("clear", 0, True, sim=18.0,
+                    message="ground truth: a is in the bin; b is in the bin; c is in the bin"),
+           _episode("clear", 1, False, "task_failed", "place", "NO_PATH", sim=30.0,
+                    message="'clear the table': ...; ground truth: a is in the bin; b is not over the bin"),
+           _episode("clear", 2, True, sim=12.0, message="")]  # no verdicts listed: one pick
+    assert [picks_of(e) for e in eps] == [1, 1, 3, 0, 1]
+    s = summarize(eps)
+    assert s["picks"] == 6
+    assert s["picks_per_hour"] == pytest.approx(3600 * 6 / (4 + 6 + 18 + 12))  # failures' time is not in it
+    assert s["sim_s_per_pick_median"] == pytest.approx(6.0)  # of 4, 6, 6, 12
+    one = s["scenarios"]["one_cube"]
+    assert one["picks_per_hour"] == pytest.approx(720.0) and one["sim_s_per_pick_median"] == pytest.approx(5.0)
+    assert summarize([eps[3]])["picks_per_hour"] is None
 
 
 def test_summarize_nothing():

@@ -79,6 +79,28 @@ def failure_error(episode: Mapping) -> str:
     return str(episode.get("cause") or "unknown")
 
 
+def picks_of(episode: Mapping) -> int:
+    """Objects a successful episode put where they belong: the success rules its ground truth
+    judged (the simulator's check lists one verdict per object, "; "-separated, after
+    "ground truth: "); 1 when the message does not say; 0 for a failed episode."""
+    if not episode.get("success"):
+        return 0
+    text = str(episode.get("message") or "")
+    _, sep, verdicts = text.rpartition("ground truth: ")
+    return max(1, len([v for v in verdicts.split("; ") if v.strip()])) if sep else 1
+
+
+def _picks_per_hour(episodes: list[Mapping]) -> tuple[float | None, float | None]:
+    """(picks per hour of sim time, median sim seconds per pick) over the successful episodes:
+    what a cell operator counts, every second of the episode included (perception, planning,
+    motion, verification, the settling before the check)."""
+    ok = [(picks_of(e), _number(e.get("sim_s"))) for e in episodes if e.get("success")]
+    ok = [(n, t) for n, t in ok if t is not None and t > 0 and n > 0]
+    if not ok:
+        return None, None
+    return 3600.0 * sum(n for n, _ in ok) / sum(t for _, t in ok), statistics.median(t / n for n, t in ok)
+
+
 def _is_done(episode: Mapping) -> bool:
     return episode.get("cause") != "interrupted"
 
@@ -88,6 +110,7 @@ def _stats(episodes: list[Mapping]) -> dict:
     successes = sum(1 for e in episodes if e.get("success"))
     failed = [e for e in episodes if not e.get("success")]
     lo, hi = wilson_interval(successes, n)
+    per_hour, per_pick = _picks_per_hour(episodes)
 
     def counts(key) -> dict[str, int]:
         return dict(sorted(Counter(key(e) for e in failed).items(), key=lambda kv: (-kv[1], kv[0])))
@@ -100,6 +123,9 @@ def _stats(episodes: list[Mapping]) -> dict:
         "sim_s_median": _median(e.get("sim_s") for e in episodes),
         "wall_s_median": _median(e.get("wall_s") for e in episodes),
         "first_motion_wall_s_median": _median(e.get("first_motion_wall_s") for e in episodes),
+        "picks": sum(picks_of(e) for e in episodes),
+        "picks_per_hour": per_hour,  # sim time, successful episodes (_picks_per_hour)
+        "sim_s_per_pick_median": per_pick,
         "failures_by_stage": counts(failure_stage),
         "failures_by_error": counts(failure_error),
         # The worst outcome: the brain reported success, the simulator's ground truth disagrees.
@@ -465,6 +491,9 @@ def render_html(result: Mapping, report_dir: Path, plots: Mapping[str, Path | No
              ("throughput", "—" if _number(result.get("episodes_per_minute")) is None
               else f"{result['episodes_per_minute']:.1f} episodes/min"),
              ("median cycle", f"{_secs(get('sim_s_median'))} sim · {_secs(get('wall_s_median'))} wall"),
+             ("picks per hour", "—" if _number(get("picks_per_hour")) is None else
+              f"{get('picks_per_hour'):.0f} (sim time; median {_secs(get('sim_s_per_pick_median'))} sim per pick, "
+              f"{int(get('picks') or 0)} picks in successful episodes)"),
              ("false successes", f"{int(get('false_success') or 0)} (reported success, ground truth disagrees)")]
     add(f"<div class='hero'><div class='rate{verdict}'>{big}</div><div class='facts'><table>"
         + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in facts) + "</table></div></div>")
@@ -475,7 +504,8 @@ def render_html(result: Mapping, report_dir: Path, plots: Mapping[str, Path | No
         head = ("<tr><th>scenario</th><th class='num'>episodes</th><th class='num'>successes</th>"
                 "<th class='num'>rate</th><th class='num'>95% CI</th>"
                 + ("<th class='num'>target</th>" if targets else "")
-                + "<th class='num'>median sim</th><th class='num'>median wall</th><th>top failure</th></tr>")
+                + "<th class='num'>median sim</th><th class='num'>median wall</th><th class='num'>sim per pick</th>"
+                "<th class='num'>picks/h</th><th class='num'>false ok</th><th>top failure</th></tr>")
         rows = []
         for name, s in scenarios.items():
             is_below = name in below
@@ -484,12 +514,14 @@ def render_html(result: Mapping, report_dir: Path, plots: Mapping[str, Path | No
             goal = f"<div class='muted'>{_e(s['goal'])}</div>" if s.get("goal") else ""
             fails = s.get("failures_by_stage") or {}
             top = next(iter(fails.items()), None)
+            per_hour = "—" if _number(s.get("picks_per_hour")) is None else f"{s['picks_per_hour']:.0f}"
             rows.append(
                 f"<tr class='{'below' if is_below else ''}'><td title='{_e(title)}'><b>{_e(name)}</b>{tag}{goal}</td>"
                 f"<td class='num'>{_e(s.get('n_episodes', 0))}</td><td class='num'>{_e(s.get('successes', 0))}</td>"
                 f"<td class='num'>{_pct(s.get('success_rate'))}</td><td class='num'>{_ci(s.get('ci95'))}</td>"
                 + (f"<td class='num'>{_pct(targets.get(name))}</td>" if targets else "")
                 + f"<td class='num'>{_secs(s.get('sim_s_median'))}</td><td class='num'>{_secs(s.get('wall_s_median'))}"
+                f"</td><td class='num'>{_secs(s.get('sim_s_per_pick_median'))}</td><td class='num'>{per_hour}"
                 f"</td><td class='num{' fail' if s.get('false_success') else ''}'>"
                 f"{int(s.get('false_success') or 0)}</td>"
                 f"<td>{_e(f'{top[0]} ({top[1]})') if top else '—'}</td></tr>")

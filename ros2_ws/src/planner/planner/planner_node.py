@@ -155,6 +155,24 @@ def goals_from_msg(goal) -> list:
     return [goal_from_fields(action, obj, target)]
 
 
+class _GripperWait:
+    """A gripper command under way (RosPorts.gripper_begin): wait() gives its outcome once."""
+
+    def __init__(self, outcome: GripperOutcome | None, finish=None, result_future=None, goal=None) -> None:
+        self._outcome, self._finish, self._future, self._goal = outcome, finish, result_future, goal
+
+    def wait(self) -> GripperOutcome:
+        if self._outcome is None:
+            self._outcome = self._finish(self._future)
+        return self._outcome
+
+    def cancel(self) -> None:
+        """Cancel the gripper goal unless it finished (its result is then not waited for)."""
+        if self._outcome is None and self._goal is not None and not self._future.done():
+            self._goal.cancel_goal_async()
+            self._outcome = GripperOutcome(float("nan"), False, False, "canceled with the stage it belonged to")
+
+
 class RosPorts:
     """The runner's ports over ROS, used from the worker thread."""
 
@@ -288,15 +306,21 @@ class RosPorts:
         return [grasp_from_msg(c) for c in res.candidates], res.message
 
     def gripper(self, width: float) -> GripperOutcome:
-        """Command the fingers; on the operator's cancel (or a deadline) the gripper goal is
-        canceled too, so the fingers do not go on with a stage that ended."""
-        with self.n.lead.waiting():
-            return self._gripper(width)
+        """Command the fingers and wait for them; on the operator's cancel (or a deadline) the
+        gripper goal is canceled too, so the fingers do not go on with a stage that ended."""
+        return self.gripper_begin(width).wait()
 
-    def _gripper(self, width: float) -> GripperOutcome:
+    def gripper_begin(self, width: float) -> _GripperWait:
+        """Command the fingers (wait until the goal is accepted); the returned handle's wait()
+        waits for the result, as gripper() does, so the arm can move meanwhile."""
+        with self.n.lead.waiting():  # on the world: the sim goes on at its pace (lead_ack.py)
+            return self._gripper_begin(width)
+
+    def _gripper_begin(self, width: float) -> _GripperWait:
         client = self.n.gripper_client
         if not client.wait_for_server(timeout_sec=5.0):
-            return GripperOutcome(float("nan"), False, False, "the grasping node does not answer on grasping/gripper")
+            return _GripperWait(GripperOutcome(float("nan"), False, False,
+                                               "the grasping node does not answer on grasping/gripper"))
         self._seen(GRIPPER)
         goal = GripperCommand.Goal(target_width=float(width))
         handle = None
@@ -308,14 +332,23 @@ class RosPorts:
                                         f"{GRIPPER_GOAL_ATTEMPTS} within {GOAL_RESPONSE_TIMEOUT:g} s")
         if handle is None:
             if self.canceled():
-                return GripperOutcome(float("nan"), False, False, self._stop_reason())
+                return _GripperWait(GripperOutcome(float("nan"), False, False, self._stop_reason()))
             if self.lost_reason:
-                return GripperOutcome(float("nan"), False, False, self.lost_reason)
-            return GripperOutcome(float("nan"), False, False, f"grasping/gripper answered none of "
-                                  f"{GRIPPER_GOAL_ATTEMPTS} goals within {GOAL_RESPONSE_TIMEOUT:g} s each")
+                return _GripperWait(GripperOutcome(float("nan"), False, False, self.lost_reason))
+            return _GripperWait(GripperOutcome(float("nan"), False, False, f"grasping/gripper answered none of "
+                                f"{GRIPPER_GOAL_ATTEMPTS} goals within {GOAL_RESPONSE_TIMEOUT:g} s each"))
         if not handle.accepted:
-            return GripperOutcome(float("nan"), False, False, "grasping/gripper refused the goal")
-        wrapped = self._wait(handle.get_result_async(), 10.0, GRIPPER)
+            return _GripperWait(GripperOutcome(float("nan"), False, False, "grasping/gripper refused the goal"))
+        # asked for the result at once: the gripper goal's result is not missed while the arm moves
+        return _GripperWait(None, lambda future: self._gripper_result(handle, width, future),
+                            handle.get_result_async(), handle)
+
+    def _gripper_result(self, handle, width: float, result_future=None) -> GripperOutcome:
+        with self.n.lead.waiting():
+            return self._wait_gripper_result(handle, width, result_future)
+
+    def _wait_gripper_result(self, handle, width: float, result_future=None) -> GripperOutcome:
+        wrapped = self._wait(result_future, 10.0, GRIPPER)
         if wrapped is None:
             handle.cancel_goal_async()
             why = (self._stop_reason() if self.canceled() else
@@ -559,8 +592,10 @@ class PlannerNode(Node):
             self.get_logger().info(f"forgetting {self.holding.label} ({self.holding.id}): the gripper does not "
                                    "hold it any more (grasping/grasp_state)")
             self.holding = None
+        mc = self.motion_config
         runner = TaskRunner(ports, self.planner, self.fixtures, self.limits, cfg, self.bin, self.workspace,
-                            log=self.get_logger().info, bin_items=self.bin_items, holding=self.holding)
+                            log=self.get_logger().info, bin_items=self.bin_items, holding=self.holding,
+                            blend=mc.blend, blend_step=mc.blend_step, dt=mc.trajectory_dt)
         echo = describe_goals(goals)  # what the brain understood, before anything moves
         self.get_logger().info(f"goal: {echo}")
         ports.feedback("understood", "", 0, 0.0, f"understood: {echo}")

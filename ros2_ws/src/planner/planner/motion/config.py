@@ -17,6 +17,7 @@ import numpy as np
 
 from brain_common.cell import Bin, Cell, default_cell
 from brain_common.kinematics import Kinematics
+from brain_common.robot import ARM_ACCELERATION_LIMITS, ARM_JERK_LIMITS
 from brain_common.robot_model import load_robot_model
 from planner.motion.collision import CollisionModel, Obstacle, bin_obstacles, table_obstacle
 from planner.motion.exact import ExactHand
@@ -35,9 +36,14 @@ class MotionConfig:
     cell: Cell = field(default_factory=default_cell)  # table, bin (prior), clearances: brain_common.cell
     self_margin: float = 0.0
     tune_allocator: bool = True
+    # The margins: fractions of the arm's own limits (velocity: the URDF's; acceleration and
+    # jerk: brain_common.robot, Franka's datasheet) that motions use. The defaults live in
+    # config/planner.params.yaml; these mirror them for tests that build a config in code.
     velocity_scale: float = 0.8
-    acceleration_limits: tuple[float, ...] = (7.5, 3.75, 5.0, 6.25, 7.5, 10.0, 10.0)
-    jerk_limits: tuple[float, ...] = (50.0,) * 7
+    acceleration_scale: float = 1.0
+    jerk_scale: float = 0.2
+    blend: bool = True  # one motion through a chain of paths (no stop at their waypoints), verified
+    blend_step: float = 0.05  # rad: straight segments are subdivided this finely before blending
     trajectory_dt: float = 0.01
     tolerances: Tolerances = field(default_factory=Tolerances)
     start_delay: float = 0.2
@@ -65,9 +71,6 @@ class MotionConfig:
         if unknown:
             raise ValueError(f"unknown motion parameter(s) {', '.join(unknown)}; valid: "
                              f"{', '.join(sorted(known | PLANNER_KEYS))}")
-        for k in ("acceleration_limits", "jerk_limits"):
-            if k in d:
-                d[k] = tuple(float(v) for v in d[k])
         cfg = MotionConfig(planner=PlannerConfig(**planner_kw), tolerances=Tolerances(**tol_kw),
                            cell=cell if cell is not None else default_cell(), **d)
         cfg.check()
@@ -80,17 +83,23 @@ class MotionConfig:
                 raise ValueError(f"motion config: {name} must be a finite number > 0, got {v!r}")
         if not (math.isfinite(self.self_margin) and self.self_margin >= 0):
             raise ValueError(f"motion config: self_margin must be >= 0, got {self.self_margin!r}")
-        TimingLimits(np.ones(len(self.acceleration_limits)), np.asarray(self.acceleration_limits),
-                     np.asarray(self.jerk_limits), self.velocity_scale)
+        for name in ("velocity_scale", "acceleration_scale", "jerk_scale"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and 0.0 < v <= 1.0):
+                raise ValueError(f"motion config: {name} must be in (0, 1] (a fraction of the arm's limits), got {v!r}")
+        if not (math.isfinite(self.blend_step) and 0.0 < self.blend_step <= 0.5):
+            raise ValueError(f"motion config: blend_step must be in (0, 0.5] rad, got {self.blend_step!r}")
 
     def timing_limits(self, kinematics: Kinematics) -> TimingLimits:
-        """Velocity from the URDF (scaled), acceleration and jerk from the configuration."""
+        """The limits motions are timed within: the arm's own (velocity: the URDF's;
+        acceleration, jerk: brain_common.robot) times the configured margins."""
         n = kinematics.dof
-        if len(self.acceleration_limits) != n or len(self.jerk_limits) != n:
-            raise ValueError(f"motion config: acceleration_limits and jerk_limits need {n} values, got "
-                             f"{len(self.acceleration_limits)} and {len(self.jerk_limits)}")
-        return TimingLimits(kinematics.model.velocity.copy(), np.asarray(self.acceleration_limits),
-                            np.asarray(self.jerk_limits), self.velocity_scale)
+        if len(ARM_ACCELERATION_LIMITS) != n or len(ARM_JERK_LIMITS) != n:
+            raise ValueError(f"the arm has {n} joints but brain_common.robot gives {len(ARM_ACCELERATION_LIMITS)} "
+                             f"acceleration and {len(ARM_JERK_LIMITS)} jerk limits")
+        return TimingLimits(kinematics.model.velocity.copy(),
+                            np.asarray(ARM_ACCELERATION_LIMITS) * self.acceleration_scale,
+                            np.asarray(ARM_JERK_LIMITS) * self.jerk_scale, self.velocity_scale)
 
     def fixtures(self, bin_: Bin | None = None) -> list[Obstacle]:
         """The table (described) and the bin: `bin_` as perceived, or the cell's prior."""

@@ -25,7 +25,16 @@ import numpy as np
 from brain_common.kinematics import Kinematics, rotation_angle
 from planner.motion.collision import CollisionModel, Contact
 from planner.motion.rrt import make_segments_free, path_length, reduce_vertices, rrt_connect, shortcut
-from planner.motion.timing import TimingError, TimingLimits, Trajectory, parameterize_segments, parameterize_smooth
+from planner.motion.timing import (
+    BlendedTrajectory,
+    TimingError,
+    TimingLimits,
+    Trajectory,
+    concatenate,
+    parameterize_blended,
+    parameterize_segments,
+    parameterize_smooth,
+)
 
 START_LIMIT_SLACK = 0.005  # rad: a start this close past a joint limit is taken as at the limit
 
@@ -305,6 +314,62 @@ class MotionPlanner:
                               f"{describe_contacts(contacts)}")
         return traj
 
+    def time_parameterize_chain(self, plans: list[PlanResult], limits: TimingLimits, dt: float = 0.01,
+                                collisions: list[CollisionModel | None] | None = None, blend: bool = True,
+                                step: float = 0.05) -> BlendedTrajectory:
+        """One motion through successful plans that each start where the one before ends (an
+        approach and its straight descent; a transfer and the lowering), without a new start
+        (and its start delay) in between. The faster of two verified timings:
+        - each plan timed on its own as by time_parameterize (it stops at their waypoints),
+          played back to back;
+        - blended (timing.parameterize_blended: through every waypoint without stopping),
+          with the straight segments subdivided every `step` and 3 x `step` rad, kept only when
+          every sample is free in the model of the plan it belongs to (`collisions[i]`, else
+          the plan's own; the junction samples in the models on both sides), checked at
+          validate_resolution like every path, and within the joint limits.
+        Blending pays where the path turns gently; at a sharp corner stopping is as fast.
+        TimingError when no timing is free of collisions."""
+        if not plans:
+            raise TimingError("no path to time: the chain is empty")
+        for plan in plans:
+            if not plan.success or plan.path is None:
+                raise TimingError(f"no path to time: {plan.code.value}: {plan.message}")
+        models = [(collisions[i] if collisions is not None and collisions[i] is not None else plan.collision)
+                  for i, plan in enumerate(plans)]
+        best: BlendedTrajectory | None = None
+        error: TimingError | None = None
+        try:
+            best = concatenate([self.time_parameterize(p, limits, dt, m) for p, m in zip(plans, models, strict=True)])
+        except TimingError as exc:
+            error = exc
+        if blend and (len(plans) > 1 or (not plans[0].cartesian and len(plans[0].path) > 2)):
+            for s in (step, 3 * step):
+                try:
+                    blended = parameterize_blended([p.path for p in plans], limits, dt, s)
+                except TimingError:
+                    continue
+                if (best is None or blended.trajectory.duration < best.trajectory.duration) \
+                        and self._chain_free(blended, models):
+                    best = blended
+        if best is None:
+            raise error or TimingError("no timing of the chain is free of collisions")
+        return best
+
+    def _chain_free(self, blended: BlendedTrajectory, models: list[CollisionModel | None]) -> bool:
+        k = self.kinematics
+        qs = blended.trajectory.positions
+        if not np.all((qs >= k.lower - 1e-9) & (qs <= k.upper + 1e-9)):
+            return False
+        piece = blended.piece_of_sample
+        for i, cm in enumerate(models):
+            idx = np.flatnonzero(piece == i)
+            if idx.size == 0:
+                continue
+            lo, hi = max(0, idx[0] - 1), min(len(qs) - 1, idx[-1] + 1)  # with the junctions on both sides
+            if not self.validate_path(qs[lo:hi + 1], cm or self.collision)[0]:
+                return False
+        return True
+
     # -- targets given as poses -------------------------------------------------
     def ik(self, T_target, seed, collision: CollisionModel | None = None):
         """IKResult for the grasp frame at T_target (4, 4): within limits, collision-free
@@ -315,10 +380,11 @@ class MotionPlanner:
                                   validate=cm.is_free)
 
     def plan_to_pose(self, start, T_goal, collision: CollisionModel | None = None,
-                     time_limit: float | None = None) -> PlanResult:
+                     time_limit: float | None = None, explain: bool = True) -> PlanResult:
         """A verified joint path from start (n,) to a configuration placing the grasp frame at
         T_goal (4, 4); NO_IK when no collision-free in-limit configuration reaches it
-        (GOAL_IN_COLLISION when some do, but all of those found collide)."""
+        (GOAL_IN_COLLISION when some do, but all of those found collide: told apart by a
+        second IK search, skipped when not `explain`, which then says NO_IK for both)."""
         cm = collision or self.collision
         q0, err = self._check_q(start, "start")
         if q0 is None:
@@ -327,6 +393,10 @@ class MotionPlanner:
         if T.shape != (4, 4) or not np.all(np.isfinite(T)):
             return PlanResult(PlanCode.INVALID_INPUT, f"goal pose must be a finite (4, 4) transform, got {T.shape}")
         res = self.ik(T, q0, cm)
+        if not res.success and not explain:
+            p = T[:3, 3]
+            return PlanResult(PlanCode.NO_IK, f"no collision-free configuration found for the goal pose at "
+                              f"({p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}) after {res.attempts} starts")
         if not res.success:
             free_any = self.kinematics.ik(T, q0, rng=self.rng, restarts=self.config.ik_restarts,
                                           time_limit=self.config.ik_time)

@@ -10,6 +10,16 @@ Two path kinds, two libraries (neither hand-rolled):
 - A dense path that samples a smooth curve (a Cartesian straight line of the grasp frame,
   IK every few mm): toppra, time-optimal under the velocity and acceleration limits
   along a cubic spline through the waypoints (one solve, no stops).
+- A chain of paths executed as one motion (a planned path, then the straight descent that
+  follows it): ``parameterize_blended``, toppra along one C2 cubic spline through every
+  waypoint of the chain (straight segments subdivided every ``step`` rad first), so the arm
+  passes through every waypoint without stopping there. Between waypoints the spline leaves
+  the verified straight segments by a little (most near sharp corners): the caller
+  re-verifies the sampled trajectory for collisions (MotionPlanner.time_parameterize_chain)
+  and falls back to stopping at the waypoints when it touches anything. Toppra bounds
+  velocity and acceleration; the jerk (of the sampled accelerations) is bounded by
+  stretching time where it exceeds its limit (jerk scales with 1/k^3, so the velocity and
+  acceleration limits still hold).
 
 The result is sampled every ``dt`` seconds (positions, velocities, accelerations), ready
 for a trajectory_msgs/JointTrajectory. Units: rad, rad/s, rad/s^2, rad/s^3, seconds.
@@ -54,6 +64,14 @@ class TimingLimits:
     def max_velocity(self) -> np.ndarray:
         return self.velocity * self.velocity_scale
 
+    def excess(self, trajectory: Trajectory) -> float:
+        """The largest ratio of a sampled velocity, acceleration or jerk (the finite difference of
+        the sampled accelerations) to its limit over every joint and sample (<= 1: within)."""
+        v = np.max(np.abs(trajectory.velocities) / self.max_velocity, initial=0.0)
+        a = np.max(np.abs(trajectory.accelerations) / self.acceleration, initial=0.0)
+        j = np.max(np.abs(sampled_jerk(trajectory)) / self.jerk, initial=0.0)
+        return float(max(v, a, j))
+
 
 @dataclass(frozen=True)
 class Trajectory:
@@ -82,6 +100,13 @@ class Trajectory:
         what a joint_trajectory_controller follows, and the sim's controller with it
         (brain_common.trajectory, one function for both)."""
         return sample_joint_trajectory(self.times, self.positions, self.velocities, t)
+
+
+def sampled_jerk(trajectory: Trajectory) -> np.ndarray:
+    """(k-1, n) rad/s^3: the change of the sampled accelerations between neighbouring samples
+    over their time step (what a controller following the samples sees)."""
+    dt = np.diff(trajectory.times)[:, None]
+    return np.diff(trajectory.accelerations, axis=0) / np.maximum(dt, 1e-9)
 
 
 def _check_path(path, limits: TimingLimits) -> np.ndarray:
@@ -180,3 +205,131 @@ def parameterize_smooth(path, limits: TimingLimits, dt: float = 0.01, gridpoints
         raise TimingError(f"toppra exceeded the velocity limit of joint {j} by more than 1 %")
     vel = np.clip(vel, -vmax, vmax)  # toppra's discretisation: a rounding-level overshoot at most
     return Trajectory(ts, pos, vel, acc)
+
+
+@dataclass(frozen=True)
+class BlendedTrajectory:
+    """A timed chain of paths. trajectory: the whole motion; junctions: (m-1,) s, the times
+    at which it passes the first waypoint of pieces 1..m-1 (where one stage hands over to
+    the next); piece_of_sample: (k,) the piece each sample belongs to; stops: whether it
+    stops at the waypoints (the fallback) or flows through them (blended)."""
+
+    trajectory: Trajectory
+    junctions: tuple[float, ...]
+    piece_of_sample: np.ndarray
+    stops: bool
+
+
+def chain_pieces(pieces) -> list[np.ndarray]:
+    """The pieces (each (k_i, n), k_i >= 1) checked to join: each starts where the one
+    before it ends (1e-6 rad); TimingError naming the first gap."""
+    out = [np.asarray(p, dtype=float) for p in pieces]
+    if not out:
+        raise TimingError("no path to time: the chain is empty")
+    for i in range(1, len(out)):
+        gap = float(np.max(np.abs(out[i][0] - out[i - 1][-1])))
+        if gap > 1e-6:
+            raise TimingError(f"path {i} does not start where path {i - 1} ends ({gap:.2e} rad apart)")
+    return out
+
+
+def parameterize_blended(pieces, limits: TimingLimits, dt: float = 0.01, step: float = 0.05) -> BlendedTrajectory:
+    """One motion through the whole chain `pieces` (each (k_i, n) rad; see chain_pieces),
+    starting and ending at rest, without stopping at any waypoint in between: toppra
+    (velocity and acceleration limits) along a C2 cubic spline (chord-length parameter)
+    through every waypoint, straight segments first subdivided so that no joint moves more
+    than `step` rad between spline knots (the spline then keeps close to them, bulging most
+    near sharp corners), then slowed uniformly where the sampled jerk exceeds its limit.
+    Sampled every dt s. Not collision-checked: the caller verifies the samples."""
+    import toppra as ta
+    import toppra.algorithm as algo
+    import toppra.constraint as constraint
+
+    parts = chain_pieces(pieces)
+    knots: list[np.ndarray] = [parts[0][0]]
+    firsts: list[int] = []  # knot index of the first waypoint of pieces 1..
+    for i, part in enumerate(_check_path(p, limits) for p in parts):
+        if i > 0:
+            firsts.append(len(knots) - 1)
+        for q in part[1:]:
+            a = knots[-1]
+            d = q - a
+            m = float(np.max(np.abs(d)))
+            if m <= 1e-9:
+                continue
+            k = max(1, math.ceil(m / step - 1e-9))
+            for j in range(1, k + 1):
+                knots.append(a + d * (j / k))
+    P = np.array(knots)
+    if len(P) < 3:  # a single straight segment (or none): the stopping profile is the optimum
+        tr = parameterize_segments(P, limits, dt)
+        return BlendedTrajectory(tr, tuple(0.0 for _ in firsts), np.zeros(len(tr.times), dtype=int), True)
+    chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(P, axis=0), axis=1))])
+    ss = chord / chord[-1]
+    spline = ta.SplineInterpolator(ss, P)
+    vmax, amax = limits.max_velocity, limits.acceleration
+    pc_vel = constraint.JointVelocityConstraint(np.stack([-vmax, vmax], axis=1))
+    pc_acc = constraint.JointAccelerationConstraint(np.stack([-amax, amax], axis=1))
+    grid = int(np.clip(3 * len(P), 100, 1500))
+    instance = algo.TOPPRA([pc_vel, pc_acc], spline, gridpoints=np.linspace(0.0, 1.0, grid),
+                           parametrizer="ParametrizeConstAccel")
+    jt = instance.compute_trajectory(0.0, 0.0)
+    if jt is None:
+        raise TimingError("toppra found no feasible parameterization of the chain (limits too tight?)")
+
+    def sampled(K: float) -> Trajectory:
+        """toppra's motion K >= 1 times slower (velocity / K, acceleration / K^2, jerk / K^3)."""
+        T = float(jt.duration) * K
+        ts = np.linspace(0.0, T, max(1, math.ceil(T / dt)) + 1)
+        u = np.clip(ts / K, 0.0, float(jt.duration))
+        pos, vel, acc = np.asarray(jt(u)), np.asarray(jt(u, 1)) / K, np.asarray(jt(u, 2)) / K ** 2
+        pos[0], pos[-1] = P[0], P[-1]  # at rest at both ends (the jerk check sees these jumps too)
+        vel[0] = vel[-1] = acc[0] = acc[-1] = 0.0
+        return Trajectory(ts, pos, vel, acc)
+
+    # Toppra's constant-acceleration pieces jump in acceleration: bound the jerk of the
+    # samples by slowing down where needed (a rounding-level velocity excess goes too).
+    K = 1.0
+    tr = sampled(K)
+    for _ in range(8):
+        if limits.excess(tr) <= 1.0:
+            break
+        j = float(np.max(np.abs(sampled_jerk(tr)) / limits.jerk, initial=0.0))
+        v = float(np.max(np.abs(tr.velocities) / vmax, initial=0.0))
+        a = float(np.max(np.abs(tr.accelerations) / amax, initial=0.0))
+        K *= max(1.0, v, math.sqrt(a), j ** (1.0 / 3.0)) * 1.002
+        tr = sampled(K)
+    if limits.excess(tr) > 1.0:
+        raise TimingError(f"the blended chain exceeds its limits by {limits.excess(tr):.3f} x after slowing down")
+    # Which piece each sample belongs to, and when the motion passes each junction: the
+    # samples nearest the junction waypoints, in order.
+    junction_idx = []
+    lo = 0
+    for f in firsts:
+        d = np.linalg.norm(tr.positions[lo:] - P[f], axis=1)
+        i = lo + int(np.argmin(d))
+        junction_idx.append(i)
+        lo = i
+    piece = np.zeros(len(tr.times), dtype=int)
+    for i in junction_idx:
+        piece[i:] += 1
+    return BlendedTrajectory(tr, tuple(float(tr.times[i]) for i in junction_idx), piece, False)
+
+
+def concatenate(trajectories: list[Trajectory]) -> BlendedTrajectory:
+    """Trajectories that each start where the one before ends, at rest, played one after
+    the other as one motion (it stops between them)."""
+    times, pos, vel, acc, piece, junctions = [], [], [], [], [], []
+    t0 = 0.0
+    for i, tr in enumerate(trajectories):
+        first = 0 if i == 0 else 1
+        if i > 0:
+            junctions.append(t0)
+        times.append(tr.times[first:] + t0)
+        pos.append(tr.positions[first:])
+        vel.append(tr.velocities[first:])
+        acc.append(tr.accelerations[first:])
+        piece.append(np.full(len(tr.times) - first, i))
+        t0 += tr.duration
+    out = Trajectory(np.concatenate(times), np.vstack(pos), np.vstack(vel), np.vstack(acc))
+    return BlendedTrajectory(out, tuple(junctions), np.concatenate(piece), True)

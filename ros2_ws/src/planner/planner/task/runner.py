@@ -19,7 +19,9 @@ Frames: base frame, metres, radians; times are ROS (sim) seconds.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -28,7 +30,7 @@ import numpy as np
 from brain_common.cell import Bin, Gripper, default_cell
 from planner.motion.collision import AttachedObject, CollisionModel, Obstacle, bin_obstacles
 from planner.motion.planner import MotionPlanner, PlanResult
-from planner.motion.timing import TimingError, TimingLimits, Trajectory
+from planner.motion.timing import BlendedTrajectory, TimingError, TimingLimits, Trajectory
 from planner.task.goals import (
     GoalError,
     ObjectRef,
@@ -50,6 +52,8 @@ from planner.task.placement import (
     place_pose,
 )
 
+START_MATCH = 0.003  # rad: a motion planned ahead from where the arm was sent starts only if the arm stands
+                    # this close to it (else it is planned again from where the arm is)
 BIN_MOVED = 0.03  # m: a bin perceived this far from where it was last is a moved bin (more than its jitter)
 BLOCKED_ERRORS = ("NO_PATH", "NO_IK", "NO_GRASP")  # may clear up once neighbours are gone
 BIN_WALLS = ("bin_wall_px", "bin_wall_nx", "bin_wall_py", "bin_wall_ny")  # motion.collision.bin_obstacles
@@ -88,6 +92,11 @@ class BinView:
     stamp: float
 
 
+class GripperHandle(Protocol):
+    def wait(self) -> GripperOutcome: ...  # blocks until the fingers finished (or the port gave up)
+    def cancel(self) -> None: ...  # the stage it belongs to ended: the fingers stop (no-op once finished)
+
+
 class Ports(Protocol):
     def now(self) -> float: ...
     def objects(self, max_age: float, timeout: float) -> list[WorldObject] | None: ...
@@ -95,6 +104,7 @@ class Ports(Protocol):
     def joints(self) -> np.ndarray | None: ...
     def plan_grasps(self, obj: WorldObject) -> tuple[list[Grasp], str]: ...
     def gripper(self, width: float) -> GripperOutcome: ...
+    def gripper_begin(self, width: float) -> GripperHandle: ...  # command the fingers, do not wait for them
     def grasp_held(self) -> bool | None: ...
     def execute(self, trajectory: Trajectory) -> tuple[bool, str, str]: ...  # ok, message, error code
     def stop(self) -> None: ...
@@ -119,6 +129,11 @@ class RunnerConfig:
     bin_drop_height: float = 0.03     # m: into the bin, release this far above its floor, so the
                                       # hand (wide along the closing axis) stays over the walls
     retreat_height: float = 0.10      # m straight up after releasing
+    approach_budget: float = 0.6      # s of ROS (sim) time: no further grasp candidate is tried once the
+                                      # search took this long (an unreachable object is refused in about this)
+    gripper_open_time: float = 0.5    # s: the fingers open for a grasp within this (sent as the approach
+                                      # starts); the descent follows the approach without a stop only
+                                      # when the arm takes at least this long to reach the pre-grasp
     release_width: float = field(default_factory=lambda: default_cell().gripper.max_opening)
                                       # m largest opening to release (and to recover): the cell's gripper
     release_gap: float = 0.01         # m: at a release the pads open this far off each gripped face
@@ -163,6 +178,33 @@ class TaskOutcome:
     duration: float = 0.0
 
 
+class Ahead:
+    """fn() computed in a worker thread while the arm moves (planning the next motion during
+    the current one). result() waits for it and raises what it raised. Only for work that
+    shares nothing with what the caller does meanwhile: the runner waits on its ports while
+    this plans, and joins it before it plans anything itself."""
+
+    def __init__(self, fn) -> None:
+        self._value, self._error = None, None
+        self._thread = threading.Thread(target=self._run, args=(fn,), daemon=True, name="plan-ahead")
+        self._thread.start()
+
+    def _run(self, fn) -> None:
+        try:
+            self._value = fn()
+        except BaseException as exc:  # handed to the caller by result()
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+    def join(self) -> None:
+        self._thread.join()
+
+
 class StageError(Exception):
     def __init__(self, stage: str, error: str, message: str, retry: bool = False) -> None:
         super().__init__(message)
@@ -189,8 +231,12 @@ class TaskRunner:
 
     def __init__(self, ports: Ports, planner: MotionPlanner, fixtures: CollisionModel, limits: TimingLimits,
                  config: RunnerConfig, bin_: Bin, workspace: Workspace, log=None,
-                 bin_items: list[BinItem] | None = None, holding: WorldObject | None = None) -> None:
+                 bin_items: list[BinItem] | None = None, holding: WorldObject | None = None,
+                 blend: bool = True, blend_step: float = 0.05, dt: float = 0.01) -> None:
+        """blend, blend_step, dt: how chains of motions are timed (the motion config's blend,
+        blend_step, trajectory_dt; MotionPlanner.time_parameterize_chain)."""
         self.p, self.planner, self.fixtures, self.limits = ports, planner, fixtures, limits
+        self.blend, self.blend_step, self.dt = blend, blend_step, dt
         self.cfg, self.bin, self.ws = config, bin_, workspace
         self.log = log or (lambda msg: None)
         self.records: list[StageRecord] = []
@@ -204,9 +250,17 @@ class TaskRunner:
         self._share = 1.0  # of the whole task the current object stands for
         self._bin_contents: int | None = None  # objects seen in the bin when last looked at
         self._object, self._attempt = "", 0
+        # A multi-object goal goes from the bin straight to the next object: placements wait
+        # here (object, target, xyz) to be judged together once the arm is home (out of view).
+        self._batch = False
+        self._pending: list[tuple[WorldObject, Target, tuple[float, float, float]]] = []
+        self._batch_view: tuple[BinView, list[WorldObject]] | None = None
 
     # -- stage bookkeeping -------------------------------------------------------------
-    def _stage(self, name: str, fn, *args):
+    def _stage(self, name: str, fn, *args, covers: tuple[str, ...] = ()):
+        """Run fn(*args) as the stage `name` (feedback, timing, a record). `covers`: later
+        stages fn carries out too (one motion through several); a StageError naming one of
+        them is recorded under its own name."""
         if self.p.canceled():  # the stage that would have run next is the one canceled
             self.records.append(StageRecord(name, self._object, self._attempt, 0.0, False, self._stop_reason()))
             raise CanceledError()
@@ -217,7 +271,8 @@ class TaskRunner:
         try:
             out = fn(*args)
         except StageError as f:
-            self.records.append(StageRecord(name, self._object, self._attempt, self.p.now() - t0, False, f.message))
+            self.records.append(StageRecord(f.stage if f.stage in covers else name, self._object, self._attempt,
+                                            self.p.now() - t0, False, f.message))
             raise
         except CanceledError:
             self.records.append(StageRecord(name, self._object, self._attempt, self.p.now() - t0, False,
@@ -228,6 +283,25 @@ class TaskRunner:
 
     def _stop_reason(self) -> str:
         return self.p.estopped() or "canceled by the operator"
+
+    def _stages(self, names: tuple[str, ...], fn, *args):
+        """Run fn(*args), which moves through the stages `names` as one motion and returns the
+        BlendedTrajectory it executed (or a tuple that starts with it; None: it moved
+        otherwise), as one stage for feedback and cancel; each stage is then recorded with
+        its part of the motion's timeline (the first one also with the planning, the start
+        delay and the settling). Returns what fn returned."""
+        out = self._stage(names[0], fn, *args, covers=names[1:])
+        rec = self.records.pop()
+        chain = out[0] if isinstance(out, tuple) else out
+        if isinstance(chain, BlendedTrajectory) and len(chain.junctions) == len(names) - 1:
+            bounds = [0.0, *chain.junctions, chain.trajectory.duration]
+            shares = [bounds[i + 1] - bounds[i] for i in range(len(names))]
+        else:
+            shares = [0.0] * len(names)
+        shares[0] += max(0.0, rec.duration - sum(shares))
+        for name, share in zip(names, shares, strict=True):
+            self.records.append(StageRecord(name, rec.object_id, rec.attempt, share, True))
+        return out
 
     # -- perception --------------------------------------------------------------------
     def _cancel_point(self) -> None:
@@ -282,9 +356,10 @@ class TaskRunner:
         return self.fixtures.with_obstacles([*self.fixtures.obstacles, *self._bin_obstacles(),
                                              *[obstacle_from(o) for o in objects if o.id not in exclude]])
 
-    def _bin_obstacles(self) -> list[Obstacle]:
+    def _bin_obstacles(self, items: list[BinItem] | None = None) -> list[Obstacle]:
+        """What this brain put in the bin (`items`, default bin_items) as obstacles."""
         out = []
-        for i, it in enumerate(self.bin_items):
+        for i, it in enumerate(self.bin_items if items is None else items):
             x, y = self.bin.to_base(it.u, it.v)
             out.append(Obstacle.box(f"in_bin_{i}", (2 * it.half_u, 2 * it.half_v, it.height),
                                     (x, y, self.bin.floor_z + it.height / 2), self.bin.yaw))
@@ -302,16 +377,25 @@ class TaskRunner:
         touched = sorted({c.other for c in cm.explain(q)})
         self._stage("clear_start", self._straight, "clear_start", self.cfg.retreat_height, cm.without(touched))
 
-    def _run_plan(self, stage: str, plan: PlanResult, cm: CollisionModel) -> None:
-        if not plan.success:
-            code = plan.code.value
-            error = "NO_IK" if code == "NO_IK" else "NO_PATH"
-            raise StageError(stage, error, f"{stage}: {plan.message}")
+    def _run_plan(self, stage: str, plan: PlanResult, cm: CollisionModel) -> BlendedTrajectory:
+        return self._run_chain(stage, [plan], [cm])
+
+    def _run_chain(self, stage: str, plans: list[PlanResult], models: list[CollisionModel]) -> BlendedTrajectory:
+        """Execute successful plans that join up as one motion (blended where verified free)."""
+        chain = self._time_chain(stage, plans, models)
+        self._execute(stage, chain.trajectory)
+        return chain
+
+    def _time_chain(self, stage: str, plans: list[PlanResult], models: list[CollisionModel]) -> BlendedTrajectory:
+        for plan in plans:
+            if not plan.success:
+                error = "NO_IK" if plan.code.value == "NO_IK" else "NO_PATH"
+                raise StageError(stage, error, f"{stage}: {plan.message}")
         try:
-            traj = self.planner.time_parameterize(plan, self.limits, collision=cm)
+            return self.planner.time_parameterize_chain(plans, self.limits, self.dt, collisions=list(models),
+                                                        blend=self.blend, step=self.blend_step)
         except TimingError as exc:
             raise StageError(stage, "NO_PATH", f"{stage}: {exc}") from None
-        self._execute(stage, traj)
 
     def _execute(self, stage: str, traj: Trajectory) -> None:
         if self.p.canceled():
@@ -394,6 +478,7 @@ class TaskRunner:
         wanted = ref.count if ref.quantifier == "count" else None  # "put two red cubes ...": that many
         if wanted is not None:
             ref = dataclasses.replace(ref, quantifier="all", count=None)
+        self._batch, self._pending = True, []
         while wanted is None or len(done | failed) < wanted:
             self._object, self._attempt = "", 0
             objects = self._stage("perceive", self.perceive)
@@ -420,9 +505,39 @@ class TaskRunner:
             handled, left = len(done | failed | deferred), len(todo) - 1
             self._progress = handled / max(1, handled + left)
             self._share = 1.0 / max(1, handled + left)
+        self._batch = False
+        self._finish_batch(results)
         if not results:  # clear_table on a clear table (place_all found its objects in select)
             return TaskOutcome(True, "SUCCESS", "nothing to do: the table is clear")
         return self._summary(goal, results, None)
+
+    def _finish_batch(self, results: list[ObjectResult]) -> None:
+        """After the last object of a multi-object goal: home (out of the camera's view of the
+        bin), then every placement made on the way judged from fresh views. A failed
+        judgement turns that object's result into a failure."""
+        pending, self._pending = self._pending, []
+        q = self.p.joints()
+        if not pending and (q is None or np.max(np.abs(q - np.array(self.cfg.home))) < 0.02):
+            return
+        self._object, self._attempt = "", 0
+        if self.holding is None:  # (with an object still in the hand the arm stays: its way home is not planned)
+            self._stage("home", self._home, self._scene(self.p.objects(1e9, 0.0) or []))
+        if not pending:
+            return
+        placed_in_bin = [(o, t, xyz) for o, t, xyz in pending if t.kind == "bin"]
+        self._batch_view = None
+        by_id = {r.object_id: r for r in results}
+        for obj, target, xyz in pending:
+            self._object, self._attempt = obj.id, by_id[obj.id].attempts if obj.id in by_id else 1
+            try:
+                if target.kind == "bin":
+                    self._stage("verify_placed", self._verify_in_bin, obj, len(placed_in_bin))
+                else:
+                    self._stage("verify_placed", self._verify_placed, obj, target, xyz)
+            except StageError as f:
+                r = by_id.get(obj.id)
+                if r is not None:
+                    r.success, r.error, r.failed_stage, r.message = False, f.error, f.stage, f.message
 
     def _summary(self, goal: TaskGoal, results: list[ObjectResult], single: ObjectResult | None) -> TaskOutcome:
         ok = [r for r in results if r.success]
@@ -516,6 +631,8 @@ class TaskRunner:
                     objects = self._stage("perceive", self.perceive)
                     now = {o.id: o for o in objects}
                     if obj.id not in now:
+                        if last is not None and last.error == "GRASP_LOST":  # it fell off the table, or into the bin
+                            raise StageError(last.stage, last.error, f"{last.message}; it is not seen on the table")
                         raise StageError("perceive", "OBJECT_NOT_FOUND",
                                            f"{obj.label} ({obj.id}) is no longer seen on the table")
                     obj = now[obj.id]
@@ -523,12 +640,17 @@ class TaskRunner:
                         target_obj = now.get(target_obj.id, target_obj)
                 else:
                     objects = self.p.objects(1e9, 0.0) or [obj]
-                self._pick(obj, objects, tried)
+                then = None
+                if goal.action != "pick":
+                    assert goal.target is not None
+                    then = functools.partial(self._plan_carry, obj, goal.target, target_obj,
+                                             [o for o in objects if o.id != obj.id])
+                ahead = self._pick(obj, objects, tried, then)
                 if goal.action == "pick":
                     res.success, res.message = True, f"holding {obj.label}"
                     return res
                 assert goal.target is not None
-                self._place(obj, goal.target, target_obj, objects)
+                self._place(obj, goal.target, target_obj, objects, ahead)
                 res.success, res.message = True, f"placed {goal.target.describe()}"
                 return res
             except StageError as f:
@@ -553,18 +675,30 @@ class TaskRunner:
             self.log(f"recovery retreat failed: {f.message}")
 
     # -- pick ----------------------------------------------------------------------------
-    def _pick(self, obj: WorldObject, objects: list[WorldObject], tried: set[int]) -> None:
+    def _pick(self, obj: WorldObject, objects: list[WorldObject], tried: set[int], then=None) -> Ahead | None:
+        """Pick `obj` up. then(q_grasp): planning of what follows from the grasp configuration,
+        started while the arm approaches (returned as an Ahead; None when it could not start)."""
         grasps = self._stage("plan_grasps", self._plan_grasps, obj)
         scene = self._scene(objects)
         around = self._scene(objects, exclude=(obj.id,))
         chosen = self._stage("plan_approach", self._plan_approach, grasps, scene, around, tried)
-        index, grasp, pre_plan, descend_plan_fn = chosen
+        index, grasp, pre_plan, descend = chosen
         tried.add(index)
-        self._stage("open", self._open, grasp.gripper_width)
-        self._stage("approach", self._approach, pre_plan, scene, descend_plan_fn, around)
-        self._stage("close", self._close, grasp)
-        self._stage("verify_held", self._verify_held, obj, grasp)
+        opening = self._stage("open", self._open_begin, grasp.gripper_width)  # the fingers open on the way
+        try:
+            ahead = self._stage("approach", self._approach, pre_plan, scene, descend, around, opening, then)
+        except BaseException:
+            opening.cancel()  # a cancel, a failed motion: the fingers do not go on with a stage that ended
+            raise
+        try:
+            self._stage("close", self._close, grasp)
+            self._stage("verify_held", self._verify_held, obj, grasp)
+        except BaseException:
+            if ahead is not None:
+                ahead.join()  # (the recovery plans next: never two plannings at once)
+            raise
         self.holding = obj
+        return ahead
 
     def _plan_grasps(self, obj: WorldObject) -> list[Grasp]:
         grasps, why = self.p.plan_grasps(obj)
@@ -574,27 +708,42 @@ class TaskRunner:
         return grasps
 
     def _plan_approach(self, grasps: list[Grasp], scene: CollisionModel, around: CollisionModel, tried: set[int]):
+        """The first candidate (in the grasping node's order) whose pre-grasp plans and whose
+        straight descent plans from there. Bounded: no candidate is started once the search
+        has taken approach_budget s of ROS (sim) time; the first failure is explained in
+        full (unreachable or in collision), the others only counted."""
         q = self._q()
-        errors = []
+        errors: list[PlanResult] = []
+        explained: list[PlanResult] = []  # what tells NO_IK from NO_PATH (a blocked descent, the first IK failure)
+        t0 = self.p.now()
         for i, g in enumerate(grasps):
             if i in tried:
                 continue
+            if errors and self.p.now() - t0 > self.cfg.approach_budget:
+                worst = errors[0]
+                error = "NO_IK" if all(e.code.value == "NO_IK" for e in explained) else "NO_PATH"
+                raise StageError("plan_approach", error, f"none of the first {len(errors)} of {len(grasps)} grasp "
+                                 f"candidates can be reached (search stopped after "
+                                 f"{self.cfg.approach_budget:g} s): {worst.message}")
             T_pre = g.T_grasp.copy()
             T_pre[:3, 3] -= g.approach * g.pre_grasp_distance
-            plan = self.planner.plan_to_pose(q, T_pre, scene)
+            plan = self.planner.plan_to_pose(q, T_pre, scene, explain=not errors)
             if not plan.success:
+                if not errors:
+                    explained.append(plan)
                 errors.append(plan)
                 continue
             q_pre = plan.path[-1]
             descend = self.planner.plan_cartesian(q_pre, g.T_grasp, self._near(around))
             if not descend.success:
                 errors.append(descend)
+                explained.append(descend)
                 continue
             return i, g, plan, descend
         if not errors:
             raise StageError("plan_approach", "NO_GRASP", "every grasp candidate was tried")
         worst = errors[0]
-        error = "NO_IK" if all(e.code.value == "NO_IK" for e in errors) else "NO_PATH"
+        error = "NO_IK" if all(e.code.value == "NO_IK" for e in explained) else "NO_PATH"
         raise StageError("plan_approach", error, f"no candidate of {len(grasps)} can be reached: {worst.message}")
 
     def _open(self, width: float) -> None:
@@ -603,14 +752,43 @@ class TaskRunner:
         if not out.reached:
             raise StageError("open", "EXECUTION_FAILED", f"the gripper did not open: {out.message}")
 
+    def _open_begin(self, width: float):
+        out = self.p.gripper_begin(min(max(width, 0.0), self.cfg.release_width))
+        self._cancel_point()
+        return out
+
+    def _opened(self, handle) -> None:
+        out = handle.wait()
+        self._cancel_point()  # the ports canceled the gripper goal too: not a gripper failure
+        if not out.reached:
+            raise StageError("open", "EXECUTION_FAILED", f"the gripper did not open: {out.message}")
+
     def _approach(self, pre_plan: PlanResult, scene: CollisionModel, descend: PlanResult,
-                  around: CollisionModel) -> None:
-        self._run_plan("approach", pre_plan, scene)
-        q = self._q()
+                  around: CollisionModel, opening, then=None) -> Ahead | None:
+        """To the pre-grasp and straight down to the grasp while the fingers open: one motion
+        when the arm takes at least gripper_open_time to reach the pre-grasp (the fingers are
+        open before the descent begins; their result is checked at the end), else the
+        descent waits for the fingers."""
         near = self._near(around)
+        chain = self._time_chain("approach", [pre_plan, descend], [scene, near])
+        if chain.junctions and chain.junctions[0] >= self.cfg.gripper_open_time:
+            q_grasp = descend.path[-1]
+            ahead = Ahead(lambda: then(q_grasp)) if then is not None else None
+            try:
+                self._execute("approach", chain.trajectory)
+                self._opened(opening)
+            except BaseException:
+                if ahead is not None:
+                    ahead.join()
+                raise
+            return ahead
+        self._run_plan("approach", pre_plan, scene)
+        self._opened(opening)
+        q = self._q()
         if np.max(np.abs(q - descend.path[0])) > 0.01:  # re-plan the short descent from where we are
             descend = self.planner.plan_cartesian(q, self.planner.kinematics.fk(descend.path[-1]), near)
         self._run_plan("approach", descend, near)
+        return None
 
     def _close(self, grasp: Grasp) -> None:
         out = self.p.gripper(0.0)
@@ -626,9 +804,9 @@ class TaskRunner:
             raise StageError("verify_held", "GRASP_LOST", f"{obj.label} is not held after closing", retry=True)
 
     # -- place ---------------------------------------------------------------------------
-    def _attachment(self, obj: WorldObject, position) -> AttachedObject:
-        """`obj`, now centred at `position`, held by the hand at its present pose."""
-        T_grasp = self.planner.kinematics.fk(self._q())
+    def _attachment(self, obj: WorldObject, position, q: np.ndarray) -> AttachedObject:
+        """`obj`, centred at `position` when the arm is at `q`, held by the hand."""
+        T_grasp = self.planner.kinematics.fk(q)
         T_obj = np.eye(4)
         T_obj[:3, 3] = position
         c, s = math.cos(obj.yaw), math.sin(obj.yaw)
@@ -637,30 +815,142 @@ class TaskRunner:
         return AttachedObject(shape, np.linalg.inv(T_grasp) @ T_obj)
 
     def _place(self, obj: WorldObject, target: Target, base: WorldObject | None,
-               seen: list[WorldObject]) -> None:
+               seen: list[WorldObject], ahead: Ahead | None = None) -> None:
         # The neighbours as seen before the hand came down (`seen`, the frame the pick was
         # planned on): a frame taken with the hand at the table may show the hand and the
         # held object as one more object right where the fingers are, which would put the
         # lift's start in collision.
         objects = [o for o in seen if o.id != obj.id]
-        lift_cm = self._scene(objects)
-        self._stage("lift", self._straight, "lift", self.cfg.lift_height, lift_cm.without([obj.id]))
+        # up, across and down as one motion, planned together before anything moves
+        then = None
+        if not self._batch:  # the way up and home, planned while the arm carries the object
+            def then(q_place, xyz, closing):
+                # the worlds of the way up (the object still in the hand's place) and home (it
+                # in the bin), made here, before the release changes what the bin holds
+                slot = self._slot(obj, target, xyz, closing)
+                up, home_cm = self._scene(objects), self._scene(objects)
+                if slot is not None:
+                    home_cm = home_cm.with_obstacles([*home_cm.obstacles,
+                                                      *self._bin_obstacles([*self.bin_items, slot])[-1:]])
+                return lambda: self._plan_retreat_home(q_place, up, home_cm)
+        _, (x, y, z), closing, following = self._stages(("lift", "transfer", "place"), self._carry, obj, target,
+                                                        base, objects, ahead, then)
+        try:
+            self._place_down(obj, target, objects, (x, y, z), closing, following)
+        except BaseException:
+            if following is not None:
+                following.join()
+            raise
+
+    def _slot(self, obj: WorldObject, target: Target, xyz, closing) -> BinItem | None:
+        """What `obj`, released at xyz with the fingers along `closing`, takes up in the bin."""
+        if target.kind != "bin":
+            return None
+        along, across = held_extents(obj, closing)
+        u, v = self.bin.to_local(xyz[0], xyz[1])
+        return BinItem(u, v, across / 2, along / 2, obj.size[2])
+
+    def _place_down(self, obj: WorldObject, target: Target, objects: list[WorldObject], xyz, closing,
+                    following: Ahead | None) -> None:
+        """After the lowering: check the hold, release, retreat (and home), verify."""
+        x, y, z = xyz
         if self.p.grasp_held() is False:
-            # The fingers closed past the object: it is not in the hand (never report it as
-            # held after this), and it fell back from at most lift_height near where it
-            # stood: open, back off, re-perceive and try again.
+            # It is not in the hand (never report it as held after this). It slipped while
+            # lifting (back near where it stood) or on the way: open, back off, re-perceive and
+            # try again, if it is still seen on the table.
             self.holding = None
-            raise StageError("lift", "GRASP_LOST", f"{obj.label} slipped out of the gripper while lifting",
+            raise StageError("transfer", "GRASP_LOST", f"{obj.label} slipped out of the gripper on the way",
                              retry=True)
+        along, _ = held_extents(obj, closing)
+        slot = self._slot(obj, target, xyz, closing)
+        try:
+            self._stage("release", self._open, along + 2 * self.cfg.release_gap)
+        except CanceledError:
+            if self.p.grasp_held() is not True:  # the fingers opened before the cancel: it is out of the hand
+                self._released(slot)
+            raise
+        self._released(slot)
+        # up and away from what the fingers just let go of (in the bin it is remembered now)
+        just_placed = [f"in_bin_{len(self.bin_items) - 1}"] if slot is not None else []
+        if self._batch:
+            # more objects may follow: no way home in between; judged once the arm is home
+            self._stage("retreat", self._straight, "retreat", self.cfg.retreat_height,
+                        self._scene(objects).without(just_placed))
+            self._pending.append((obj, target, (x, y, z)))
+            return
+        self._stages(("retreat", "home"), self._retreat_home, self._scene(objects).without(just_placed),
+                     self._scene(objects), following)
+        self._stage("verify_placed", self._verify_placed, obj, target, (x, y, z))
+
+    def _retreat_home(self, up: CollisionModel, cm: CollisionModel, ahead: Ahead | None = None) -> BlendedTrajectory:
+        """Straight up by retreat_height (in `up`), then home (in `cm`), as one motion: planned
+        while the arm was placing (`ahead`) when the arm stands where that plan starts, else
+        planned now."""
         q = self._q()
+        chain = ahead.result() if ahead is not None else None
+        if chain is None or np.max(np.abs(chain.trajectory.start - q)) > START_MATCH:
+            chain = self._plan_retreat_home(q, up, cm)
+        self._execute("retreat", chain.trajectory)
+        return chain
+
+    def _plan_retreat_home(self, q: np.ndarray, up: CollisionModel, cm: CollisionModel) -> BlendedTrajectory:
+        """The timed, verified motion of _retreat_home from q (planning only: it may run in a
+        worker thread)."""
+        near = self._near(up)
+        T = self.planner.kinematics.fk(q).copy()
+        T[2, 3] += self.cfg.retreat_height
+        retreat = self.planner.plan_cartesian(q, T, near)
+        home = np.array(self.cfg.home)
+        if not retreat.success or np.max(np.abs(retreat.path[-1] - home)) < 0.02:
+            return self._time_chain("retreat", [retreat], [near])  # (raises, naming why, when it failed)
+        to_home = self.planner.plan_to_configuration(retreat.path[-1], home, cm)
+        if not to_home.success:
+            self._time_chain("home", [to_home], [cm])  # raises, naming why
+        return self._time_chain("home", [retreat, to_home], [near, cm])
+
+    def _carry(self, obj: WorldObject, target: Target, base: WorldObject | None, objects: list[WorldObject],
+               ahead: Ahead | None = None, then=None):
+        """Lift straight up, move above the place pose and lower straight down to it, as one
+        motion: planned while the arm approached (`ahead`, from the grasp configuration it was
+        sent to) when the arm stands there (START_MATCH), else planned now from where it is.
+        then(q_place, xyz, closing): returns the planning of what follows, run in a worker
+        thread from when the motion starts.
+        Returns the executed motion, the object's place position (x, y, z), the fingers'
+        closing axis there and the Ahead of `then` (or None)."""
+        q = self._q()
+        planned = ahead.result() if ahead is not None else None  # its planning failure is this stage's
+        if planned is None or np.max(np.abs(planned[0].trajectory.start - q)) > START_MATCH:
+            planned = self._plan_carry(obj, target, base, objects, q)
+        chain, xyz, closing = planned
+        following = Ahead(then(chain.trajectory.goal, xyz, closing)) if then is not None else None
+        try:
+            self._execute("lift", chain.trajectory)
+        except BaseException:
+            if following is not None:
+                following.join()
+            raise
+        return chain, xyz, closing, following
+
+    def _plan_carry(self, obj: WorldObject, target: Target, base: WorldObject | None, objects: list[WorldObject],
+                    q0: np.ndarray):
+        """The timed, verified motion of _carry from the arm at q0 (planning only: it may run
+        in a worker thread), with the place position and the closing axis."""
+        lift_cm = self._near(self._scene(objects).without([obj.id]))
+        T0 = self.planner.kinematics.fk(q0)
+        T_up = T0.copy()
+        T_up[2, 3] += self.cfg.lift_height
+        lift = self.planner.plan_cartesian(q0, T_up, lift_cm)
+        if not lift.success:
+            self._time_chain("lift", [lift], [lift_cm])  # raises, naming why
+        q = lift.path[-1]
         T_now = self.planner.kinematics.fk(q)
         closing = self._place_closing_axis(T_now, target)
         try:
             x, y, z = place_pose(target, obj, base, self.bin, self.bin_items, closing)
         except GoalError as exc:  # e.g. the bin is full
             raise StageError("transfer", "PLACE_FAILED", str(exc)) from None
-        lifted = np.array(obj.position) + np.array([0.0, 0.0, self.cfg.lift_height])  # the object now
-        held = self._attachment(obj, lifted)
+        lifted = np.array(obj.position) + np.array([0.0, 0.0, self.cfg.lift_height])  # the object, lifted
+        held = self._attachment(obj, lifted, q)
         carry = self._scene(objects).with_attached([held])
         # Turn the hand about the vertical so the fingers close along `closing` (the object
         # turns with it), and put the object's centre at (x, y, z + clearance + transfer height).
@@ -682,27 +972,7 @@ class TaskRunner:
         else:
             support = ("table",)
         lower = self._scene(objects).with_attached([dataclasses.replace(held, touch_obstacles=support)])
-        self._stage("transfer", self._transfer, q, candidates, carry, lower)
-        if self.p.grasp_held() is False:
-            self.holding = None  # it fell somewhere on the way: not in the hand, and not placed
-            raise StageError("transfer", "GRASP_LOST", f"{obj.label} slipped out of the gripper on the way")
-        self._stage("place", self._straight, "place", -self.cfg.transfer_height, lower)
-        along, across = held_extents(obj, closing)
-        u, v = self.bin.to_local(x, y)
-        slot = BinItem(u, v, across / 2, along / 2, obj.size[2]) if target.kind == "bin" else None
-        try:
-            self._stage("release", self._open, along + 2 * self.cfg.release_gap)
-        except CanceledError:
-            if self.p.grasp_held() is not True:  # the fingers opened before the cancel: it is out of the hand
-                self._released(slot)
-            raise
-        self._released(slot)
-        # up and away from what the fingers just let go of (in the bin it is remembered now)
-        just_placed = [f"in_bin_{len(self.bin_items) - 1}"] if slot is not None else []
-        self._stage("retreat", self._straight, "retreat", self.cfg.retreat_height,
-                    self._scene(objects).without(just_placed))
-        self._stage("home", self._home, self._scene(objects))
-        self._stage("verify_placed", self._verify_placed, obj, target, (x, y, z))
+        return self._transfer(q, candidates, carry, lower, (lift, lift_cm)), (x, y, z), closing
 
     def _released(self, slot: BinItem | None) -> None:
         """The object left the hand; over the bin it is in the bin from now on (remembered at
@@ -711,10 +981,36 @@ class TaskRunner:
         if slot is not None:
             self.bin_items.append(slot)
 
-    def _verify_in_bin(self, obj: WorldObject) -> None:
+    def _verify_in_bin(self, obj: WorldObject, placed: int = 1) -> None:
         """Judge a placement into the bin from a view taken after the arm left (never from
         the plan): the object seen inside the tray's rim, or gone from the table while the
-        tray holds more than before."""
+        tray holds more than before. `placed`: how many objects went into the bin since the
+        count this compares with (a multi-object goal judges its placements together at the
+        end: the tray must then hold at least that many more)."""
+        if placed > 1 and self._batch_view is not None:  # one fresh look serves every placement of the batch
+            view, objects = self._batch_view
+        else:
+            view, objects = self._look_after_leaving(obj)
+            if placed > 1:
+                self._batch_view = (view, objects)
+        still = [o for o in objects if o.id == obj.id]
+        inside = [c for c in view.contents if c.colour == obj.colour and view.bin.contains(c.position[0],
+                                                                                            c.position[1])]
+        grew = self._bin_contents is not None and len(view.contents) >= self._bin_contents + placed
+        if placed <= 1:
+            self._bin_contents = len(view.contents)
+        if inside or (grew and not still):
+            return
+        if still:
+            o = still[0]
+            raise StageError("verify_placed", "PLACE_FAILED", f"{obj.label} is still on the table at "
+                               f"({o.position[0]:.2f}, {o.position[1]:.2f}), not in the bin")
+        seen = ", ".join(c.label for c in view.contents) or "nothing"
+        raise StageError("verify_placed", "PLACE_FAILED", f"{obj.label} is not seen in the bin (it holds: {seen}) "
+                         "nor on the table")
+
+    def _look_after_leaving(self, obj: WorldObject) -> tuple[BinView, list[WorldObject]]:
+        """A view of the bin taken after now (the arm has left it) and the objects seen."""
         t_left = self.p.now()
         view = self.p.bin_view(self.cfg.perception_max_age, self.cfg.perception_timeout, newer_than=t_left)
         self._cancel_point()
@@ -725,21 +1021,7 @@ class TaskRunner:
         if not view.seen:
             raise StageError("verify_placed", "PLACE_FAILED", f"cannot confirm {obj.label} is in the bin: the bin "
                              "is not seen (occluded or out of the camera's view)")
-        objects = self.perceive()
-        still = [o for o in objects if o.id == obj.id]
-        inside = [c for c in view.contents if c.colour == obj.colour and view.bin.contains(c.position[0],
-                                                                                            c.position[1])]
-        grew = self._bin_contents is not None and len(view.contents) > self._bin_contents
-        self._bin_contents = len(view.contents)
-        if inside or (grew and not still):
-            return
-        if still:
-            o = still[0]
-            raise StageError("verify_placed", "PLACE_FAILED", f"{obj.label} is still on the table at "
-                               f"({o.position[0]:.2f}, {o.position[1]:.2f}), not in the bin")
-        seen = ", ".join(c.label for c in view.contents) or "nothing"
-        raise StageError("verify_placed", "PLACE_FAILED", f"{obj.label} is not seen in the bin (it holds: {seen}) "
-                         "nor on the table")
+        return view, self.perceive()
 
     def _place_closing_axis(self, T_now: np.ndarray, target: Target) -> tuple[float, float]:
         """The fingers' closing axis (base frame, horizontal) at the release: along the bin's v
@@ -762,25 +1044,43 @@ class TaskRunner:
         return T
 
     def _transfer(self, q, candidates: list[np.ndarray], cm: CollisionModel,
-                  lower: CollisionModel | None = None) -> None:
-        """Move above the place pose: the first of the equivalent hand turns that plans and
-        from which the straight descent of the place stage plans too (a wrist turn can leave
-        the arm in a pose whose straight descent folds a link into another); without such a
-        turn, the first that plans (the place stage then says why the descent fails)."""
-        first = None
+                  lower: CollisionModel, before: tuple[PlanResult, CollisionModel]) -> BlendedTrajectory:
+        """After `before` (a plan and its model: the lift, ending at q), move above the place pose
+        and straight down to it, as one motion: the first of the
+        equivalent hand turns that plans and from which the straight descent plans too (a
+        wrist turn can leave the arm in a pose whose straight descent folds a link into
+        another). When every turn's straight descent is blocked, the lowering is planned again as
+        a short joint-space path to the same place pose (verified in the same model: the arm
+        takes a detour, the hand ends where it would have). Without either: NO_PATH at
+        transfer, or at place naming why the descent is blocked, before anything moves."""
+        near = self._near(lower)
+        first, blocked = None, None
+        above: list[tuple[PlanResult, np.ndarray]] = []
         for T_above in candidates:
             plan = self.planner.plan_to_pose(q, T_above, cm)
-            if plan.success and lower is not None:
-                T_down = T_above.copy()
-                T_down[2, 3] -= self.cfg.transfer_height
-                if not self.planner.plan_cartesian(plan.path[-1], T_down, self._near(lower)).success:
-                    first = plan if first is None or not first.success else first
-                    continue
-            if plan.success:
-                self._run_plan("transfer", plan, cm)
-                return
-            first = first or plan
-        self._run_plan("transfer", first, cm)
+            if not plan.success:
+                first = first or plan
+                continue
+            T_down = T_above.copy()
+            T_down[2, 3] -= self.cfg.transfer_height
+            down = self.planner.plan_cartesian(plan.path[-1], T_down, near)
+            if down.success:  # `before` (the lift), then across and down, as one motion
+                return self._time_chain("transfer", [before[0], plan, down], [before[1], cm, near])
+            blocked = blocked or down
+            above.append((plan, T_down))
+        for plan, T_down in above:  # a blocked straight line: a joint-space detour to the same pose
+            detour = self.planner.plan_to_pose(plan.path[-1], T_down, near,
+                                               time_limit=self.planner.config.max_plan_time)
+            if detour.success:
+                self.log(f"place: the straight descent is blocked ({blocked.message}); lowering along a "
+                         "joint-space path instead")
+                return self._time_chain("transfer", [before[0], plan, detour], [before[1], cm, near])
+        if blocked is not None:
+            raise StageError("place", "NO_PATH", f"place: {blocked.message}")
+        if first is None:
+            raise StageError("transfer", "NO_PATH", "transfer: no hand turn to try")
+        error = "NO_IK" if first.code.value == "NO_IK" else "NO_PATH"
+        raise StageError("transfer", error, f"transfer: {first.message}")
 
     def _home(self, cm: CollisionModel) -> None:
         q = self._q()
