@@ -80,7 +80,10 @@ from brain_common.runtime import run_node
 from brain_interfaces.msg import DetectedObject, DetectedObjectArray, EStop
 from brain_interfaces.srv import ResetSim
 
-GATE_WAIT_S = 0.002  # wall s per executor turn while the lead gate holds the sim
+# wall s per executor turn while the lead gate holds the sim: spin_once returns at the first message
+# (an acknowledgement opens the gate at once), so this only paces the escape check; at 2 ms the
+# waiting sim rebuilt its wait set 500 times a second
+GATE_WAIT_S = 0.05
 
 
 
