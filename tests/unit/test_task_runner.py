@@ -558,6 +558,26 @@ def test_clearing_the_table_goes_from_the_bin_to_the_next_object_without_going_h
     assert np.max(np.abs(ports.bin_looks[-1] - HOME)) < 0.02
 
 
+def test_an_object_seen_only_while_the_arm_is_over_the_bin_is_tried_again_from_home():
+    class PhantomPorts(RecordingPorts):
+        """While the hand is over the bin, perception also reports something no grasp reaches
+        (a piece of the half-hidden bin rim, say); from home it is not there."""
+
+        def objects(self, max_age, timeout):
+            seen = super().objects(max_age, timeout)
+            if self.bin_.contains(*self._hand_xy()):
+                seen.append(WorldObject("ghost", "black box", "black", "box", (1.3, 0.45, 0.025), 0.0,
+                                        (0.04, 0.04, 0.04)))
+            return seen
+
+    ports = PhantomPorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "blue", 0.45, 0.15),
+                          cube("obj_3", "green", 0.6, 0.05)])
+    out = run(ports, "clear the table")
+    assert out.success, out.message
+    assert sorted(o.object_id for o in out.objects) == ["obj_1", "obj_2", "obj_3"]
+    assert len(ports.in_bin) == 3
+
+
 def test_a_placement_judged_at_the_end_of_a_batch_can_still_fail_it():
     class MissingPorts(RecordingPorts):  # the blue cube falls back onto the table when released
         def gripper(self, width):

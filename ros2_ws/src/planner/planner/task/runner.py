@@ -491,6 +491,11 @@ class TaskRunner:
                 second |= deferred
                 deferred.clear()
                 results[:] = [r for r in results if r.success or r.object_id not in second]
+                # Tried again from home, on a view taken with the arm out of the way: above the
+                # bin it hides part of the bin, whose rim then may look like an object there.
+                if self.holding is None:
+                    self._object, self._attempt = "", 0
+                    self._stage("home", self._home, self._scene(objects))
                 continue
             obj = next(o for o in objects if o.id == todo[0].id)
             self._share = (1.0 - self._progress) / len(todo)
