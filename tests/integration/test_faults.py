@@ -208,7 +208,8 @@ def commands_since(cell: Cell, n: int) -> list:
 
 
 # -- the e-stop --------------------------------------------------------------------------------
-@pytest.mark.parametrize("stage", ["plan_grasps", "approach", "close", "transfer"])
+# "lift": the carry (lift, transfer and place) is one motion, announced as its first stage
+@pytest.mark.parametrize("stage", ["plan_grasps", "approach", "close", "lift"])
 def test_estop_in_a_stage_holds_the_arm_ends_estopped_and_refuses_goals_until_released(fresh, stage):
     from action_msgs.msg import GoalStatus
     from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
@@ -292,13 +293,13 @@ def test_perception_killed_mid_motion_ends_the_goal_with_the_arm_held_and_is_res
     killed: list[int] = []
 
     def on_stage(s: str) -> None:
-        if s == "transfer" and not killed:
+        if s == "lift" and not killed:  # the carry, one motion: lift, transfer, place
             killed.append(cell.pid_of("perception"))
             cell.killed_on_purpose = True
             os.kill(killed[0], signal.SIGKILL)
 
     _status, res = cell.goal("put the red cube in the bin", on_stage, timeout=120)
-    assert killed, "the goal never reached transfer"
+    assert killed, "the goal never reached lift"
     if not res.success:  # it may also succeed: perception was back (respawn) before it was needed
         assert "perception" in res.message, res.message
         assert cell.motion_over(1.0) < HOLD_TOLERANCE
