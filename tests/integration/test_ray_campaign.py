@@ -88,6 +88,16 @@ class Campaign:
         return self.out + "".join(self.lines)
 
 
+def graph_processes(launcher_pid: int) -> set[int]:
+    """The launcher and every node under it."""
+    import psutil
+
+    try:
+        return {launcher_pid, *(c.pid for c in psutil.Process(launcher_pid).children(recursive=True))}
+    except psutil.NoSuchProcess:
+        return {launcher_pid}
+
+
 def gone(pid: int) -> bool:
     import psutil
 
@@ -105,8 +115,9 @@ def test_a_ray_campaign_has_the_local_layout_and_survives_a_killed_actor(tmp_pat
         run.wait_for_episodes(1, 3)
         victim = wait_for(lambda: next((a for a in run.actors() if a["running"] and a["graph_pid"]), None),
                           300, "an actor running an episode")
+        graph = graph_processes(victim["graph_pid"])
         os.kill(victim["pid"], signal.SIGKILL)
-        wait_for(lambda: gone(victim["graph_pid"]), 60, "the killed actor's graph to stop")
+        wait_for(lambda: all(gone(pid) for pid in graph), 60, "the killed actor's graph (launcher and nodes) to stop")
     finally:
         code = run.finish()
     result = json.loads(result_json.read_text())
@@ -154,7 +165,7 @@ def test_ctrl_c_on_a_ray_campaign_writes_the_partial_result_and_stops_the_graphs
     graphs: set[int] = set()
     try:
         run.wait_for_episodes(1, 10)
-        graphs = {a["graph_pid"] for a in run.actors() if a["graph_pid"]}
+        graphs = {pid for a in run.actors() if a["graph_pid"] for pid in graph_processes(a["graph_pid"])}
         run.proc.send_signal(signal.SIGINT)
     finally:
         code = run.finish(timeout=300)
@@ -163,6 +174,9 @@ def test_ctrl_c_on_a_ray_campaign_writes_the_partial_result_and_stops_the_graphs
     result = json.loads(result_json.read_text())
     assert result["interrupted"] and 1 <= result["n_episodes"] < 10
     assert "Interrupted" in (tmp_path / "report" / "index.html").read_text()
-    assert graphs, "the actors' graphs were seen"
-    wait_for(lambda: all(gone(pid) for pid in graphs), 60, "every graph of the campaign to stop")
+    assert len(graphs) > 2, "the actors' graphs (launchers and nodes) were seen"
+    # stopped by SIGINT, not left behind: Ray's workers block SIGINT, their children must not
+    wait_for(lambda: all(gone(pid) for pid in graphs), 60, "every graph of the campaign (launchers, nodes) to stop")
+    logs = "".join(f.read_text() for f in (tmp_path / "report" / "logs").glob("worker*.log"))
+    assert "received SIGINT; stopping" in logs
     assert result["ray"]["lost"] == []

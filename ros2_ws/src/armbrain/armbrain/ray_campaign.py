@@ -14,7 +14,7 @@ A lost actor (its process died, or its node) is recorded in the result's `ray.lo
 episode it was running; that episode goes back to the front of the queue (after
 MAX_LOSSES_PER_EPISODE losses it is recorded as failed, cause `actor_lost`), a new actor
 takes the lost one's place (at most MAX_LOSSES_PER_SLOT times per worker) and the campaign
-goes on. The actor's graph dies with it (runner._die_with_parent). Ctrl-C asks every actor to
+goes on. The actor's graph dies with it (runner._graph_preexec). Ctrl-C asks every actor to
 end its running episode ('interrupted'), stops their graphs and writes the partial result.
 
 Ray is imported only here, and only when --ray is given.

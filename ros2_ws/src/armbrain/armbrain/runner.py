@@ -142,15 +142,23 @@ def episode_record(item: Item, worker: int, cause: str, message: str) -> dict:
             "first_motion_wall_s": None, "nodes": {}}
 
 
-def _die_with_parent() -> Callable[[], None]:
-    """A Popen preexec_fn: the child gets SIGTERM when the thread that started it ends, so a
-    runner (or Ray actor) killed with SIGKILL leaves no graph behind (the launcher stops its
-    nodes on SIGTERM). Linux prctl(PR_SET_PDEATHSIG); resolved here, not in the forked child."""
+def _graph_preexec() -> Callable[[], None]:
+    """A Popen preexec_fn for a graph's launcher: (1) no blocked signals: a Ray worker process
+    blocks SIGINT, a child inherits the mask, and a launcher that cannot see SIGINT is killed
+    after interrupt_and_wait's timeout, leaving its nodes running; (2) SIGTERM when the thread
+    that started it ends, so a runner (or Ray actor) killed with SIGKILL leaves no graph behind
+    (the launcher stops its nodes on SIGTERM; Linux prctl(PR_SET_PDEATHSIG), resolved here,
+    not in the forked child)."""
     import ctypes
 
     prctl = ctypes.CDLL(None, use_errno=True).prctl
     pr_set_pdeathsig = 1
-    return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    def preexec() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return preexec
 
 
 # -- one worker: its own graph and ROS session ----------------------------------------------
@@ -190,7 +198,7 @@ class Worker:
                  f"real_time_factor:={float(self.opts.real_time_factor)!r}",
                  f"sim_max_lead:={float(self.opts.sim_max_lead)!r}"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
-                preexec_fn=_die_with_parent())
+                preexec_fn=_graph_preexec())
         self.session = RosSession.open(f"armbrain_run_w{self.index}", self.domain, start=False)
         self._wire()
         self.session.start()
