@@ -8,7 +8,7 @@
     armbrain health [--json] [--timeout S] [--domain-id N]
     armbrain console [--host H] [--port P] [--require-token] [--token T] [--domain-id N]
     armbrain run --scenario FILE_OR_DIR [--episodes N] [--seed S] [--workers W]
-                 [--report DIR] [--json PATH] [--record] [--deadline SIM_S]
+                 [--report DIR] [--json PATH] [--record] [--deadline SIM_S] [--ray [ADDRESS]]
     armbrain compare A.json B.json [--alpha 0.05] [--json OUT]
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import armbrain.compare as compare
 import armbrain.console.app as console
+import armbrain.ray_campaign as ray_campaign
 import armbrain.runner as runner
 from armbrain.graph import (
     Graph,
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description=runner.__doc__.split("\n\n", 2)[2],
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     runner.add_arguments(r)
+    ray_campaign.add_arguments(r)
     r.set_defaults(func=cmd_run)
 
     c = sub.add_parser("compare", help="did a change make the brain better? two campaign results side by side",
@@ -215,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(opts: argparse.Namespace) -> int:
-    return runner.run_campaign(opts)
+    return runner.run_campaign(opts, backend=ray_campaign.RayBackend if opts.ray is not None else None)
 
 
 def cmd_task(opts: argparse.Namespace) -> int:

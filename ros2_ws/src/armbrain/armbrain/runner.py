@@ -1,7 +1,7 @@
 """Headless evaluation campaigns: `armbrain run`.
 
     armbrain run --scenario FILE_OR_DIR [--episodes N] [--seed S] [--workers W]
-                 [--report DIR] [--json PATH] [--record] [--deadline SIM_S]
+                 [--report DIR] [--json PATH] [--record] [--deadline SIM_S] [--ray [ADDRESS]]
 
 Every scenario file (a directory is searched recursively) is validated before anything
 starts. Each of W workers starts its own sim + brain graph (launch/graph.yaml) on its own
@@ -10,12 +10,14 @@ ROS_DOMAIN_ID with LOCALHOST discovery and then, episode after episode, resets t
 to report the new scene, sends the scenario's goal(s) through planner/execute_task, and
 scores the episode with the scenario's success rule (sim/check_success, ground truth).
 A crashed graph or a hung episode (sim-time deadline, or a clock that stops) is recorded
-as a failure with its cause, the graph is restarted, and the campaign goes on.
+as a failure with its cause, the graph is restarted, and the campaign goes on. With --ray
+the workers are Ray actors spread over a cluster (armbrain/ray_campaign.py, docs/ray.md),
+one graph each, and the results come back into the same JSON, report and recordings.
 
 Episodes: seeds S, S+1, ..., S+N-1 of every scenario. Exit codes: 0 every scenario reached
 its target_success_rate (or has none), 1 some did not, 2 bad usage or an invalid scenario,
-3 the graph could not start, 130 interrupted (Ctrl-C: workers stop cleanly, the partial
-result and report are still written).
+3 the graph (or the Ray cluster) could not start, 130 interrupted (Ctrl-C: workers stop
+cleanly, the partial result and report are still written).
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from armbrain.graph import default_graph_path, load_graph
 from armbrain.launcher import interrupt_and_wait
@@ -119,14 +122,53 @@ def default_deadline(entry: ScenarioEntry) -> float:
     return 60.0 + 45.0 * max(1, entry.max_objects) * max(1, len(entry.goals))
 
 
-# -- one worker: its own graph and ROS session ----------------------------------------------
-class Worker(threading.Thread):
-    """Runs episodes from `items` on its own graph; puts episode records on `results`."""
+@dataclass(frozen=True)
+class Attempt:
+    """What one try at an episode gave (Worker.attempt): its record, None when it did not run,
+    and what the caller does next."""
 
-    def __init__(self, index: int, items: queue.Queue, results: queue.Queue, stop: threading.Event,
-                 opts: argparse.Namespace, out_dir: Path | None, log_dir: Path) -> None:
-        super().__init__(name=f"worker{index}", daemon=True)
-        self.index, self.items, self.results, self.stop_event = index, items, results, stop
+    record: dict | None
+    requeue: bool = False  # not run (the graph did not start): run it again, on a fresh graph
+    fatal: str | None = None  # this worker cannot go on (its graph does not start)
+    stopped: bool = False  # the campaign is being stopped: no more episodes for this worker
+
+
+def episode_record(item: Item, worker: int, cause: str, message: str) -> dict:
+    """An episode's record, not yet judged (cause "") or failed with `cause`."""
+    return {"scenario": item.scenario.name, "index": item.index, "seed": item.seed,
+            "goal": "; ".join(item.scenario.goals), "success": False, "cause": cause, "error_code": None,
+            "error_name": "", "failed_stage": "", "message": message, "attempts": 0,
+            "sim_s": None, "wall_s": None, "stage_durations": {}, "worker": worker, "artifacts": {},
+            "first_motion_wall_s": None, "nodes": {}}
+
+
+def _graph_preexec() -> Callable[[], None]:
+    """A Popen preexec_fn for a graph's launcher: (1) no blocked signals: a Ray worker process
+    blocks SIGINT, a child inherits the mask, and a launcher that cannot see SIGINT is killed
+    after interrupt_and_wait's timeout, leaving its nodes running; (2) SIGTERM when the thread
+    that started it ends, so a runner (or Ray actor) killed with SIGKILL leaves no graph behind
+    (the launcher stops its nodes on SIGTERM; Linux prctl(PR_SET_PDEATHSIG), resolved here,
+    not in the forked child)."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return preexec
+
+
+# -- one worker: its own graph and ROS session ----------------------------------------------
+class Worker:
+    """Runs episodes (attempt) on its own graph, started on the first one; a local thread
+    (LocalWorker) or a Ray actor (armbrain.ray_campaign) feeds it. close() stops the graph."""
+
+    def __init__(self, index: int, stop: threading.Event, opts: argparse.Namespace, out_dir: Path | None,
+                 log_dir: Path) -> None:
+        self.index, self.stop_event = index, stop
         self.opts, self.out_dir, self.log_dir = opts, out_dir, log_dir
         self.graph: subprocess.Popen | None = None
         self.session = None
@@ -135,7 +177,6 @@ class Worker(threading.Thread):
         self.clock_wall = time.monotonic()
         self.objects_stamp = -1.0
         self.motion_wall: float | None = 0.0  # wall time of the first arm/gripper command of a goal
-        self.fatal: str | None = None
         self.starts = 0
 
     # -- graph lifecycle
@@ -156,7 +197,8 @@ class Worker(threading.Thread):
                  "--domain-id", str(self.domain), f"scenario:={scenario}", "seed:=0",
                  f"real_time_factor:={float(self.opts.real_time_factor)!r}",
                  f"sim_max_lead:={float(self.opts.sim_max_lead)!r}"],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
+                preexec_fn=_graph_preexec())
         self.session = RosSession.open(f"armbrain_run_w{self.index}", self.domain, start=False)
         self._wire()
         self.session.start()
@@ -347,56 +389,73 @@ class Worker(threading.Thread):
         if key is not None:
             rec["artifacts"]["keyframe"] = os.path.relpath(key, self.out_dir)
 
-    # -- the loop
+    # -- one episode, with the graph (re)started as needed
+    def attempt(self, item: Item) -> Attempt:
+        """Run `item` on this worker's graph, starting the graph first when there is none. A
+        crashed graph or hung episode is a failed record (the graph restarts on the next one)."""
+        if self.graph is None:
+            try:
+                self._start(item.scenario.path)
+            except EpisodeInterruptedError:
+                return Attempt(None, stopped=True)  # stopped while the graph was starting: not run
+            except GraphDiedError as exc:
+                self._stop_graph()
+                if self.starts >= 3:
+                    return Attempt(self._record_of(item, "crash", str(exc)),
+                                   fatal=f"worker {self.index}: the graph does not start: {exc}")
+                return Attempt(None, requeue=True)  # try again on a fresh graph
+        try:
+            rec = self._episode(item)
+        except EpisodeInterruptedError as exc:
+            return Attempt(self._record_of(item, "interrupted", str(exc)), stopped=True)
+        except GraphDiedError as exc:
+            rec = self._record_of(item, "crash", str(exc))
+            self._save_failure_frames(rec)
+            self._stop_graph()
+            return Attempt(rec)
+        if not rec["success"]:
+            self._save_failure_frames(rec)
+        rec["nodes"] = sample(self.graph.pid) if self.graph is not None else {}
+        return Attempt(rec)
+
+    def close(self) -> None:
+        """Stop the graph (SIGINT: the arm stops where it is) and give the ROS domain back."""
+        self._stop_graph()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock, self.domain = None, None
+
+    def _record_of(self, item: Item, cause: str, message: str) -> dict:
+        return episode_record(item, self.index, cause, message)
+
+
+class LocalWorker(threading.Thread):
+    """A Worker on this machine, taking items from a queue shared with the other threads."""
+
+    def __init__(self, worker: Worker, items: queue.Queue, results: queue.Queue) -> None:
+        super().__init__(name=f"worker{worker.index}", daemon=True)
+        self.worker, self.items, self.results = worker, items, results
+        self.fatal: str | None = None
+
     def run(self) -> None:
         try:
-            while not self.stop_event.is_set():
+            while not self.worker.stop_event.is_set():
                 try:
                     item: Item = self.items.get_nowait()
                 except queue.Empty:
                     return
-                if self.graph is None:
-                    try:
-                        self._start(item.scenario.path)
-                    except EpisodeInterruptedError:
-                        return  # stopped while the graph was starting: the item was not run
-                    except GraphDiedError as exc:
-                        self._stop_graph()
-                        if self.starts >= 3:
-                            self.fatal = f"worker {self.index}: the graph does not start: {exc}"
-                            self.results.put(self._record_of(item, "crash", str(exc)))
-                            return
-                        self.items.put(item)  # try again on a fresh graph
-                        continue
-                try:
-                    rec = self._episode(item)
-                except EpisodeInterruptedError as exc:
-                    self.results.put(self._record_of(item, "interrupted", str(exc)))
-                    return  # the finally stops the graph (SIGINT: the arm stops where it is)
-                except GraphDiedError as exc:
-                    rec = self._record_of(item, "crash", str(exc))
-                    self._save_failure_frames(rec)
-                    self._stop_graph()
-                    self.results.put(rec)
-                    continue
-                if not rec["success"]:
-                    self._save_failure_frames(rec)
-                rec["nodes"] = sample(self.graph.pid) if self.graph is not None else {}
-                self.results.put(rec)
+                done = self.worker.attempt(item)
+                if done.record is not None:
+                    self.results.put(done.record)
+                if done.requeue:
+                    self.items.put(item)
+                if done.fatal or done.stopped:
+                    self.fatal = done.fatal
+                    return
         except Exception as exc:  # a bug here must not hang the campaign
-            self.fatal = f"worker {self.index}: internal error: {exc!r}"
+            self.fatal = f"worker {self.worker.index}: internal error: {exc!r}"
         finally:
-            self._stop_graph()
-            if self._lock is not None:
-                self._lock.close()
-
-    def _record_of(self, item: Item, cause: str, message: str) -> dict:
-        """An episode's record, not yet judged (cause "") or failed with `cause`."""
-        return {"scenario": item.scenario.name, "index": item.index, "seed": item.seed,
-                "goal": "; ".join(item.scenario.goals), "success": False, "cause": cause, "error_code": None,
-                "error_name": "", "failed_stage": "", "message": message, "attempts": 0,
-                "sim_s": None, "wall_s": None, "stage_durations": {}, "worker": self.index, "artifacts": {},
-                "first_motion_wall_s": None, "nodes": {}}
+            self.worker.close()
 
 
 # -- the campaign ---------------------------------------------------------------------------
@@ -441,12 +500,89 @@ def _clock(seconds: float) -> str:
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m:02d}:{s:02d}"
 
 
-def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+STOPPING = "\narmbrain run: interrupted; stopping the workers (the running episodes end as 'interrupted') ..."
+
+
+class Backend(Protocol):
+    """Where a campaign's episodes run: this machine's threads (LocalBackend) or a Ray cluster
+    (armbrain.ray_campaign.RayBackend). Both run the same Worker and hand back the same records."""
+
+    def open(self, total: int) -> int:
+        """Get ready for `total` episodes; the number of workers. CampaignError: cannot start."""
+
+    def describe(self) -> str:
+        """How many workers, where: for the first line of output."""
+
+    def run(self, items: list[Item], emit: Callable[[dict], None], interrupted: threading.Event,
+            err: TextIO) -> list[str]:
+        """Run every item, emit(record) each record as it comes; return the fatal errors. When
+        `interrupted` is set, print STOPPING and end the running episodes as 'interrupted'."""
+
+    def result_fields(self) -> dict:
+        """Extra fields of the result (JSON) about the backend."""
+
+    def close(self) -> None:
+        """Release what open() took."""
+
+
+class LocalBackend:
+    """W threads on this machine, each a Worker with its own graph, sharing one queue."""
+
+    def __init__(self, opts: argparse.Namespace, out_dir: Path | None, log_dir: Path) -> None:
+        self.opts, self.out_dir, self.log_dir = opts, out_dir, log_dir
+        self.workers_n = 0
+
+    def open(self, total: int) -> int:
+        self.workers_n = min(self.opts.workers or 1, total)
+        return self.workers_n
+
+    def describe(self) -> str:
+        return f"{self.workers_n} worker(s)"
+
+    def run(self, items: list[Item], emit: Callable[[dict], None], interrupted: threading.Event,
+            err: TextIO) -> list[str]:
+        queued: queue.Queue = queue.Queue()
+        for item in items:
+            queued.put(item)
+        results: queue.Queue = queue.Queue()
+        stop = threading.Event()
+        workers = [LocalWorker(Worker(i, stop, self.opts, self.out_dir, self.log_dir), queued, results)
+                   for i in range(self.workers_n)]
+        try:
+            for w in workers:
+                w.start()
+            while any(w.is_alive() for w in workers) or not results.empty():
+                if interrupted.is_set() and not stop.is_set():
+                    stop.set()
+                    print(STOPPING, file=err, flush=True)
+                try:
+                    rec = results.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                emit(rec)
+        finally:
+            stop.set()
+            for w in workers:
+                w.join(timeout=120)
+        return [w.fatal for w in workers if w.fatal]
+
+    def result_fields(self) -> dict:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr,
+                 backend: Callable[[argparse.Namespace, Path | None, Path], Backend] | None = None) -> int:
+    """The whole campaign: check the input, run every episode on `backend` (made from opts, the
+    report and log directories; default LocalBackend), write the JSON and the report, print the
+    summary; the exit code."""
     from armbrain.report import summarize, write_report
 
     try:
         entries = load_entries(Path(opts.scenario))
-        if opts.episodes < 1 or opts.workers < 1 or opts.seed < 0:
+        if opts.episodes < 1 or (opts.workers is not None and opts.workers < 1) or opts.seed < 0:
             raise CampaignError(f"--episodes and --workers must be >= 1 and --seed >= 0; got episodes "
                                 f"{opts.episodes}, workers {opts.workers}, seed {opts.seed}")
         if not 0.0 <= opts.real_time_factor <= 100.0:
@@ -469,49 +605,41 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
     log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
-    items: queue.Queue = queue.Queue()
-    for e in entries:
-        deadline = opts.deadline if opts.deadline is not None else default_deadline(e)
-        for i in range(opts.episodes):
-            items.put(Item(e, i, opts.seed + i, deadline))
-    total = items.qsize()
-    workers_n = min(opts.workers, total)
-    print(f"armbrain run: {len(entries)} scenario(s) x {opts.episodes} episode(s) = {total}, seeds "
-          f"{opts.seed}..{opts.seed + opts.episodes - 1}, {workers_n} worker(s); graph logs in {log_dir}",
-          file=out, flush=True)
-    results: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    workers = [Worker(i, items, results, stop, opts, report_dir, log_dir) for i in range(workers_n)]
-    interrupted = threading.Event()
-    # Ctrl-C and SIGTERM both stop the workers, which stop their graphs (those run in their own
-    # sessions, so a signal to this process alone must still end them).
-    previous = {sig: signal.signal(sig, lambda *_: interrupted.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-    started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    t0 = time.monotonic()
-    episodes: list[dict] = []
-    progress = Progress(total, err)
+    items = [Item(e, i, opts.seed + i, opts.deadline if opts.deadline is not None else default_deadline(e))
+             for e in entries for i in range(opts.episodes)]
+    total = len(items)
+    runs: Backend = (backend or LocalBackend)(opts, report_dir, log_dir)
     try:
-        for w in workers:
-            w.start()
-        while any(w.is_alive() for w in workers) or not results.empty():
-            if interrupted.is_set() and not stop.is_set():
-                stop.set()
-                print("\narmbrain run: interrupted; stopping the workers (the running episodes end as "
-                      "'interrupted') ...", file=err, flush=True)
-            try:
-                rec = results.get(timeout=0.2)
-            except queue.Empty:
-                continue
+        workers_n = runs.open(total)
+    except CampaignError as exc:
+        print(f"armbrain run: error: {exc}", file=err)
+        return EXIT_NO_GRAPH
+    try:
+        print(f"armbrain run: {len(entries)} scenario(s) x {opts.episodes} episode(s) = {total}, seeds "
+              f"{opts.seed}..{opts.seed + opts.episodes - 1}, {runs.describe()}; graph logs in {log_dir}",
+              file=out, flush=True)
+        interrupted = threading.Event()
+        # Ctrl-C and SIGTERM both stop the workers, which stop their graphs (those run in their own
+        # sessions, so a signal to this process alone must still end them).
+        previous = {sig: signal.signal(sig, lambda *_: interrupted.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        t0 = time.monotonic()
+        episodes: list[dict] = []
+        progress = Progress(total, err)
+
+        def emit(rec: dict) -> None:
             episodes.append(rec)
             progress.update(episodes)
+
+        try:
+            fatal = runs.run(items, emit, interrupted, err)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            progress.close()
+        extra = runs.result_fields()
     finally:
-        stop.set()
-        for w in workers:
-            w.join(timeout=120)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        progress.close()
-    fatal = [w.fatal for w in workers if w.fatal]
+        runs.close()
     for f in fatal:
         print(f"armbrain run: {f}", file=err)
     wall = time.monotonic() - t0
@@ -525,7 +653,7 @@ def run_campaign(opts: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO
               "started": started, "wall_s_total": round(wall, 1),
               "episodes_per_minute": round(len(episodes) / wall * 60.0, 2) if wall > 0 else None,
               "targets": {e.name: e.target for e in entries if e.target is not None},
-              **summary, "node_memory": node_memory(episodes), "episodes": episodes}
+              **summary, "node_memory": node_memory(episodes), **extra, "episodes": episodes}
     if opts.json:
         Path(opts.json).parent.mkdir(parents=True, exist_ok=True)
         Path(opts.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -572,6 +700,11 @@ def print_summary(result: dict, out: TextIO) -> list[str]:
         print(f"memory: worker {m['worker']} {m['node']:<12} RSS {m['rss_mb_start']:.1f} -> {m['rss_mb_end']:.1f} MB "
               f"({growth} after {m['warmup']} warm-up episodes; max {m['rss_mb_max']:.1f} MB), "
               f"restarts {m['restarts']}", file=out)
+    for lost in (result.get("ray") or {}).get("lost", []):
+        what = (f"while running {lost['scenario']} seed {lost['seed']} ("
+                f"{'run again' if lost['requeued'] else 'recorded as failed'})" if lost["scenario"] else "while idle")
+        print(f"lost: worker {lost['worker']} (Ray actor, pid {lost['pid'] or '?'} on {lost['host'] or '?'}) "
+              f"{what}: {lost['message']}", file=out)
     if result["interrupted"]:
         print("interrupted: this is a partial result", file=out)
     return below
@@ -585,7 +718,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", required=True, help="a scenario file, or a directory of them (recursive)")
     p.add_argument("--episodes", type=int, default=10, help="episodes per scenario (default 10)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
-    p.add_argument("--workers", type=int, default=1, help="parallel sim + brain graphs (default 1)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel sim + brain graphs (default 1; with --ray: one per 2 CPUs of the cluster)")
     p.add_argument("--report", metavar="DIR", help="write an HTML report (and result.json, failure GIFs) here")
     p.add_argument("--json", metavar="PATH", help="write the whole result as JSON")
     p.add_argument("--record", action="store_true", help="record each episode's topics to MCAP (needs --report)")
