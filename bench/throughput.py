@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 NODES = ("sim_bridge", "perception", "planner", "grasping", "foxglove_bridge")
 TICK = os.sysconf("SC_CLK_TCK")
+VENV_ENV = ("AMENT_PREFIX_PATH", "CMAKE_PREFIX_PATH", "LD_LIBRARY_PATH", "_ROS_WHEELS_BOOTSTRAP_COMPLETE",
+            "VIRTUAL_ENV", "PYTHONPATH")
 
 
 def _children(pid: int) -> dict[int, int]:
@@ -76,7 +78,9 @@ def campaign(tree: Path, args, out: Path) -> dict:
     """Run one campaign of `tree`'s venv; its figures."""
     cmd = [str(tree / ".venv/bin/armbrain"), "run", "--scenario", args.scenario, "--episodes", str(args.episodes),
            "--seed", str(args.seed), "--workers", str(args.workers), "--json", str(out)]
-    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    # Not this interpreter's ROS set-up (its venv's sitecustomize exports them): the other
+    # checkout's venv must find its own packages, parameters and libraries.
+    env = {k: v for k, v in os.environ.items() if k not in VENV_ENV} | {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cpu: dict[int, tuple[float, str]] = {}
