@@ -520,9 +520,7 @@ class SimWorld:
     def _visual_state(self) -> np.ndarray:
         """Everything that moves in the picture: the arm's and fingers' joint positions (rad,
         m), every object's position (m) and quaternion."""
-        states = p.getJointStates(self.robot_id, [*ARM_JOINT_INDICES, *FINGER_JOINT_INDICES],
-                                  physicsClientId=self._client)
-        values = [s[0] for s in states]
+        values = list(self.joint_state().positions)
         for body in self.object_ids.values():
             pos, quat = p.getBasePositionAndOrientation(body, physicsClientId=self._client)
             values += [*pos, *quat]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from brain_common.kinematics import Kinematics
-from brain_common.robot import ARM_ACCELERATION_LIMITS, ARM_JERK_LIMITS, ARM_JOINTS, ARM_VELOCITY_LIMITS
+from brain_common.robot import ARM_ACCELERATION_LIMITS, ARM_JERK_LIMITS, ARM_JOINTS
 from brain_common.robot_model import load_robot_model
 from planner.motion.config import MotionConfig, load_motion_config
 from planner.motion.monitor import ExecutionCode, JointStateMerger, Tolerances, TrajectoryMonitor, start_violation
@@ -26,6 +26,8 @@ NAMES = ARM_JOINTS
 HOME = np.array((0.0, -0.5, 0.0, -2.2, 0.0, 1.7, 0.785))
 LIMITS = TimingLimits(np.array([2.175] * 4 + [2.61] * 3), np.array([3.75, 1.875, 2.5, 3.125, 3.75, 5.0, 5.0]),
                       np.full(7, 50.0), velocity_scale=0.5)
+
+URDF_VELOCITY = Kinematics(load_robot_model()).model.velocity.copy()  # rad/s
 
 
 def test_segments_rest_to_rest_within_limits_and_on_the_lines():
@@ -93,7 +95,7 @@ def test_config_file_loads_and_rejects_unknown_keys():
     assert cfg.tolerances.timeout_scale == 1.2 and cfg.tolerances.timeout_margin == 0.5
     lim = cfg.timing_limits(Kinematics(load_robot_model()))
     # the arm's own limits (URDF velocity; datasheet acceleration and jerk) times the margins
-    np.testing.assert_allclose(lim.max_velocity, cfg.velocity_scale * np.array(ARM_VELOCITY_LIMITS))
+    np.testing.assert_allclose(lim.max_velocity, cfg.velocity_scale * URDF_VELOCITY)
     np.testing.assert_allclose(lim.acceleration, cfg.acceleration_scale * np.array(ARM_ACCELERATION_LIMITS))
     np.testing.assert_allclose(lim.jerk, cfg.jerk_scale * np.array(ARM_JERK_LIMITS))
     defaults = MotionConfig()  # the code's defaults mirror the described file's
@@ -105,13 +107,13 @@ def test_config_file_loads_and_rejects_unknown_keys():
 
 
 def test_the_urdf_velocity_limits_are_the_datasheet_ones():
-    """The velocity limits are read from the URDF; brain_common.robot writes the datasheet's
-    beside the acceleration and jerk limits: the two must agree."""
-    np.testing.assert_allclose(Kinematics(load_robot_model()).model.velocity, ARM_VELOCITY_LIMITS)
+    """The velocity limits are read from the URDF (the one place they are written); they must
+    be Franka's datasheet values, beside which brain_common.robot gives acceleration and jerk."""
+    np.testing.assert_allclose(URDF_VELOCITY, (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61))
 
 
 # -- blending: one motion through a chain of paths -----------------------------------------------
-FAST = TimingLimits(np.array(ARM_VELOCITY_LIMITS), 0.6 * np.array(ARM_ACCELERATION_LIMITS),
+FAST = TimingLimits(URDF_VELOCITY, 0.6 * np.array(ARM_ACCELERATION_LIMITS),
                     0.2 * np.array(ARM_JERK_LIMITS), velocity_scale=0.9)
 
 

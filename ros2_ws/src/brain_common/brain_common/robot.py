@@ -13,4 +13,3 @@ FINGER_JOINTS: tuple[str, ...] = ("panda_finger_joint1", "panda_finger_joint2")
 # margins) is the planner's motion.velocity_scale / acceleration_scale / jerk_scale.
 ARM_ACCELERATION_LIMITS: tuple[float, ...] = (15.0, 7.5, 10.0, 12.5, 15.0, 20.0, 20.0)
 ARM_JERK_LIMITS: tuple[float, ...] = (7500.0, 3750.0, 5000.0, 6250.0, 7500.0, 10000.0, 10000.0)
-ARM_VELOCITY_LIMITS: tuple[float, ...] = (2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61)  # rad/s: the URDF's (checked)

@@ -165,13 +165,27 @@ def parameterize_segments(path, limits: TimingLimits, dt: float = 0.01) -> Traje
     return Trajectory(np.array(times), np.array(pos), np.array(vel), np.array(acc))
 
 
-def parameterize_smooth(path, limits: TimingLimits, dt: float = 0.01, gridpoints: int | None = None) -> Trajectory:
-    """Time-optimal (toppra) along a cubic spline through the dense waypoints of `path`
-    (k, n), starting and ending at rest, sampled every dt s."""
+
+def _toppra(P: np.ndarray, limits: TimingLimits, gridpoints: int):
+    """toppra's time-optimal motion (starting and ending at rest) along a cubic spline through
+    the waypoints P (k >= 3, n) by chord length, within the velocity and acceleration
+    limits; None when it finds none."""
     import toppra as ta
     import toppra.algorithm as algo
     import toppra.constraint as constraint
 
+    chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(P, axis=0), axis=1))])
+    spline = ta.SplineInterpolator(chord / chord[-1], P)
+    vmax, amax = limits.max_velocity, limits.acceleration
+    pc_vel = constraint.JointVelocityConstraint(np.stack([-vmax, vmax], axis=1))
+    pc_acc = constraint.JointAccelerationConstraint(np.stack([-amax, amax], axis=1))
+    instance = algo.TOPPRA([pc_vel, pc_acc], spline, gridpoints=np.linspace(0.0, 1.0, gridpoints),
+                           parametrizer="ParametrizeConstAccel")
+    return instance.compute_trajectory(0.0, 0.0)
+
+def parameterize_smooth(path, limits: TimingLimits, dt: float = 0.01, gridpoints: int | None = None) -> Trajectory:
+    """Time-optimal (toppra) along a cubic spline through the dense waypoints of `path`
+    (k, n), starting and ending at rest, sampled every dt s."""
     P = _check_path(path, limits)
     keep = [0] + [i for i in range(1, len(P)) if np.max(np.abs(P[i] - P[i - 1])) > 1e-9]
     P = P[keep]
@@ -181,17 +195,8 @@ def parameterize_smooth(path, limits: TimingLimits, dt: float = 0.01, gridpoints
         return Trajectory(np.zeros(1), P.copy(), z, z.copy())
     if len(P) == 2:
         return parameterize_segments(P, limits, dt)
-    chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(P, axis=0), axis=1))])
-    ss = chord / chord[-1]
-    spline = ta.SplineInterpolator(ss, P)
     vmax = limits.max_velocity
-    amax = limits.acceleration
-    pc_vel = constraint.JointVelocityConstraint(np.stack([-vmax, vmax], axis=1))
-    pc_acc = constraint.JointAccelerationConstraint(np.stack([-amax, amax], axis=1))
-    grid = gridpoints or int(np.clip(4 * len(P), 50, 400))
-    instance = algo.TOPPRA([pc_vel, pc_acc], spline, gridpoints=np.linspace(0.0, 1.0, grid),
-                           parametrizer="ParametrizeConstAccel")
-    jt = instance.compute_trajectory(0.0, 0.0)
+    jt = _toppra(P, limits, gridpoints or int(np.clip(4 * len(P), 50, 400)))
     if jt is None:
         raise TimingError("toppra found no feasible parameterization (limits too tight?)")
     T = float(jt.duration)
@@ -241,10 +246,6 @@ def parameterize_blended(pieces, limits: TimingLimits, dt: float = 0.01, step: f
     than `step` rad between spline knots (the spline then keeps close to them, bulging most
     near sharp corners), then slowed uniformly where the sampled jerk exceeds its limit.
     Sampled every dt s. Not collision-checked: the caller verifies the samples."""
-    import toppra as ta
-    import toppra.algorithm as algo
-    import toppra.constraint as constraint
-
     parts = chain_pieces(pieces)
     knots: list[np.ndarray] = [parts[0][0]]
     firsts: list[int] = []  # knot index of the first waypoint of pieces 1..
@@ -264,16 +265,8 @@ def parameterize_blended(pieces, limits: TimingLimits, dt: float = 0.01, step: f
     if len(P) < 3:  # a single straight segment (or none): the stopping profile is the optimum
         tr = parameterize_segments(P, limits, dt)
         return BlendedTrajectory(tr, tuple(0.0 for _ in firsts), np.zeros(len(tr.times), dtype=int), True)
-    chord = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(P, axis=0), axis=1))])
-    ss = chord / chord[-1]
-    spline = ta.SplineInterpolator(ss, P)
     vmax, amax = limits.max_velocity, limits.acceleration
-    pc_vel = constraint.JointVelocityConstraint(np.stack([-vmax, vmax], axis=1))
-    pc_acc = constraint.JointAccelerationConstraint(np.stack([-amax, amax], axis=1))
-    grid = int(np.clip(3 * len(P), 100, 1500))
-    instance = algo.TOPPRA([pc_vel, pc_acc], spline, gridpoints=np.linspace(0.0, 1.0, grid),
-                           parametrizer="ParametrizeConstAccel")
-    jt = instance.compute_trajectory(0.0, 0.0)
+    jt = _toppra(P, limits, int(np.clip(3 * len(P), 100, 1500)))
     if jt is None:
         raise TimingError("toppra found no feasible parameterization of the chain (limits too tight?)")
 
