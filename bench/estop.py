@@ -74,7 +74,7 @@ def run(session, trials: int) -> int:
 
     from armbrain.runner import FRESH_AFTER_RESET_S
     from brain_common.actions import send_goal
-    from brain_common.estop import TOPIC, command_from_msg, msg_from_command, new_command
+    from brain_common.estop import TOPIC, announcement, command_from_msg, msg_from_command, new_command
     from brain_common.qos import LATCHED, LATCHED_ALL
     from brain_interfaces.action import ExecuteTask
     from brain_interfaces.msg import DetectedObjectArray, EStop
@@ -103,6 +103,7 @@ def run(session, trials: int) -> int:
     node.create_subscription(JointTrajectory, "arm_controller/joint_trajectory",
                              lambda m: holds.append(time.monotonic()) if len(m.points) == 1 else None, 10)
     pub = node.create_publisher(EStop, TOPIC, LATCHED)
+    pub.publish(announcement(EStop, node.get_name()))  # a publisher that has spoken: the planner waits for it
     task = ActionClient(node, ExecuteTask, "planner/execute_task")
     reset = node.create_client(ResetSim, "sim/reset")
     clear = node.create_client(Trigger, "planner/clear_bin")

@@ -59,3 +59,30 @@ def test_health_is_ok_warn_on_stale_or_missing_input_error_on_faults_and_estop()
     assert level == ERROR and message.startswith("e-stop engaged")
     unwatched = Input("arm_controller/joint_trajectory", None)  # rate only, never stale
     assert status([unwatched], {}, None, 10.0, 100.0)[0] == OK
+
+
+def test_unheard_names_every_other_publisher_whose_writer_has_not_spoken():
+    from types import SimpleNamespace
+
+    from brain_common.estop import unheard
+
+    def pub(name: str, gid: list[int], ns: str = "/"):
+        return SimpleNamespace(node_name=name, node_namespace=ns, endpoint_gid=gid)
+
+    pubs = [pub("me", [1] * 16), pub("perception", [2] * 16), pub("grasping", [3] * 16), pub("cli", [])]
+    assert unheard(pubs, set(), set(), ("me", "/")) == ["cli", "grasping", "perception"]
+    # heard by writer id (MessageInfo), or by name where the middleware gives no id
+    assert unheard(pubs, {bytes([2] * 16)}, {"cli"}, ("me", "/")) == ["grasping"]
+    # a name alone does not count for a writer with an id: another writer of that node may have spoken
+    assert unheard(pubs, {bytes([2] * 16), bytes([3] * 16)}, {"grasping"}, ("me", "/")) == ["cli"]
+    assert unheard([pub("me", [1] * 16, "/other")], set(), set(), ("me", "/")) == ["me"]
+
+
+def test_an_announcement_is_an_unstamped_release_that_names_its_node():
+    from brain_common.estop import announcement, is_announcement, msg_from_command
+    from brain_interfaces.msg import EStop
+
+    assert is_announcement(announcement(EStop, "perception"))
+    assert not is_announcement(EStop(engaged=False, source="fuzz"))  # a broken release: no publisher named
+    assert not is_announcement(EStop(engaged=True, publisher="perception"))  # an unstamped engage is honoured
+    assert not is_announcement(msg_from_command(EStop, EStopCommand(False, 5, "cli"), "perception"))

@@ -59,7 +59,10 @@ def run_estop(action: str, reason: str, domain_id: int, timeout: float, out: Tex
                 print(f"armbrain estop: error: no node honours '{TOPIC}' on ROS_DOMAIN_ID {domain_id} within "
                       f"{timeout:g} s; is the graph running?", file=err)
                 return EXIT_UNREACHABLE
-            wait_until(lambda: bool(seen), min(timeout, 2.0))  # latched copies arrive as discovery matches
+            # Latched copies arrive as discovery matches: wait for every honouring node's word
+            # (each announces itself when it starts, brain_common/estop.py), not the first to come.
+            wait_until(lambda: bool(seen) and _subscribers(session.node) <= {str(m.publisher) for _, m in seen},
+                       min(timeout, 2.0))
             state = EStopState()
             for _, m in list(seen):
                 state.update(command_from_msg(m))

@@ -78,6 +78,7 @@ from planner.task.runner import BinView, Grasp, GripperOutcome, RunnerConfig, Ta
 PLAN_GRASPS_TIMEOUT = 10.0  # s of sim time for grasping/plan_grasps to answer from the frame asked about
 WAIT_SLICE = 0.05  # s of wall time between checks while a worker waits (cancel, sim-time deadlines)
 GRIPPER_GOAL_ATTEMPTS = 2  # gripper goals sent before the gripper counts as not answering
+ESTOP_LEARN_TIMEOUT_S = 2.0  # s of wall time a (re)started planner waits to hear the e-stop from the others
 
 ACTION_FROM_FIELD = {
     ExecuteTask.Goal.ACTION_PICK_PLACE: "pick_place", ExecuteTask.Goal.ACTION_PICK: "pick",
@@ -577,6 +578,12 @@ class PlannerNode(Node):
         return result
 
     def _run_task(self, handle, ports: RosPorts) -> TaskOutcome:
+        # After a (re)start, the e-stop state comes from the other nodes' latched copies:
+        # no goal before they have been heard from (once; brain_common/estop.py).
+        unheard = self.estop.wait_learned(ESTOP_LEARN_TIMEOUT_S)
+        if unheard:  # the controller and grasping honour the stop themselves: go on, say so
+            self.get_logger().warning(f"e-stop state not confirmed by {', '.join(unheard)} within "
+                                      f"{ESTOP_LEARN_TIMEOUT_S:g} s; going on with {self.estop.describe()}")
         if self.estop.engaged:
             return TaskOutcome(False, "ESTOPPED", f"goal {goal_text(handle.request)!r} refused: "
                                f"{self.estop.describe()}; nothing moved. Release it with "

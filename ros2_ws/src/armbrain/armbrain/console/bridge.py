@@ -29,7 +29,14 @@ from armbrain.operator import (
 )
 from brain_common.cell import yaw_from_quaternion
 from brain_common.estop import TOPIC as ESTOP_TOPIC
-from brain_common.estop import EStopState, command_from_msg, msg_from_command, new_command
+from brain_common.estop import (
+    EStopState,
+    announcement,
+    command_from_msg,
+    is_announcement,
+    msg_from_command,
+    new_command,
+)
 
 DEBUG_IMAGE_TOPIC = "perception/debug_image"
 FRAME_RATE_HZ = 4.0  # JPEG frames per second at most: a person watches, perception's overlay costs CPU
@@ -92,6 +99,7 @@ class ConsoleBridge:
         self._estop_copies: dict[str, object] = {}  # publishing node -> its newest command
         self._estop_pub = node.create_publisher(EStop, ESTOP_TOPIC, LATCHED)  # the one, made at start-up
         node.create_subscription(EStop, ESTOP_TOPIC, self._on_estop, LATCHED_ALL)
+        self._estop_pub.publish(announcement(EStop, node.get_name()))  # a publisher that has spoken (estop.py)
         node.create_subscription(DetectedObjectArray, OBJECTS_TOPIC, self._on_objects, RELIABLE_10)
         node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
         node.create_subscription(String, ACTIVE_GOAL_TOPIC, self._on_active_goal, LATCHED)
@@ -128,6 +136,8 @@ class ConsoleBridge:
             self.state.changed()
 
     def _on_estop(self, msg) -> None:
+        if is_announcement(msg):
+            return
         try:
             cmd = command_from_msg(msg)
         except (TypeError, ValueError) as exc:
