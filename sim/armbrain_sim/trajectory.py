@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brain_common.trajectory import sample_joint_trajectory
+from brain_common.trajectory import sample_joint_trajectory, sample_joint_trajectory_velocity
 
 LIMIT_TOLERANCE = 1e-6  # rad: a point exactly on a limit is fine
 
@@ -53,6 +53,11 @@ class JointPath:
         when velocities are given, linear otherwise; clamped to the ends. The planner
         predicts the arm with the same function (brain_common.trajectory)."""
         return sample_joint_trajectory(self.times, self.positions, self.velocities, t)
+
+    def sample_velocity(self, t: float) -> np.ndarray:
+        """Velocities (n,) at t: the derivative of sample(t), the controller's feed-forward
+        (zero before the start and after the end)."""
+        return sample_joint_trajectory_velocity(self.times, self.positions, self.velocities, t)
 
 
 def check_trajectory(

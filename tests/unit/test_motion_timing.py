@@ -281,3 +281,87 @@ def test_trajectory_sample_is_hermite_between_points():
     tr = Trajectory(np.array([0.0, 1.0]), np.array([[0.0], [1.0]]), np.zeros((2, 1)), np.zeros((2, 1)))
     assert tr.sample(0.5)[0] == pytest.approx(0.5)
     assert tr.sample(0.25)[0] == pytest.approx(0.15625)
+
+
+def _lift_then_turn():
+    """A straight lift (joints 2, 4, 6) and then a wrist turn (joint 7): a right-angle corner."""
+    s = np.linspace(0.0, 1.0, 21)[:, None]
+    lift = HOME + s * np.array([0.0, -0.15, 0.0, 0.25, 0.0, 0.1, 0.0])
+    turn = lift[-1] + s * np.array([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.2])
+    return [lift, turn]
+
+
+@pytest.mark.parametrize("limits", [LIMITS, FAST])
+def test_a_rounded_corner_is_faster_within_limits_and_leaves_the_pieces_only_near_the_junction(limits):
+    pieces = _lift_then_turn()
+    sharp = parameterize_blended(pieces, limits, dt=0.01)
+    corner = 0.15
+    round_ = parameterize_blended(pieces, limits, dt=0.01, corner=corner)
+    tr = round_.trajectory
+    assert round_.trajectory.duration < sharp.trajectory.duration
+    assert limits.excess(tr) <= 1.0 and np.all(np.abs(sampled_jerk(tr)) <= limits.jerk + 1e-9)
+    np.testing.assert_array_equal(tr.positions[[0, -1]], [pieces[0][0], pieces[1][-1]])
+    # the corner is passed moving (the sharp one nearly stops there)
+    J = pieces[1][0]
+    i = int(np.argmin(np.max(np.abs(tr.positions - J), axis=1)))
+    k = int(np.argmin(np.max(np.abs(sharp.trajectory.positions - J), axis=1)))
+    assert np.max(np.abs(tr.velocities[i])) > 2 * np.max(np.abs(sharp.trajectory.velocities[k]))
+    # outside its window the motion stays on the pieces; the window is reported and bounded
+    (a, b), = round_.corner_windows
+    assert a < i < b
+    dense = np.vstack(pieces)
+    tol = float(np.max(limits.max_velocity)) * 0.01 + 1e-6
+    for n, q in enumerate(tr.positions):
+        off = float(np.min(np.max(np.abs(dense - q), axis=1)))
+        if n < a or n > b:
+            assert off <= 0.02 + tol, (n, off)
+        assert np.max(np.abs(q - J)) >= corner + 0.05 or a <= n <= b  # near the corner: inside the window
+    # at most half of either piece is left out: the first half of the lift is kept straight
+    for q in pieces[0][:10]:
+        assert float(np.min(np.max(np.abs(tr.positions - q), axis=1))) <= tol
+
+
+class _OnPaths:
+    """A stand-in collision model (first_collision / explain): every configuration farther
+    than `off` rad (every joint) from the dense paths collides, or none when paths is None."""
+
+    def __init__(self, paths=None, off: float = 0.02):
+        from planner.motion.planner import densify
+
+        self.dense = None if paths is None else np.vstack([densify(p, 0.005) for p in paths])
+        self.off = off
+
+    def first_collision(self, Q) -> int:
+        if self.dense is None:
+            return -1
+        d = np.array([np.min(np.max(np.abs(self.dense - q), axis=1)) for q in np.asarray(Q)])
+        bad = np.flatnonzero(d > self.off)
+        return int(bad[0]) if bad.size else -1
+
+    def explain(self, q):
+        return []
+
+
+def test_the_planner_keeps_a_rounded_corner_only_where_it_is_free_in_the_models_of_both_pieces():
+    from planner.motion.collision import CollisionModel
+    from planner.motion.planner import MotionPlanner, PlanCode, PlanResult
+
+    kin = Kinematics(load_robot_model())
+    planner = MotionPlanner(kin, CollisionModel(kin, []))
+    pieces = _lift_then_turn()
+    plans = [PlanResult(PlanCode.SUCCESS, "", path=p) for p in pieces]
+    free = planner.time_parameterize_chain(plans, FAST, collisions=[_OnPaths(), _OnPaths()], corner=0.15)
+    assert free.corner_windows and not free.stops
+    # The turn's model forbids leaving the paths by more than 2 cm-ish (0.02 rad); the rounded
+    # corner's samples before the junction belong to the lift, whose model allows it: checked
+    # in both, the wide corner is refused and a narrower one (half, then a quarter) is taken.
+    narrower = planner.time_parameterize_chain(plans, FAST, collisions=[_OnPaths(), _OnPaths(pieces)],
+                                               corner=0.15)
+    assert narrower.corner_windows and narrower.trajectory.duration > free.trajectory.duration
+    a, b = narrower.corner_windows[0]
+    assert _OnPaths(pieces).first_collision(narrower.trajectory.positions[a:b + 1]) == -1
+    # Forbidding all but a hair of departure: no corner is rounded, the chain goes through the junction.
+    held = planner.time_parameterize_chain(plans, FAST, collisions=[_OnPaths(), _OnPaths(pieces, off=0.004)],
+                                           corner=0.15)
+    assert not held.corner_windows and held.trajectory.duration > narrower.trajectory.duration
+    assert planner.time_parameterize_chain(plans, FAST, collisions=[_OnPaths(), _OnPaths()]).corner_windows == ()

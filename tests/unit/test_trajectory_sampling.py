@@ -75,3 +75,17 @@ def test_planner_and_sim_sample_like_the_function(t):
     np.testing.assert_array_equal(
         planner_timing.Trajectory(TIMES, POSITIONS, VELOCITIES, np.zeros_like(POSITIONS)).sample(t), expected)
     np.testing.assert_array_equal(sim_trajectory.JointPath(TIMES, POSITIONS, VELOCITIES).sample(t), expected)
+
+
+@pytest.mark.parametrize("velocities", [VELOCITIES, None])
+def test_the_feed_forward_velocity_is_the_derivative_of_the_sampled_positions(velocities):
+    from brain_common.trajectory import sample_joint_trajectory_velocity
+
+    eps = 1e-6
+    for t in np.linspace(0.01, 2.99, 57):
+        numeric = (sample_joint_trajectory(TIMES, POSITIONS, velocities, t + eps)
+                   - sample_joint_trajectory(TIMES, POSITIONS, velocities, t - eps)) / (2 * eps)
+        np.testing.assert_allclose(sample_joint_trajectory_velocity(TIMES, POSITIONS, velocities, t), numeric,
+                                   atol=1e-5)
+    for t in (-1.0, 0.0, 3.0, 4.0):  # at rest before and after
+        np.testing.assert_array_equal(sample_joint_trajectory_velocity(TIMES, POSITIONS, velocities, t), [0.0, 0.0])

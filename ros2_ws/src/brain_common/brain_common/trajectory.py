@@ -35,3 +35,22 @@ def sample_joint_trajectory(times: np.ndarray, positions: np.ndarray, velocities
     v0, v1 = velocities[i] * h, velocities[i + 1] * h
     s2, s3 = s * s, s * s * s
     return (2 * s3 - 3 * s2 + 1) * p0 + (s3 - 2 * s2 + s) * v0 + (-2 * s3 + 3 * s2) * p1 + (s3 - s2) * v1
+
+
+def sample_joint_trajectory_velocity(times: np.ndarray, positions: np.ndarray, velocities: np.ndarray | None,
+                                     t: float) -> np.ndarray:
+    """Velocities (n,) at t seconds from the start: the time derivative of
+    sample_joint_trajectory (the controller's feed-forward); zero before the start and
+    after the end."""
+    if t <= 0.0 or t >= times[-1]:
+        return np.zeros(positions.shape[1])
+    i = int(np.searchsorted(times, t, side="right")) - 1
+    t0, t1 = times[i], times[i + 1]
+    h = t1 - t0
+    s = (t - t0) / h
+    p0, p1 = positions[i], positions[i + 1]
+    if velocities is None:
+        return (p1 - p0) / h
+    v0, v1 = velocities[i] * h, velocities[i + 1] * h
+    s2 = s * s
+    return ((6 * s2 - 6 * s) * p0 + (3 * s2 - 4 * s + 1) * v0 + (-6 * s2 + 6 * s) * p1 + (3 * s2 - 2 * s) * v1) / h

@@ -602,7 +602,8 @@ class PlannerNode(Node):
         mc = self.motion_config
         runner = TaskRunner(ports, self.planner, self.fixtures, self.limits, cfg, self.bin, self.workspace,
                             log=self.get_logger().info, bin_items=self.bin_items, holding=self.holding,
-                            blend=mc.blend, blend_step=mc.blend_step, dt=mc.trajectory_dt)
+                            blend=mc.blend, blend_step=mc.blend_step, dt=mc.trajectory_dt,
+                            blend_corner=mc.blend_corner)
         echo = describe_goals(goals)  # what the brain understood, before anything moves
         self.get_logger().info(f"goal: {echo}")
         ports.feedback("understood", "", 0, 0.0, f"understood: {echo}")

@@ -3,7 +3,8 @@
 A forward command controller takes an opening (metres); the fingers then move at their
 velocity limit until they reach it or something stops them. FingerMotion watches the
 opening (sum of the two finger joints, from joint_states) in ROS time (sim time in
-simulation) and decides once the fingers have stopped. Pure Python.
+simulation): reached as soon as the opening is within reached_tolerance of the target,
+else stalled once the fingers have stopped elsewhere (on an object). Pure Python.
 """
 
 from __future__ import annotations
@@ -123,9 +124,11 @@ class FingerMotion:
             self._moved = True
         still = self._still.add(t, width)
         elapsed = t - self.start
+        if abs(width - self.target) <= cfg.reached_tolerance:
+            # At the target: the controller holds it there, nothing is left to wait for (a
+            # release or an open is over as soon as the fingers are where they were sent).
+            return MotionResult(Outcome.REACHED, width, f"reached {width * 100:.1f} cm")
         if (still and self._moved) or (still and elapsed >= cfg.no_motion_time):
-            if abs(width - self.target) <= cfg.reached_tolerance:
-                return MotionResult(Outcome.REACHED, width, f"reached {width * 100:.1f} cm")
             return MotionResult(Outcome.STALLED, width, f"stalled at {width * 100:.1f} cm "
                                                         f"(target {self.target * 100:.1f} cm)")
         if elapsed > cfg.timeout:

@@ -182,8 +182,24 @@ class Contact:
                 f"< {self.allowed * 1000:.0f} mm)")
 
 
+_BOUND_CACHE: dict[bytes, tuple[np.ndarray, float]] = {}
+_BOUND_CACHE_MAX = 4096  # links and held objects (a task makes a few per pick)
+
+
 def _bounding_sphere(C: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, float]:
-    """A small sphere (centre (3,), radius) containing spheres C (k, 3), r (k,)."""
+    """A small sphere (centre (3,), radius) containing spheres C (k, 3), r (k,). Remembered
+    by its input: every CollisionModel (a new one per scene) has the same robot links."""
+    C, r = np.ascontiguousarray(C, dtype=float), np.ascontiguousarray(r, dtype=float)
+    key = C.tobytes() + b"|" + r.tobytes()
+    hit = _BOUND_CACHE.get(key)
+    if hit is None:
+        if len(_BOUND_CACHE) >= _BOUND_CACHE_MAX:
+            _BOUND_CACHE.clear()
+        hit = _BOUND_CACHE[key] = _compute_bounding_sphere(C, r)
+    return hit[0].copy(), hit[1]
+
+
+def _compute_bounding_sphere(C: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, float]:
     c = C.mean(axis=0)
     for i in range(200):  # Badoiu-Clarkson on the sphere surfaces
         far = int(np.argmax(np.linalg.norm(C - c, axis=1) + r))

@@ -39,11 +39,12 @@ class MotionConfig:
     # The margins: fractions of the arm's own limits (velocity: the URDF's; acceleration and
     # jerk: brain_common.robot, Franka's datasheet) that motions use. The defaults live in
     # config/planner.params.yaml; these mirror them for tests that build a config in code.
-    velocity_scale: float = 0.8
+    velocity_scale: float = 0.95
     acceleration_scale: float = 1.0
     jerk_scale: float = 0.2
     blend: bool = True  # one motion through a chain of paths (no stop at their waypoints), verified
     blend_step: float = 0.05  # rad: straight segments are subdivided this finely before blending
+    blend_corner: float = 0.15  # rad: junctions of a chain are rounded within this (0: through every waypoint)
     trajectory_dt: float = 0.01
     tolerances: Tolerances = field(default_factory=Tolerances)
     start_delay: float = 0.2
@@ -89,6 +90,8 @@ class MotionConfig:
                 raise ValueError(f"motion config: {name} must be in (0, 1] (a fraction of the arm's limits), got {v!r}")
         if not (math.isfinite(self.blend_step) and 0.0 < self.blend_step <= 0.5):
             raise ValueError(f"motion config: blend_step must be in (0, 0.5] rad, got {self.blend_step!r}")
+        if not (math.isfinite(self.blend_corner) and 0.0 <= self.blend_corner <= 0.5):
+            raise ValueError(f"motion config: blend_corner must be in [0, 0.5] rad, got {self.blend_corner!r}")
 
     def timing_limits(self, kinematics: Kinematics) -> TimingLimits:
         """The limits motions are timed within: the arm's own (velocity: the URDF's;

@@ -37,6 +37,7 @@ from planner.motion.timing import (
 )
 
 START_LIMIT_SLACK = 0.005  # rad: a start this close past a joint limit is taken as at the limit
+MIN_CORNER = 0.03  # rad: a rounded corner narrower than this is taken sharp (time_parameterize_chain)
 
 
 class PlanCode(StrEnum):
@@ -316,7 +317,7 @@ class MotionPlanner:
 
     def time_parameterize_chain(self, plans: list[PlanResult], limits: TimingLimits, dt: float = 0.01,
                                 collisions: list[CollisionModel | None] | None = None, blend: bool = True,
-                                step: float = 0.05) -> BlendedTrajectory:
+                                step: float = 0.05, corner: float = 0.0) -> BlendedTrajectory:
         """One motion through successful plans that each start where the one before ends (an
         approach and its straight descent; a transfer and the lowering), without a new start
         (and its start delay) in between. The faster of two verified timings:
@@ -327,7 +328,9 @@ class MotionPlanner:
           every sample is free in the model of the plan it belongs to (`collisions[i]`, else
           the plan's own; the junction samples in the models on both sides), checked at
           validate_resolution like every path, and within the joint limits.
-        Blending pays where the path turns gently; at a sharp corner stopping is as fast.
+        Blending pays where the path turns gently; at a sharp corner it slows almost to a stop.
+        corner > 0: first the chain with its junctions rounded (parameterize_blended), taken
+        when it verifies, its corners also in the models of both pieces they join.
         TimingError when no timing is free of collisions."""
         if not plans:
             raise TimingError("no path to time: the chain is empty")
@@ -343,7 +346,27 @@ class MotionPlanner:
         except TimingError as exc:
             error = exc
         if blend and (len(plans) > 1 or (not plans[0].cartesian and len(plans[0].path) > 2)):
-            for s in (step, 3 * step):
+            # rounded corners first (the fastest when free; a corner not free in both models it
+            # joins is tried half as wide, then sharp); then through every waypoint
+            corners = [corner] * (len(plans) - 1) if len(plans) > 1 and corner > 0.0 else []
+            variants = [(step, tuple(corners))] if corners else []
+            rounded_ok = False
+            while variants:
+                s, c = variants.pop(0)
+                try:
+                    blended = parameterize_blended([p.path for p in plans], limits, dt, s, corner=c)
+                except TimingError:
+                    break
+                bad = self._corners_not_free(blended, models)
+                if not bad and self._pieces_free(blended, models):
+                    if best is None or blended.trajectory.duration < best.trajectory.duration:
+                        best, rounded_ok = blended, True
+                    break
+                # a corner not free: rounded half as wide, then not at all
+                rest = tuple((x / 2 if x / 2 >= MIN_CORNER else 0.0) if j in bad else x for j, x in enumerate(c))
+                if bad and any(x > 0.0 for x in rest):
+                    variants.append((s, rest))
+            for s in () if rounded_ok else (step, 3 * step):
                 try:
                     blended = parameterize_blended([p.path for p in plans], limits, dt, s)
                 except TimingError:
@@ -356,6 +379,11 @@ class MotionPlanner:
         return best
 
     def _chain_free(self, blended: BlendedTrajectory, models: list[CollisionModel | None]) -> bool:
+        return self._pieces_free(blended, models) and not self._corners_not_free(blended, models)
+
+    def _pieces_free(self, blended: BlendedTrajectory, models: list[CollisionModel | None]) -> bool:
+        """Within the joint limits, and every piece's samples free in its model (with the
+        junction samples on both sides)."""
         k = self.kinematics
         qs = blended.trajectory.positions
         if not np.all((qs >= k.lower - 1e-9) & (qs <= k.upper + 1e-9)):
@@ -369,6 +397,17 @@ class MotionPlanner:
             if not self.validate_path(qs[lo:hi + 1], cm or self.collision)[0]:
                 return False
         return True
+
+    def _corners_not_free(self, blended: BlendedTrajectory, models: list[CollisionModel | None]) -> list[int]:
+        """The junctions whose rounded corner is not free in the models of both pieces it joins
+        (a rounded corner leaves both)."""
+        qs = blended.trajectory.positions
+        bad = []
+        for j, (a, b) in enumerate(blended.corner_windows):
+            if b > a and not all(self.validate_path(qs[a:b + 1], cm or self.collision)[0]
+                                 for cm in (models[j], models[j + 1])):
+                bad.append(j)
+        return bad
 
     # -- targets given as poses -------------------------------------------------
     def ik(self, T_target, seed, collision: CollisionModel | None = None):

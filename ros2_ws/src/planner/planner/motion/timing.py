@@ -217,12 +217,15 @@ class BlendedTrajectory:
     """A timed chain of paths. trajectory: the whole motion; junctions: (m-1,) s, the times
     at which it passes the first waypoint of pieces 1..m-1 (where one stage hands over to
     the next); piece_of_sample: (k,) the piece each sample belongs to; stops: whether it
-    stops at the waypoints (the fallback) or flows through them (blended)."""
+    stops at the waypoints (the fallback) or flows through them (blended); corner_windows:
+    per junction, the first and last sample of where a rounded corner (parameterize_blended's
+    `corner`) left the pieces (empty when the corners were not rounded)."""
 
     trajectory: Trajectory
     junctions: tuple[float, ...]
     piece_of_sample: np.ndarray
     stops: bool
+    corner_windows: tuple[tuple[int, int], ...] = ()
 
 
 def chain_pieces(pieces) -> list[np.ndarray]:
@@ -238,13 +241,19 @@ def chain_pieces(pieces) -> list[np.ndarray]:
     return out
 
 
-def parameterize_blended(pieces, limits: TimingLimits, dt: float = 0.01, step: float = 0.05) -> BlendedTrajectory:
+def parameterize_blended(pieces, limits: TimingLimits, dt: float = 0.01, step: float = 0.05,
+                         corner: float | tuple[float, ...] = 0.0) -> BlendedTrajectory:
     """One motion through the whole chain `pieces` (each (k_i, n) rad; see chain_pieces),
     starting and ending at rest, without stopping at any waypoint in between: toppra
     (velocity and acceleration limits) along a C2 cubic spline (chord-length parameter)
     through every waypoint, straight segments first subdivided so that no joint moves more
     than `step` rad between spline knots (the spline then keeps close to them, bulging most
     near sharp corners), then slowed uniformly where the sampled jerk exceeds its limit.
+    corner > 0 rounds the junctions between pieces (one value for all, or one per junction):
+    the knots within `corner` rad (every joint) of a junction are left out, at most half of
+    either piece, so the spline cuts the
+    corner instead of slowing almost to a stop in it (a straight lift turning into a wrist
+    turn). `corner_windows` of the result gives the samples that left the pieces there.
     Sampled every dt s. Not collision-checked: the caller verifies the samples."""
     parts = chain_pieces(pieces)
     knots: list[np.ndarray] = [parts[0][0]]
@@ -262,6 +271,12 @@ def parameterize_blended(pieces, limits: TimingLimits, dt: float = 0.01, step: f
             for j in range(1, k + 1):
                 knots.append(a + d * (j / k))
     P = np.array(knots)
+    junctions = P[firsts] if firsts else np.zeros((0, P.shape[1]))
+    corners = tuple(corner) if isinstance(corner, (tuple, list)) else (float(corner),) * len(firsts)
+    if len(corners) != len(firsts):
+        raise TimingError(f"{len(corners)} corner sizes for {len(firsts)} junctions")
+    if any(c > 0.0 for c in corners):
+        P = _round_corners(P, firsts, corners)
     if len(P) < 3:  # a single straight segment (or none): the stopping profile is the optimum
         tr = parameterize_segments(P, limits, dt)
         return BlendedTrajectory(tr, tuple(0.0 for _ in firsts), np.zeros(len(tr.times), dtype=int), True)
@@ -298,15 +313,51 @@ def parameterize_blended(pieces, limits: TimingLimits, dt: float = 0.01, step: f
     # samples nearest the junction waypoints, in order.
     junction_idx = []
     lo = 0
-    for f in firsts:
-        d = np.linalg.norm(tr.positions[lo:] - P[f], axis=1)
+    for J in junctions:
+        d = np.linalg.norm(tr.positions[lo:] - J, axis=1)
         i = lo + int(np.argmin(d))
         junction_idx.append(i)
         lo = i
     piece = np.zeros(len(tr.times), dtype=int)
     for i in junction_idx:
         piece[i:] += 1
-    return BlendedTrajectory(tr, tuple(float(tr.times[i]) for i in junction_idx), piece, False)
+    windows: list[tuple[int, int]] = []
+    if any(c > 0.0 for c in corners):  # the samples near each junction, where the rounded path left the pieces
+        for J, i, c in zip(junctions, junction_idx, corners, strict=True):
+            if c <= 0.0:
+                windows.append((i, i))
+                continue
+            near = np.max(np.abs(tr.positions - J), axis=1) < c + step
+            a = b = i
+            while a > 0 and near[a - 1]:
+                a -= 1
+            while b < len(near) - 1 and near[b + 1]:
+                b += 1
+            windows.append((a, b))
+    return BlendedTrajectory(tr, tuple(float(tr.times[i]) for i in junction_idx), piece, False, tuple(windows))
+
+
+def _round_corners(P: np.ndarray, firsts: list[int], corners: tuple[float, ...]) -> np.ndarray:
+    """The knots P without those within corners[j] rad of junction knot P[firsts[j]], keeping
+    at least half of the knots on either side of it and both ends of the chain."""
+    bounds = [0, *firsts, len(P) - 1]
+    drop = np.zeros(len(P), dtype=bool)
+    for j, (f, corner) in enumerate(zip(firsts, corners, strict=True)):
+        if corner <= 0.0:
+            continue
+        lo_half = f - (f - bounds[j]) // 2  # at most half of the piece before ...
+        hi_half = f + (bounds[j + 2] - f) // 2  # ... and of the piece after
+        close = np.max(np.abs(P - P[f]), axis=1) < corner
+        for i in range(f, lo_half - 1, -1):
+            if not close[i]:
+                break
+            drop[i] = True
+        for i in range(f, hi_half + 1):
+            if not close[i]:
+                break
+            drop[i] = True
+    drop[0] = drop[-1] = False
+    return P[~drop]
 
 
 def concatenate(trajectories: list[Trajectory]) -> BlendedTrajectory:

@@ -232,11 +232,12 @@ class TaskRunner:
     def __init__(self, ports: Ports, planner: MotionPlanner, fixtures: CollisionModel, limits: TimingLimits,
                  config: RunnerConfig, bin_: Bin, workspace: Workspace, log=None,
                  bin_items: list[BinItem] | None = None, holding: WorldObject | None = None,
-                 blend: bool = True, blend_step: float = 0.05, dt: float = 0.01) -> None:
-        """blend, blend_step, dt: how chains of motions are timed (the motion config's blend,
-        blend_step, trajectory_dt; MotionPlanner.time_parameterize_chain)."""
+                 blend: bool = True, blend_step: float = 0.05, dt: float = 0.01, blend_corner: float = 0.0) -> None:
+        """blend, blend_step, dt, blend_corner: how chains of motions are timed (the motion
+        config's blend, blend_step, trajectory_dt, blend_corner;
+        MotionPlanner.time_parameterize_chain)."""
         self.p, self.planner, self.fixtures, self.limits = ports, planner, fixtures, limits
-        self.blend, self.blend_step, self.dt = blend, blend_step, dt
+        self.blend, self.blend_step, self.dt, self.blend_corner = blend, blend_step, dt, blend_corner
         self.cfg, self.bin, self.ws = config, bin_, workspace
         self.log = log or (lambda msg: None)
         self.records: list[StageRecord] = []
@@ -392,8 +393,10 @@ class TaskRunner:
                 error = "NO_IK" if plan.code.value == "NO_IK" else "NO_PATH"
                 raise StageError(stage, error, f"{stage}: {plan.message}")
         try:
-            return self.planner.time_parameterize_chain(plans, self.limits, self.dt, collisions=list(models),
-                                                        blend=self.blend, step=self.blend_step)
+            chain = self.planner.time_parameterize_chain(plans, self.limits, self.dt, collisions=list(models),
+                                                         blend=self.blend, step=self.blend_step,
+                                                         corner=self.blend_corner)
+            return chain
         except TimingError as exc:
             raise StageError(stage, "NO_PATH", f"{stage}: {exc}") from None
 
