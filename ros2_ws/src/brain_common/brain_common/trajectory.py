@@ -25,10 +25,7 @@ def sample_joint_trajectory(times: np.ndarray, positions: np.ndarray, velocities
         return positions[0].copy()
     if t >= times[-1]:
         return positions[-1].copy()
-    i = int(np.searchsorted(times, t, side="right")) - 1
-    t0, t1 = times[i], times[i + 1]
-    h = t1 - t0
-    s = (t - t0) / h
+    i, h, s = _segment(times, t)
     p0, p1 = positions[i], positions[i + 1]
     if velocities is None:
         return p0 + s * (p1 - p0)
@@ -44,13 +41,17 @@ def sample_joint_trajectory_velocity(times: np.ndarray, positions: np.ndarray, v
     after the end."""
     if t <= 0.0 or t >= times[-1]:
         return np.zeros(positions.shape[1])
-    i = int(np.searchsorted(times, t, side="right")) - 1
-    t0, t1 = times[i], times[i + 1]
-    h = t1 - t0
-    s = (t - t0) / h
+    i, h, s = _segment(times, t)
     p0, p1 = positions[i], positions[i + 1]
     if velocities is None:
         return (p1 - p0) / h
     v0, v1 = velocities[i] * h, velocities[i + 1] * h
     s2 = s * s
     return ((6 * s2 - 6 * s) * p0 + (3 * s2 - 4 * s + 1) * v0 + (-6 * s2 + 6 * s) * p1 + (3 * s2 - 2 * s) * v1) / h
+
+
+def _segment(times: np.ndarray, t: float) -> tuple[int, float, float]:
+    """The segment holding 0 < t < times[-1]: its first point, its length (s) and where t lies in it (0..1)."""
+    i = int(np.searchsorted(times, t, side="right")) - 1
+    h = float(times[i + 1] - times[i])
+    return i, h, (t - times[i]) / h
