@@ -41,7 +41,7 @@ class MotionConfig:
     # config/planner.params.yaml; these mirror them for tests that build a config in code.
     velocity_scale: float = 0.95
     acceleration_scale: float = 1.0
-    jerk_scale: float = 0.2
+    jerk_scale: float = 0.5
     blend: bool = True  # one motion through a chain of paths (no stop at their waypoints), verified
     blend_step: float = 0.05  # rad: straight segments are subdivided this finely before blending
     blend_corner: float = 0.15  # rad: junctions of a chain are rounded within this (0: through every waypoint)

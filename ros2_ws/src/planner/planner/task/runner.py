@@ -131,7 +131,7 @@ class RunnerConfig:
     retreat_height: float = 0.10      # m straight up after releasing
     approach_budget: float = 0.6      # s of ROS (sim) time: no further grasp candidate is tried once the
                                       # search took this long (an unreachable object is refused in about this)
-    gripper_open_time: float = 0.5    # s: the fingers open for a grasp within this (sent as the approach
+    gripper_open_time: float = 0.3    # s: the fingers open for a grasp within this (sent as the approach
                                       # starts); the descent follows the approach without a stop only
                                       # when the arm takes at least this long to reach the pre-grasp
     release_width: float = field(default_factory=lambda: default_cell().gripper.max_opening)
