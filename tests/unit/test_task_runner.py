@@ -390,6 +390,47 @@ def test_a_blocked_straight_descent_is_replanned_as_a_joint_space_detour():
     assert default_cell().bin.contains(x, y)
 
 
+class FlippingLiftPlanner:
+    """The real planner, except that the straight lift from the first `n` grasp configurations
+    it is asked about is impossible (the wrist would flip on the way up)."""
+
+    def __init__(self, planner, n: int = 1):
+        self.planner, self.n, self.refused = planner, n, []
+
+    def __getattr__(self, name):
+        return getattr(self.planner, name)
+
+    def plan_cartesian(self, start, T_goal, collision=None):
+        from planner.motion.planner import PlanCode, PlanResult
+
+        T0 = self.planner.kinematics.fk(np.asarray(start))
+        up = T_goal[2, 3] > T0[2, 3] + 0.05 and T0[2, 3] < 0.1  # from a grasp at the table
+        if up and (len(self.refused) < self.n or any(np.allclose(start, q) for q in self.refused)):
+            if not any(np.allclose(start, q) for q in self.refused):
+                self.refused.append(np.array(start))
+            return PlanResult(PlanCode.NO_IK, "straight line: waypoint 20/20 at (0.43, 0.02, 0.13) is unreachable "
+                                              "from the previous one within the joint limits")
+        return self.planner.plan_cartesian(start, T_goal, collision)
+
+
+def test_a_grasp_whose_lift_is_impossible_is_not_taken():
+    ports = RecordingPorts([cube("obj_1", "red", 0.5, -0.1)])
+    planner = FlippingLiftPlanner(PLANNER)
+    runner = TaskRunner(ports, planner, FIXTURES, LIMITS, RunnerConfig(), default_cell().bin, Workspace())
+    out = runner.run(parse_goal("put the red cube in the bin"))
+    assert out.success, out.message
+    assert len(planner.refused) == 1 and len(ports.in_bin) == 1
+    # the arm went down once: to the candidate whose lift plans (never to the refused one)
+    assert [s.stage for s in out.stages].count("close") == 1
+    # no candidate's lift plans: refused before anything moves, the reason named
+    ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)])
+    runner = TaskRunner(ports, FlippingLiftPlanner(PLANNER, n=1000), FIXTURES, LIMITS, RunnerConfig(max_attempts=1),
+                        default_cell().bin, Workspace())
+    out = runner.run(parse_goal("put the red cube in the bin"))
+    assert not out.success and out.failed_stage == "plan_approach" and "unreachable from the previous" in out.message
+    assert ports.executions == 0
+
+
 def test_attempts_run_out_with_a_clear_report():
     ports = FakePorts([cube("obj_1", "red", 0.5, -0.1)], empty_closes=5)
     out = run(ports, "put the red cube in the bin", max_attempts=2)

@@ -716,10 +716,11 @@ class TaskRunner:
         return grasps
 
     def _plan_approach(self, grasps: list[Grasp], scene: CollisionModel, around: CollisionModel, tried: set[int]):
-        """The first candidate (in the grasping node's order) whose pre-grasp plans and whose
-        straight descent plans from there. Bounded: no candidate is started once the search
-        has taken approach_budget s of ROS (sim) time; the first failure is explained in
-        full (unreachable or in collision), the others only counted."""
+        """The first candidate (in the grasping node's order) whose pre-grasp plans, whose
+        straight descent plans from there, and whose straight lift from the grasp plans.
+        Bounded: no candidate is started once the search has taken approach_budget s of ROS
+        (sim) time; the first failure is explained in full (unreachable or in collision), the
+        others only counted."""
         q = self._q()
         errors: list[PlanResult] = []
         explained: list[PlanResult] = []  # what tells NO_IK from NO_PATH (a blocked descent, the first IK failure)
@@ -746,6 +747,15 @@ class TaskRunner:
             if not descend.success:
                 errors.append(descend)
                 explained.append(descend)
+                continue
+            # The way out too: a grasp whose straight lift is impossible (the arm would flip
+            # its wrist on the way up) would leave the object in the hand at the table.
+            T_up = self.planner.kinematics.fk(descend.path[-1]).copy()
+            T_up[2, 3] += self.cfg.lift_height
+            lift = self.planner.plan_cartesian(descend.path[-1], T_up, self._near(around))
+            if not lift.success:
+                errors.append(lift)
+                explained.append(lift)
                 continue
             return i, g, plan, descend
         if not errors:
