@@ -599,6 +599,59 @@ def test_clearing_the_table_goes_from_the_bin_to_the_next_object_without_going_h
     assert np.max(np.abs(ports.bin_looks[-1] - HOME)) < 0.02
 
 
+class IdReusingPorts(FakePorts):
+    """When the first object (obj_1, a red cube) lands in the bin, a blue cube appears on the
+    table under its id, as perception's tracker gave a picked cylinder's id to a cylinder
+    knocked over next to where it stood."""
+
+    def __init__(self, objects, late, **kw):
+        super().__init__(objects, **kw)
+        self.late = late
+
+    def gripper(self, width):
+        out = super().gripper(width)
+        if self.in_bin_objects and self.late is not None:
+            self.objects_.append(self.late)
+            self.late = None
+        return out
+
+
+def test_an_object_seen_under_the_id_of_one_already_in_the_bin_is_still_picked():
+    late = cube("obj_1", "blue", 0.45, 0.15)  # the id of the red cube, which is in the bin by then
+    ports = IdReusingPorts([cube("obj_1", "red", 0.5, -0.1), cube("obj_2", "green", 0.6, 0.05)], late)
+    out = run(ports, "clear the table")
+    assert out.success, out.message
+    assert sorted(o.colour for o, _x, _y in ports.in_bin_objects) == ["blue", "green", "red"]
+    assert ports.objects_ == []
+
+
+class HiddenUntilHomePorts(FakePorts):
+    """One object is seen only from home (over the bin the arm hides it from the camera)."""
+
+    def __init__(self, objects, hidden, **kw):
+        super().__init__(objects, **kw)
+        self.objects_.append(hidden)
+        self.hidden_id = hidden.id
+
+    def objects(self, max_age, timeout):
+        home = np.max(np.abs(self.q - HOME)) < 0.02
+        return [o for o in self.objects_ if home or o.id != self.hidden_id]
+
+
+def test_a_cleared_table_is_confirmed_from_home_and_what_is_seen_there_is_still_picked():
+    ports = HiddenUntilHomePorts([cube("obj_1", "red", 0.5, -0.1)], cube("obj_2", "blue", 0.45, 0.15))
+    ports.hidden_id = "none"  # seen from the start: picked in turn, then the table is clear from home
+    out = run(ports, "clear the table")
+    assert out.success and len(ports.in_bin) == 2 and ports.objects_ == [], out.message
+    # hidden until the arm is home: the look from home finds it and it is picked too
+    ports = HiddenUntilHomePorts([cube("obj_1", "red", 0.5, -0.1)], cube("obj_2", "blue", 0.45, 0.15))
+    ports.q = HOME + 0.1  # the goal starts away from home: the first look misses obj_2
+    out = run(ports, "clear the table")
+    assert out.success and sorted(o.colour for o, _x, _y in ports.in_bin_objects) == ["blue", "red"], out.message
+    stages = [s.stage for s in out.stages]
+    assert stages.count("verify_placed") == 2
+
+
 def test_an_object_seen_only_while_the_arm_is_over_the_bin_is_tried_again_from_home():
     class PhantomPorts(RecordingPorts):
         """While the hand is over the bin, perception also reports something no grasp reaches

@@ -481,15 +481,27 @@ class TaskRunner:
         wanted = ref.count if ref.quantifier == "count" else None  # "put two red cubes ...": that many
         if wanted is not None:
             ref = dataclasses.replace(ref, quantifier="all", count=None)
+        looks: dict[str, tuple[str, str]] = {}  # id -> (colour, shape) of the object handled under it
+        times: dict[str, int] = {}  # id -> how often an object was handled under it
+        from_home = False  # the last look was taken from home, after the arm got there
         self._batch, self._pending = True, []
         while wanted is None or len(done | failed) < wanted:
             self._object, self._attempt = "", 0
             objects = self._stage("perceive", self.perceive)
-            todo = self._resolve(ref, [seen_from(o) for o in objects], exclude=tuple(done | failed | deferred))
+            todo = self._resolve(ref, [seen_from(o) for o in objects],
+                                 exclude=self._handled(objects, done | failed | deferred, looks, times))
             if wanted is not None:
                 todo = todo[:wanted - len(done | failed)]
             if not todo:
                 if not deferred:
+                    if wanted is None and not from_home and self.holding is None:
+                        # Clear as seen from over the bin: done only when a view from home,
+                        # with the arm out of the camera's way, agrees (never from the plan).
+                        self._object, self._attempt = "", 0
+                        self._stage("home", self._home, self._scene(objects))
+                        self._fresh_view()
+                        from_home = True
+                        continue
                     break
                 second |= deferred
                 deferred.clear()
@@ -499,9 +511,12 @@ class TaskRunner:
                 if self.holding is None:
                     self._object, self._attempt = "", 0
                     self._stage("home", self._home, self._scene(objects))
+                    self._fresh_view()
+                    from_home = True
                 continue
             obj = next(o for o in objects if o.id == todo[0].id)
             self._share = (1.0 - self._progress) / len(todo)
+            looks[obj.id], times[obj.id], from_home = (obj.colour, obj.shape), times.get(obj.id, 0) + 1, False
             r = self._handle_object(obj, TaskGoal("pick_place", None, Target("bin")), None, results)
             if r.success:
                 done.add(obj.id)
@@ -519,16 +534,32 @@ class TaskRunner:
             return TaskOutcome(True, "SUCCESS", "nothing to do: the table is clear")
         return self._summary(goal, results, None)
 
+    @staticmethod
+    def _handled(objects: list[WorldObject], ids: set[str], looks: dict[str, tuple[str, str]],
+                 times: dict[str, int]) -> tuple[str, ...]:
+        """The ids of a multi-object goal not to take up again: every one handled, unless the
+        object seen under it now looks different (another colour or shape: perception's
+        tracker can give a vanished object's id to a neighbour that moved into its place, a
+        cylinder knocked over next to one that was picked) and it was handled only once."""
+        seen = {o.id: (o.colour, o.shape) for o in objects}
+        return tuple(sorted(i for i in ids if i not in seen or seen[i] == looks.get(i) or times.get(i, 0) >= 2))
+
+    def _fresh_view(self) -> None:
+        """Wait for a frame taken after now (the arm has just arrived): the next look sees it."""
+        self.p.bin_view(self.cfg.perception_max_age, self.cfg.perception_timeout, newer_than=self.p.now())
+        self._cancel_point()
+
     def _finish_batch(self, results: list[ObjectResult]) -> None:
         """After the last object of a multi-object goal: home (out of the camera's view of the
         bin), then every placement made on the way judged from fresh views. A failed
         judgement turns that object's result into a failure."""
         pending, self._pending = self._pending, []
         q = self.p.joints()
-        if not pending and (q is None or np.max(np.abs(q - np.array(self.cfg.home))) < 0.02):
+        at_home = q is not None and np.max(np.abs(q - np.array(self.cfg.home))) < 0.02
+        if not pending and at_home:
             return
         self._object, self._attempt = "", 0
-        if self.holding is None:  # (with an object still in the hand the arm stays: its way home is not planned)
+        if self.holding is None and not at_home:  # (holding: its way home is not planned)
             self._stage("home", self._home, self._scene(self.p.objects(1e9, 0.0) or []))
         if not pending:
             return
