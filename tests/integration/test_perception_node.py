@@ -32,10 +32,12 @@ class Probe:
         self.node = Node("perception_probe", context=context)
         self.lock = threading.Lock()
         self.msgs: dict[str, list] = {"objects": [], "truth": [], "markers": [], "debug": []}
+        self.counts: dict[str, int] = dict.fromkeys(self.msgs, 0)  # all received (msgs keeps the last 50)
 
         def keep(key):
             def cb(msg):
                 with self.lock:
+                    self.counts[key] += 1
                     self.msgs[key].append(msg)
                     del self.msgs[key][:-50]
             return cb
@@ -64,6 +66,11 @@ class Probe:
     def get(self, key) -> list:
         with self.lock:
             return list(self.msgs[key])
+
+    def count(self, key) -> int:
+        """How many messages arrived on `key` in all (get() keeps only the last 50)."""
+        with self.lock:
+            return self.counts[key]
 
     def close(self):
         self.spinner.close()
@@ -265,8 +272,10 @@ def test_without_tf_static_the_parameters_are_used_and_said_until_a_transform_ar
     pub.publish(TFMessage(transforms=[good]))
     run.wait_for_output(r"camera extrinsics from /tf_static \(panda_link0 -> camera_color_optical_frame\): "
                         r"\[1.05, 0.0, 0.55\] m", timeout=60)
-    n = len(probe.get("objects"))
-    wait_for(lambda: len(probe.get("objects")) >= n + 2, 60, "objects after the switch to /tf_static")
+    # (counted: the probe keeps only the last 50 messages, and a fast sim sends more than that
+    # before the switch, which made this wait time out now and then)
+    n = probe.count("objects")
+    wait_for(lambda: probe.count("objects") >= n + 2, 60, "objects after the switch to /tf_static")
     _positions_match_truth(probe, run, ["blue cube", "green cube", "red cube", "yellow cube"])
     assert run.proc.poll() is None
     assert run.stop() == 0, run.output

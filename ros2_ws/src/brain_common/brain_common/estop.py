@@ -155,7 +155,8 @@ class EStopListener:
         """Block (not in the executor's thread) until every other publisher on the topic has
         been heard from and there is at least one, so `engaged` is the cell's state and not
         only this node's; at most `timeout` s. Returns the nodes not heard from ([] when
-        learned; from then on it returns at once)."""
+        learned). Waits once: from then on it returns [] at once (a node that never speaks
+        must not cost every goal the timeout; what it sends later is honoured as it comes)."""
         me = (self._node.get_name(), self._node.get_namespace())
         deadline = time.monotonic() + timeout
         with self._heard:
@@ -167,6 +168,7 @@ class EStopListener:
                     break
                 left = deadline - time.monotonic()
                 if left <= 0:
+                    self._learned = True
                     return missing or ["any other node (none publishes on the topic)"]
                 self._heard.wait(min(left, LEARN_POLL_S))
         return []
