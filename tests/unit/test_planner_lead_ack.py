@@ -96,3 +96,29 @@ def test_the_default_thinking_clock_is_the_task_threads_cpu_time(clocks):
         other.start()
         other.join()
         assert stamps[0] >= 10.0 + spent  # read from another thread: still this thread's CPU time
+
+
+def test_a_gripper_goal_accepted_after_the_task_stopped_waiting_is_canceled():
+    """RosPorts._gripper_begin: when a cancel ends the wait for the goal's answer, a goal the
+    gripper accepts afterwards is canceled as soon as the answer arrives."""
+    from types import SimpleNamespace
+
+    from rclpy.task import Future
+
+    from planner.planner_node import _cancel_if_accepted
+
+    canceled = []
+
+    def answer(accepted):
+        f = Future()
+        f.add_done_callback(_cancel_if_accepted)
+        f.set_result(SimpleNamespace(accepted=accepted, cancel_goal_async=lambda: canceled.append(accepted)))
+        return f
+
+    answer(True)
+    answer(False)
+    assert canceled == [True]
+    failed = Future()
+    failed.add_done_callback(_cancel_if_accepted)
+    failed.set_exception(RuntimeError("the request failed"))  # nothing runs, nothing to cancel
+    assert canceled == [True]

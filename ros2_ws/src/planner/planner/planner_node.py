@@ -156,6 +156,16 @@ def goals_from_msg(goal) -> list:
     return [goal_from_fields(action, obj, target)]
 
 
+def _cancel_if_accepted(future) -> None:
+    """Done callback of a goal request nobody waits for any more: cancel the goal if it was accepted."""
+    try:
+        handle = future.result()
+    except Exception:  # the request failed: nothing runs
+        return
+    if handle is not None and handle.accepted:
+        handle.cancel_goal_async()
+
+
 class _GripperWait:
     """A gripper command under way (RosPorts.gripper_begin): wait() gives its outcome once."""
 
@@ -326,7 +336,12 @@ class RosPorts:
         goal = GripperCommand.Goal(target_width=float(width))
         handle = None
         for attempt in range(1, GRIPPER_GOAL_ATTEMPTS + 1):  # a gripper goal is idempotent: a resend is safe
-            handle = self._wait(send_goal(self.n, client, goal), GOAL_RESPONSE_TIMEOUT, GRIPPER)
+            sent = send_goal(self.n, client, goal)
+            handle = self._wait(sent, GOAL_RESPONSE_TIMEOUT, GRIPPER)
+            if handle is None and (self.canceled() or self.lost_reason):
+                # Stopped before the answer came: a goal accepted after that must not run on
+                # with nobody waiting for it (the fingers would go on moving after a cancel).
+                sent.add_done_callback(_cancel_if_accepted)
             if handle is not None or self.canceled() or self.lost_reason:
                 break
             self.n.get_logger().warning(f"grasping/gripper did not answer gripper goal {attempt} of "
