@@ -34,14 +34,18 @@ def _listener(node):
 
 def test_a_late_listener_learns_an_engaged_stop_after_its_commander_has_gone(make_node):
     from brain_common.estop import TOPIC, msg_from_command, new_command
-    from brain_common.qos import LATCHED
+    from brain_common.qos import LATCHED, LATCHED_ALL
     from brain_interfaces.msg import EStop
 
     first = _listener(make_node("first"))
     commander = make_node("commander")
+    copies: list = []
+    commander.create_subscription(EStop, TOPIC, copies.append, LATCHED_ALL)
     pub = commander.create_publisher(EStop, TOPIC, LATCHED)
     pub.publish(msg_from_command(EStop, new_command(True, "person in the cell", "test")))
-    wait_for(lambda: first.engaged, 30, "the first listener to engage")
+    # engaged, and its copy passed on (until then its latched word is still its announcement)
+    wait_for(lambda: any(m.publisher == "first" and m.engaged for m in copies), 30, "the first listener's copy")
+    assert first.engaged
     commander.destroy_publisher(pub)  # the commander is gone: only the first listener's copy remains
 
     late = _listener(make_node("late"))

@@ -174,13 +174,18 @@ class EStopListener:
         return []
 
     def _on_msg(self, msg, info) -> None:  # info: rclpy MessageInfo (the writer's id)
-        with self._heard:
-            gid = _gid((info or {}).get("publisher_gid"))
-            if gid:
-                self._heard_gids.add(gid)
-            if msg.publisher:
-                self._heard_names.add(str(msg.publisher))
-            self._heard.notify_all()
+        try:
+            self._take(msg)
+        finally:  # heard only once taken: wait_learned must not return before `engaged` says it
+            with self._heard:
+                gid = _gid((info or {}).get("publisher_gid"))
+                if gid:
+                    self._heard_gids.add(gid)
+                if msg.publisher:
+                    self._heard_names.add(str(msg.publisher))
+                self._heard.notify_all()
+
+    def _take(self, msg) -> None:
         if is_announcement(msg):
             return
         try:
