@@ -168,8 +168,12 @@ class Cell:
 def cell(module_domain_id):
     import rclpy
 
+    # The sim paced at real time: a fault injected from another process (`armbrain estop`
+    # starts a Python interpreter and a DDS participant) must land inside the stage it is
+    # aimed at; unpaced, the rest of a pick (3 s of sim time) can be over before it arrives.
     run = Launched([str(ARMBRAIN), "launch", "--graph", str(GRAPH), "--domain-id", str(module_domain_id),
-                    "--stop-timeout", "5", f"scenario:={SCENARIO}", "seed:=0"], dict(os.environ))
+                    "--stop-timeout", "5", f"scenario:={SCENARIO}", "seed:=0", "real_time_factor:=1.0"],
+                   dict(os.environ))
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=module_domain_id)
     c = Cell(context, run, module_domain_id)
